@@ -1,0 +1,87 @@
+/**
+ * The side effects of an Assignment workflow: agents' status changes, live updates passed between
+ * partners, submissions stored exactly once, and units given back to the pool when agents leave.
+ * Every status change goes through the guarded transitions, so a retry changes nothing twice.
+ */
+import { Agent } from '../model/entities.ts';
+import { transitionAgent, transitionUnit } from '../model/transitions.ts';
+import type { AgentStatus } from '../model/status.ts';
+import type { ActivityDeps } from './context.ts';
+import { enqueueForAgent, enqueueForAgents } from './outbox.ts';
+
+export function createAssignmentActivities(deps: ActivityDeps) {
+  const { db } = deps;
+
+  /** `waiting` for partners, or `in_task`; each agent is told by an outbox message. */
+  async function setAgentsStatus(input: { agentIds: string[]; status: 'waiting' | 'in_task' }): Promise<void> {
+    const em = db.em();
+    for (const agentId of input.agentIds) {
+      await transitionAgent(em, agentId, input.status, input.status === 'in_task' ? { startedAt: new Date() } : {});
+    }
+    await enqueueForAgents(em, input.agentIds, 'status', { status: input.status }, `status:${input.status}`);
+  }
+
+  /** Keep the agent's latest live state (to resume after a reconnect) and pass it to its partners. */
+  async function recordAgentAction(input: { agentId: string; actionId: string; data: Record<string, unknown>; forwardTo: string[] }): Promise<void> {
+    const em = db.em();
+    await em.nativeUpdate(Agent, { id: input.agentId }, { state: input.data, lastSeenAt: new Date() });
+    for (const partner of input.forwardTo) {
+      await enqueueForAgent(em, partner, 'live', { from: input.agentId, data: input.data }, `live:${input.agentId}:${input.actionId}`);
+    }
+  }
+
+  /**
+   * Store a submission once: the agent and its unit become `completed` in one transaction. A unit
+   * expired meanwhile refuses it. A second submit with another key changes nothing.
+   */
+  async function recordSubmission(input: {
+    runId: string;
+    agentId: string;
+    unitId: string;
+    submitKey: string;
+    data: Record<string, unknown>;
+  }): Promise<{ accepted: boolean; reason?: string }> {
+    const outcome = await db.em().transactional(async (em) => {
+      const agent = await em.findOneOrFail(Agent, input.agentId);
+      if (agent.status === 'completed') {
+        return agent.submitKey === input.submitKey ? { accepted: true } : { accepted: false, reason: 'already submitted' };
+      }
+      if (agent.status !== 'in_task') return { accepted: false, reason: `agent is ${agent.status}` };
+      const unitMoved = await transitionUnit(em, input.unitId, 'completed', { completedAt: new Date() }).catch(() => false);
+      if (!unitMoved) return { accepted: false, reason: 'unit is no longer assigned' };
+      await transitionAgent(em, input.agentId, 'completed', { submission: input.data, submitKey: input.submitKey, submittedAt: new Date() });
+      return { accepted: true };
+    });
+    await enqueueForAgent(
+      db.em(),
+      input.agentId,
+      'status',
+      outcome.accepted ? { status: 'completed' } : { status: 'submit_refused', reason: outcome.reason },
+      outcome.accepted ? 'status:completed' : `submit_refused:${input.submitKey}`,
+    );
+    return outcome;
+  }
+
+  /** The agent leaves without submitting: it ends with `agentStatus`, its unit is `launched` again. */
+  async function releaseUnit(input: {
+    runId: string;
+    agentId: string;
+    unitId: string;
+    agentStatus: Extract<AgentStatus, 'disconnect' | 'timeout' | 'returned' | 'partner_disconnect'>;
+  }): Promise<void> {
+    await db.em().transactional(async (em) => {
+      await transitionAgent(em, input.agentId, input.agentStatus, { endedAt: new Date() }).catch((err: unknown) => {
+        // Already ended otherwise (expired by a shutdown in between): nothing left to release.
+        deps.log.info({ err: String(err), agentId: input.agentId }, 'agent already ended');
+      });
+      await transitionUnit(em, input.unitId, 'launched', { worker: null, assignedAt: null }).catch((err: unknown) => {
+        deps.log.info({ err: String(err), unitId: input.unitId }, 'unit not returned to the pool');
+      });
+    });
+    await enqueueForAgent(db.em(), input.agentId, 'status', { status: input.agentStatus }, `status:${input.agentStatus}`);
+  }
+
+  return { setAgentsStatus, recordAgentAction, recordSubmission, releaseUnit };
+}
+
+export type AssignmentActivities = ReturnType<typeof createAssignmentActivities>;

@@ -1,0 +1,11 @@
+/** Every activity a hitloop worker hosts, by the name the Temporal Web UI shows. */
+import { createAssignmentActivities } from './assignmentActivities.ts';
+import type { ActivityDeps } from './context.ts';
+import { createTaskRunActivities } from './taskRunActivities.ts';
+
+export function createActivities(deps: ActivityDeps) {
+  return { ...createTaskRunActivities(deps), ...createAssignmentActivities(deps) };
+}
+
+export type HitloopActivities = ReturnType<typeof createActivities>;
+export type { ActivityDeps } from './context.ts';

@@ -1,0 +1,74 @@
+/**
+ * The `static-form` blueprint: one agent sees the unit's data, fills a form, submits.
+ * The run's config lists the form's fields (or names a custom HTML template); submissions are
+ * validated against those fields before they reach the workflow.
+ */
+import { z } from 'zod';
+import type { Blueprint } from './types.ts';
+import { renderStaticFormPage } from './staticFormPage.ts';
+
+const fieldSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an identifier (letters, digits, _)'),
+  label: z.string().min(1).optional(),
+  type: z.enum(['text', 'textarea', 'number', 'select', 'checkbox']).default('text'),
+  required: z.boolean().default(true),
+  /** For `select`: the allowed values. */
+  options: z.array(z.string().min(1)).min(1).optional(),
+  max_length: z.number().int().positive().default(10_000),
+});
+
+export const staticFormOptionsSchema = z
+  .strictObject({
+    fields: z.array(fieldSchema).min(1, 'list at least one form field').optional(),
+    /** A custom HTML template file for the task page; its form's inputs are submitted as they are. */
+    template: z.string().min(1).optional(),
+    instructions: z.string().optional(),
+    /** Onboarding: expected answers, field name -> exact value (see the onboarding validator). */
+    onboarding: z.strictObject({ fields: z.array(fieldSchema).min(1), expected: z.record(z.string(), z.unknown()) }).optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (!o.fields && !o.template) ctx.addIssue({ code: 'custom', path: ['fields'], message: 'give the form fields, or a template' });
+    for (const [i, f] of (o.fields ?? []).entries()) {
+      if (f.type === 'select' && !f.options) ctx.addIssue({ code: 'custom', path: ['fields', i, 'options'], message: 'a select field needs options' });
+    }
+  });
+export type StaticFormOptions = z.output<typeof staticFormOptionsSchema>;
+export type StaticFormField = z.output<typeof fieldSchema>;
+
+function fieldValueSchema(field: StaticFormField): z.ZodType {
+  const base =
+    field.type === 'number'
+      ? z.number()
+      : field.type === 'checkbox'
+        ? z.boolean()
+        : field.type === 'select'
+          ? z.enum(field.options as [string, ...string[]])
+          : z.string().max(field.max_length);
+  if (!field.required) return base.optional();
+  return field.type === 'text' || field.type === 'textarea' ? (base as z.ZodString).trim().min(1, 'required') : base;
+}
+
+export const staticFormBlueprint: Blueprint = {
+  type: 'static-form',
+  optionsSchema: staticFormOptionsSchema,
+  initData({ assignmentData, options }) {
+    const o = staticFormOptionsSchema.parse(options);
+    return { data: assignmentData, fields: o.fields ?? [], instructions: o.instructions ?? null };
+  },
+  submissionSchema(options) {
+    const o = staticFormOptionsSchema.parse(options);
+    if (!o.fields) return z.record(z.string(), z.unknown());
+    return z.strictObject(Object.fromEntries(o.fields.map((f) => [f.name, fieldValueSchema(f)])));
+  },
+  taskPage({ options, runId }) {
+    return { html: renderStaticFormPage({ options: staticFormOptionsSchema.parse(options), runId }) };
+  },
+  validators: {
+    onboarding(submission, options) {
+      const o = staticFormOptionsSchema.parse(options);
+      const expected = o.onboarding?.expected ?? {};
+      const wrong = Object.entries(expected).filter(([k, v]) => (submission as Record<string, unknown>)[k] !== v);
+      return wrong.length === 0 ? { passed: true } : { passed: false, reason: `wrong answers: ${wrong.map(([k]) => k).join(', ')}` };
+    },
+  },
+};

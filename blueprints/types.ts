@@ -1,0 +1,39 @@
+/**
+ * A blueprint: what the work is (SPEC §5): `static-form`, `live-chat`, `remote-procedure`.
+ * It supplies the task page, each unit's init data, the schema of a submission and the validators
+ * for onboarding, screening and gold. Everything here is pure (no I/O), so activities may call it
+ * freely and repeat calls on retry.
+ *
+ * `options` is always the run config's blueprint options (every key beside `type`), already
+ * validated and defaulted by `optionsSchema` when the run was launched.
+ */
+import type { z } from 'zod';
+
+export interface ValidationResult {
+  passed: boolean;
+  /** Why not, for the operator (and the worker, where the blueprint chooses to show it). */
+  reason?: string;
+}
+
+export interface BlueprintValidators {
+  /** Decides an onboarding submission: pass grants the onboarding qualification = 1, fail = 0. */
+  onboarding?(submission: unknown, options: unknown): ValidationResult;
+  /** Decides a screening submission: pass grants the screening qualification, fail the block qualification. */
+  screening?(submission: unknown, options: unknown): ValidationResult;
+  /** Whether a gold submission matches the known answer (`expected` from the gold item). */
+  gold?(submission: unknown, expected: unknown, options: unknown): boolean;
+}
+
+export interface Blueprint {
+  /** The name a run config uses (`blueprint: { type: static-form, ... }`). */
+  readonly type: string;
+  /** Schema of the blueprint's options in a run config. */
+  readonly optionsSchema: z.ZodType;
+  /** What the task page receives for one unit: built from the assignment's data. */
+  initData(args: { assignmentData: Record<string, unknown>; unitIndex: number; options: unknown }): unknown;
+  /** Validates what a worker submits, before it reaches the workflow. */
+  submissionSchema(options: unknown): z.ZodType;
+  /** The HTML of the task page served to workers of a run. */
+  taskPage(args: { options: unknown; runId: string }): { html: string };
+  validators?: BlueprintValidators;
+}

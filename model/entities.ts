@@ -1,0 +1,334 @@
+/**
+ * hitloop's data model (SPEC §1): one `defineEntity` schema per table, the TypeScript type of each
+ * entity, and `ALL_ENTITIES` for the ORM. The same definitions serve PostgreSQL and SQLite; the
+ * schema itself lives in the migrations generated from these definitions (see model/migrate.ts).
+ *
+ * Conventions:
+ * - Primary keys are readable strings chosen by the caller (`r-abc123`, `<runId>-a<index>`,
+ *   `<assignmentId>-u<index>`), except the append-only logs OutboxMessage and ProviderCall.
+ * - Relations are `Ref`s: `em.create(Unit, { taskRun: 'r-1', ... })` takes a primary key,
+ *   `unit.taskRun.id` needs no query, anything else needs `await unit.taskRun.load()`.
+ * - `createdAt` is filled by `em.create` (not by the database, because the two dialects store
+ *   dates differently); code inserting plain rows with `em.insert` must pass it.
+ * - Statuses change only through the guarded helpers of model/transitions.ts.
+ */
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import {
+  AGENT_STATUSES,
+  ONBOARDING_AGENT_STATUSES,
+  TASK_RUN_STATUSES,
+  UNIT_STATUSES,
+  type AgentStatus,
+  type OnboardingAgentStatus,
+  type TaskRunStatus,
+  type UnitStatus,
+} from './status.ts';
+
+export type { AgentStatus, OnboardingAgentStatus, TaskRunStatus, UnitStatus };
+
+export const UNIT_KINDS = ['normal', 'screening', 'gold'] as const;
+export type UnitKind = (typeof UNIT_KINDS)[number];
+
+export const REVIEW_DECISIONS = ['approve', 'reject', 'soft_reject'] as const;
+export type ReviewDecision = (typeof REVIEW_DECISIONS)[number];
+
+export const BONUS_STATUSES = ['pending', 'paid'] as const;
+export type BonusStatus = (typeof BONUS_STATUSES)[number];
+
+/** Why a run stopped; open-ended so later features can add reasons without a migration. */
+export type TaskRunEndReason = 'patience' | 'operator' | 'lifetime' | 'completed' | (string & {});
+
+/**
+ * What a JSON column holds: any non-null value JSON.stringify keeps; narrow it before use (e.g.
+ * with zod). Not `unknown` (nor `{}`), which MikroORM's typings would treat as a mandatory column
+ * even when it is nullable.
+ */
+export type JsonData = string | number | boolean | object;
+/** The run config is always an object. */
+export type JsonConfig = Record<string, unknown>;
+
+/** `numeric(14,4)` in both dialects, read back as a JS number (amounts stay far below 2^53). */
+const money = () => p.decimal('number').precision(14).scale(4);
+const createdAt = () => p.datetime().onCreate(() => new Date());
+/**
+ * bigserial on PostgreSQL, `integer primary key autoincrement` on SQLite. SQLite reports the
+ * column back as INTEGER, which MikroORM's schema diff would forever see as a change from bigint.
+ */
+const autoincrementId = () => p.bigint('number').primary().autoincrement().ignoreSchemaChanges('type');
+
+export const Project = defineEntity({
+  name: 'Project',
+  tableName: 'project',
+  properties: {
+    id: p.string().primary(),
+    name: p.string().unique(),
+    owner: p.string().nullable(),
+    budget: money().nullable(),
+    createdAt: createdAt(),
+  },
+});
+export interface Project extends InferEntity<typeof Project> {}
+
+export const Task = defineEntity({
+  name: 'Task',
+  tableName: 'task',
+  properties: {
+    id: p.string().primary(),
+    /** The config's `task_name`: caps such as maximum_units_per_worker count across its runs. */
+    name: p.string().unique(),
+    project: () => p.manyToOne(Project).ref().nullable().deleteRule('set null'),
+    createdAt: createdAt(),
+  },
+});
+export interface Task extends InferEntity<typeof Task> {}
+
+export const TaskRun = defineEntity({
+  name: 'TaskRun',
+  tableName: 'task_run',
+  properties: {
+    id: p.string().primary(),
+    task: () => p.manyToOne(Task).ref().deleteRule('cascade'),
+    status: p.enum(TASK_RUN_STATUSES),
+    workflowId: p.string(),
+    /** The validated config, frozen at launch. */
+    config: p.json<JsonConfig>(),
+    providerType: p.string(),
+    blueprintType: p.string(),
+    reward: money(),
+    endReason: p.text().$type<TaskRunEndReason>().nullable(),
+    failureReason: p.text().nullable(),
+    assignmentCount: p.integer().default(0),
+    dataSha256: p.string().nullable(),
+    createdAt: createdAt(),
+    endedAt: p.datetime().nullable(),
+  },
+});
+export interface TaskRun extends InferEntity<typeof TaskRun> {}
+
+export const Assignment = defineEntity({
+  name: 'Assignment',
+  tableName: 'assignment',
+  properties: {
+    id: p.string().primary(),
+    taskRun: () => p.manyToOne(TaskRun).ref().deleteRule('cascade'),
+    index: p.integer(),
+    data: p.json<JsonData>(),
+    createdAt: createdAt(),
+  },
+  uniques: [{ properties: ['taskRun', 'index'] }],
+});
+export interface Assignment extends InferEntity<typeof Assignment> {}
+
+export const Worker = defineEntity({
+  name: 'Worker',
+  tableName: 'worker',
+  properties: {
+    id: p.string().primary(),
+    provider: p.string(),
+    providerWorkerId: p.string(),
+    /** Blocked at the provider level (SPEC §4); block qualifications are separate. */
+    blocked: p.boolean().default(false),
+    createdAt: createdAt(),
+  },
+  uniques: [{ properties: ['provider', 'providerWorkerId'] }],
+});
+export interface Worker extends InferEntity<typeof Worker> {}
+
+export const Unit = defineEntity({
+  name: 'Unit',
+  tableName: 'unit',
+  properties: {
+    id: p.string().primary(),
+    assignment: () => p.manyToOne(Assignment).ref().deleteRule('cascade'),
+    taskRun: () => p.manyToOne(TaskRun).ref().deleteRule('cascade'),
+    unitIndex: p.integer(),
+    kind: p.enum(UNIT_KINDS).default('normal'),
+    status: p.enum(UNIT_STATUSES),
+    pay: money(),
+    providerUnitId: p.string().nullable(),
+    launchBatch: p.integer().nullable(),
+    /** The current worker while assigned, else the last one. */
+    worker: () => p.manyToOne(Worker).ref().nullable().deleteRule('set null'),
+    createdAt: createdAt(),
+    launchedAt: p.datetime().nullable(),
+    assignedAt: p.datetime().nullable(),
+    completedAt: p.datetime().nullable(),
+    endedAt: p.datetime().nullable(),
+    /** `<request>:<status before>` of the expiry that ended it: a retried expiry reports the same counts. */
+    expiredBy: p.string().nullable(),
+  },
+  uniques: [{ properties: ['assignment', 'unitIndex'] }],
+  indexes: [
+    { properties: ['taskRun', 'status'] },
+    { properties: ['taskRun', 'launchBatch'] },
+    { properties: ['worker', 'status'] },
+  ],
+});
+export interface Unit extends InferEntity<typeof Unit> {}
+
+export const Agent = defineEntity({
+  name: 'Agent',
+  tableName: 'agent',
+  properties: {
+    id: p.string().primary(),
+    unit: () => p.manyToOne(Unit).ref().deleteRule('cascade'),
+    assignment: () => p.manyToOne(Assignment).ref().deleteRule('cascade'),
+    taskRun: () => p.manyToOne(TaskRun).ref().deleteRule('cascade'),
+    worker: () => p.manyToOne(Worker).ref().deleteRule('cascade'),
+    status: p.enum(AGENT_STATUSES),
+    /** The client's register request id: re-registering with it finds this agent again. */
+    registrationKey: p.string().nullable(),
+    initData: p.json<JsonData>().nullable(),
+    /** Live state to resume after a reconnect. */
+    state: p.json<JsonData>().nullable(),
+    submission: p.json<JsonData>().nullable(),
+    submitKey: p.string().nullable(),
+    createdAt: createdAt(),
+    startedAt: p.datetime().nullable(),
+    submittedAt: p.datetime().nullable(),
+    endedAt: p.datetime().nullable(),
+    lastSeenAt: p.datetime().nullable(),
+  },
+  uniques: [{ properties: ['worker', 'registrationKey'] }],
+  indexes: [{ properties: ['worker', 'status'] }, { properties: ['taskRun', 'status'] }],
+});
+export interface Agent extends InferEntity<typeof Agent> {}
+
+export const OnboardingAgent = defineEntity({
+  name: 'OnboardingAgent',
+  tableName: 'onboarding_agent',
+  properties: {
+    id: p.string().primary(),
+    taskRun: () => p.manyToOne(TaskRun).ref().deleteRule('cascade'),
+    worker: () => p.manyToOne(Worker).ref().deleteRule('cascade'),
+    status: p.enum(ONBOARDING_AGENT_STATUSES),
+    submission: p.json<JsonData>().nullable(),
+    createdAt: createdAt(),
+    endedAt: p.datetime().nullable(),
+  },
+});
+export interface OnboardingAgent extends InferEntity<typeof OnboardingAgent> {}
+
+export const Qualification = defineEntity({
+  name: 'Qualification',
+  tableName: 'qualification',
+  properties: {
+    id: p.string().primary(),
+    name: p.string().unique(),
+    description: p.text().nullable(),
+    createdAt: createdAt(),
+  },
+});
+export interface Qualification extends InferEntity<typeof Qualification> {}
+
+export const GrantedQualification = defineEntity({
+  name: 'GrantedQualification',
+  tableName: 'granted_qualification',
+  properties: {
+    id: p.string().primary(),
+    worker: () => p.manyToOne(Worker).ref().deleteRule('cascade'),
+    qualification: () => p.manyToOne(Qualification).ref().deleteRule('cascade'),
+    value: p.integer(),
+    createdAt: createdAt(),
+    updatedAt: p
+      .datetime()
+      .onCreate(() => new Date())
+      .onUpdate(() => new Date()),
+  },
+  uniques: [{ properties: ['worker', 'qualification'] }],
+});
+export interface GrantedQualification extends InferEntity<typeof GrantedQualification> {}
+
+export const Review = defineEntity({
+  name: 'Review',
+  tableName: 'review',
+  properties: {
+    id: p.string().primary(),
+    unit: () => p.manyToOne(Unit).ref().deleteRule('cascade'),
+    agent: () => p.manyToOne(Agent).ref().deleteRule('cascade'),
+    decision: p.enum(REVIEW_DECISIONS),
+    note: p.text().nullable(),
+    /** The operator's idempotency key: the same request never reviews twice. */
+    requestKey: p.string().unique(),
+    createdAt: createdAt(),
+  },
+});
+export interface Review extends InferEntity<typeof Review> {}
+
+export const Bonus = defineEntity({
+  name: 'Bonus',
+  tableName: 'bonus',
+  properties: {
+    id: p.string().primary(),
+    agent: () => p.manyToOne(Agent).ref().deleteRule('cascade'),
+    unit: () => p.manyToOne(Unit).ref().deleteRule('cascade'),
+    worker: () => p.manyToOne(Worker).ref().deleteRule('cascade'),
+    taskRun: () => p.manyToOne(TaskRun).ref().deleteRule('cascade'),
+    amount: money(),
+    reason: p.text(),
+    /** The operator's idempotency key: a bonus is never paid twice for one request. */
+    requestKey: p.string().unique(),
+    status: p.enum(BONUS_STATUSES).default('pending'),
+    providerRef: p.string().nullable(),
+    createdAt: createdAt(),
+    paidAt: p.datetime().nullable(),
+  },
+});
+export interface Bonus extends InferEntity<typeof Bonus> {}
+
+/** A workflow -> agent message, kept until the gateway has delivered it and the agent acknowledged it. */
+export const OutboxMessage = defineEntity({
+  name: 'OutboxMessage',
+  tableName: 'outbox_message',
+  properties: {
+    id: autoincrementId(),
+    agent: () => p.manyToOne(Agent).ref().deleteRule('cascade'),
+    /** Per agent, from 1: the order the agent sees messages in and the cursor it resumes from. */
+    seq: p.integer(),
+    kind: p.text(),
+    payload: p.json<JsonData>(),
+    /** Set by the sending activity, so a retried activity inserts its message once. */
+    dedupeKey: p.text(),
+    createdAt: createdAt(),
+    ackedAt: p.datetime().nullable(),
+  },
+  uniques: [{ properties: ['agent', 'seq'] }, { properties: ['agent', 'dedupeKey'] }],
+});
+export interface OutboxMessage extends InferEntity<typeof OutboxMessage> {}
+
+/**
+ * What the mock / local provider was asked to do. Deliberately not unique on the request key:
+ * a duplicated provider call must stay visible to the tests that look for one.
+ */
+export const ProviderCall = defineEntity({
+  name: 'ProviderCall',
+  tableName: 'provider_call',
+  properties: {
+    id: autoincrementId(),
+    provider: p.string(),
+    operation: p.string(),
+    requestKey: p.string(),
+    target: p.text(),
+    payload: p.json<JsonData>(),
+    createdAt: createdAt(),
+  },
+  indexes: [{ properties: ['operation', 'requestKey'] }],
+});
+export interface ProviderCall extends InferEntity<typeof ProviderCall> {}
+
+export const ALL_ENTITIES = [
+  Project,
+  Task,
+  TaskRun,
+  Assignment,
+  Worker,
+  Unit,
+  Agent,
+  OnboardingAgent,
+  Qualification,
+  GrantedQualification,
+  Review,
+  Bonus,
+  OutboxMessage,
+  ProviderCall,
+] as const;

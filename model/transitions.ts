@@ -1,0 +1,133 @@
+/**
+ * Guarded status changes: the one way activities move a unit, agent, task run or onboarding agent
+ * to a new status. Each is a single `UPDATE ... SET status = :to WHERE id = :id AND status IN
+ * (statuses that may become :to)`, so two racing writers cannot both win, and a retried activity
+ * changes nothing the second time:
+ *   - returns true when this call moved the row;
+ *   - returns false when the row already is in `to` (the patch is then NOT applied again);
+ *   - throws IllegalTransitionError (naming both statuses) when the row is in a status that may not
+ *     become `to`, and RowNotFoundError when there is no such row.
+ * An entity of that row already loaded in `em` is reloaded afterwards, keeping its unflushed changes.
+ */
+import type { EntityData, EntityName } from '@mikro-orm/core';
+import type { EntityManager } from './database.ts';
+import { Agent, OnboardingAgent, TaskRun, Unit } from './entities.ts';
+import {
+  IllegalTransitionError,
+  canTransition,
+  statusesThatMayBecome,
+  type AgentStatus,
+  type OnboardingAgentStatus,
+  type StatusMachine,
+  type TaskRunStatus,
+  type UnitStatus,
+} from './status.ts';
+
+export { IllegalTransitionError };
+
+export class RowNotFoundError extends Error {
+  readonly machine: StatusMachine;
+  readonly id: string;
+  constructor(machine: StatusMachine, id: string, to: string) {
+    super(`cannot move ${machine} '${id}' to '${to}': there is no ${machine} with that id`);
+    this.name = 'RowNotFoundError';
+    this.machine = machine;
+    this.id = id;
+  }
+}
+
+/** Columns to set together with the status (timestamps, worker, ...). */
+export type TransitionPatch<T> = Omit<EntityData<T>, 'id' | 'status'>;
+
+// A racing writer can move the row between our UPDATE and our look at it; try again then.
+const MAX_ATTEMPTS = 5;
+
+interface StatusRow {
+  id: string;
+  status: string;
+}
+
+/** Untyped core: the exported wrappers below tie entity, machine, statuses and patch together. */
+async function guardedTransition(
+  em: EntityManager,
+  entity: EntityName<StatusRow>,
+  machine: StatusMachine,
+  id: string,
+  to: string,
+  patch: object | undefined,
+): Promise<boolean> {
+  const from = statusesThatMayBecome(machine, to as never) as string[];
+  for (let attempt = 1; ; attempt++) {
+    if (from.length > 0) {
+      const changed = await em.nativeUpdate(entity, { id, status: { $in: from } }, { ...patch, status: to });
+      if (changed > 0) {
+        await reloadIfManaged(em, entity, id);
+        return true;
+      }
+    }
+    const row = (await em
+      .createQueryBuilder(entity)
+      .select('status')
+      .where({ id })
+      .execute('get')) as { status: string } | undefined;
+    if (!row) throw new RowNotFoundError(machine, id, to);
+    if (row.status === to) {
+      await reloadIfManaged(em, entity, id);
+      return false;
+    }
+    if (!canTransition(machine, row.status as never, to as never)) {
+      throw new IllegalTransitionError(machine, row.status, to);
+    }
+    if (attempt >= MAX_ATTEMPTS) {
+      throw new Error(
+        `cannot move ${machine} '${id}' to '${to}': its status kept changing under concurrent writers ` +
+          `(${MAX_ATTEMPTS} attempts, last seen '${row.status}')`,
+      );
+    }
+  }
+}
+
+async function reloadIfManaged(em: EntityManager, entity: EntityName<StatusRow>, id: string) {
+  if (em.getUnitOfWork().getById(entity, id)) {
+    await em.findOne(entity, { id }, { refresh: true });
+  }
+}
+
+// The entities' own types are richer than StatusRow; the core only touches id and status.
+const asStatusRow = <T extends StatusRow>(entity: EntityName<T>) => entity as unknown as EntityName<StatusRow>;
+
+export function transitionUnit(
+  em: EntityManager,
+  unitId: string,
+  to: UnitStatus,
+  patch?: TransitionPatch<Unit>,
+): Promise<boolean> {
+  return guardedTransition(em, asStatusRow(Unit), 'unit', unitId, to, patch);
+}
+
+export function transitionAgent(
+  em: EntityManager,
+  agentId: string,
+  to: AgentStatus,
+  patch?: TransitionPatch<Agent>,
+): Promise<boolean> {
+  return guardedTransition(em, asStatusRow(Agent), 'agent', agentId, to, patch);
+}
+
+export function transitionTaskRun(
+  em: EntityManager,
+  taskRunId: string,
+  to: TaskRunStatus,
+  patch?: TransitionPatch<TaskRun>,
+): Promise<boolean> {
+  return guardedTransition(em, asStatusRow(TaskRun), 'task_run', taskRunId, to, patch);
+}
+
+export function transitionOnboardingAgent(
+  em: EntityManager,
+  onboardingAgentId: string,
+  to: OnboardingAgentStatus,
+  patch?: TransitionPatch<OnboardingAgent>,
+): Promise<boolean> {
+  return guardedTransition(em, asStatusRow(OnboardingAgent), 'onboarding_agent', onboardingAgentId, to, patch);
+}

@@ -1,0 +1,93 @@
+/**
+ * A crowd provider: where workers come from (SPEC §5): `mock`, `local`, later Prolific or MTurk.
+ * Providers are called only from activities, and activities are retried after crashes and timeouts,
+ * so EVERY operation must be idempotent per `requestKey`: a second call with the same key must not
+ * act twice (no second unit launched, no second bonus paid) and must answer like the first. This is
+ * the contract of MTurk's UniqueRequestToken; providers without such a token record the key
+ * themselves (in the database, through `ctx.em`) before acting.
+ */
+import type { EntityManager } from '@mikro-orm/core';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Settings } from '../config/settings.ts';
+
+export interface ProviderContext {
+  /** A forked entity manager for this call; commit what must survive a retry. */
+  em: EntityManager;
+  settings: Settings;
+  log: Logger;
+}
+
+export interface SetUpRunRequest {
+  runId: string;
+  /** The run config's provider options (everything but `type`), validated by `optionsSchema`. */
+  options: unknown;
+}
+
+export interface LaunchUnitRequest {
+  runId: string;
+  unitId: string;
+  /** Pay for the unit, in the provider's currency. */
+  reward: number;
+  /** Where a worker does the unit (the gateway's task page). */
+  taskUrl: string;
+  requestKey: string;
+}
+
+export interface ExpireUnitRequest {
+  runId: string;
+  unitId: string;
+  providerUnitId: string;
+  requestKey: string;
+}
+
+export interface ReviewRequest {
+  workerId: string;
+  unitId: string;
+  requestKey: string;
+  /** Shown to the worker where the provider supports it. */
+  note?: string;
+}
+
+export interface BonusRequest {
+  workerId: string;
+  unitId: string;
+  amount: number;
+  reason: string;
+  requestKey: string;
+}
+
+export interface QualificationRequest {
+  workerId: string;
+  qualification: string;
+  /** For grants; integer. */
+  value?: number;
+  requestKey: string;
+}
+
+export interface BlockRequest {
+  workerId: string;
+  reason?: string;
+  requestKey: string;
+}
+
+export interface CrowdProvider {
+  /** The name a run config uses (`provider: mock`). */
+  readonly type: string;
+  /** Schema of the provider's options in a run config (all keys beside `type`). */
+  readonly optionsSchema: z.ZodType;
+  /** Create whatever the provider needs for a run (a study, a HIT type). */
+  setUpRun(ctx: ProviderContext, run: SetUpRunRequest): Promise<void>;
+  /** Make one unit available to workers. */
+  launchUnit(ctx: ProviderContext, req: LaunchUnitRequest): Promise<{ providerUnitId: string }>;
+  /** Withdraw a unit that is no longer wanted (never a completed one). */
+  expireUnit(ctx: ProviderContext, req: ExpireUnitRequest): Promise<void>;
+  approveWork(ctx: ProviderContext, req: ReviewRequest): Promise<void>;
+  rejectWork(ctx: ProviderContext, req: ReviewRequest): Promise<void>;
+  /** Pay a bonus; `providerRef` identifies the payment at the provider. Never pays twice for one requestKey. */
+  payBonus(ctx: ProviderContext, req: BonusRequest): Promise<{ providerRef: string }>;
+  grantQualification(ctx: ProviderContext, req: QualificationRequest): Promise<void>;
+  revokeQualification(ctx: ProviderContext, req: QualificationRequest): Promise<void>;
+  blockWorker(ctx: ProviderContext, req: BlockRequest): Promise<void>;
+  unblockWorker(ctx: ProviderContext, req: BlockRequest): Promise<void>;
+}

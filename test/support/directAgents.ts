@@ -1,0 +1,82 @@
+/**
+ * Agents that talk to the workflows directly with the Temporal client (the gateway's part played
+ * by the test): register through the `requestUnit` update, submit through the assignment's signal.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { ProviderCall, Unit } from '../../model/entities.ts';
+import type { Database } from '../../model/database.ts';
+import {
+  type UnitRequestResult,
+  agentSubmitSignal,
+  assignmentWorkflowId,
+  requestUnitUpdate,
+  taskRunWorkflowId,
+} from '../../workflows/definitions.ts';
+
+export async function requestUnit(client: Client, runId: string, providerWorkerId: string, registrationKey = randomUUID()): Promise<UnitRequestResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await client.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(requestUnitUpdate, {
+        args: [{ provider: 'mock', providerWorkerId, registrationKey }],
+      });
+    } catch (err) {
+      // Refused while the run continues as new: the next attempt reaches the new run.
+      if (attempt < 50 && /continuing as new|limit|not found/i.test(String((err as Error).cause ?? err))) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+export async function submit(client: Client, assignmentId: string, agentId: string, data: Record<string, unknown>): Promise<void> {
+  await client.workflow.getHandle(assignmentWorkflowId(assignmentId)).signal(agentSubmitSignal, { agentId, submitKey: `submit-${agentId}`, data });
+}
+
+/** One worker's loop: take a unit, submit it, until the run has nothing more for it. */
+export async function workUntilRefused(client: Client, runId: string, providerWorkerId: string, onAssigned?: () => Promise<void>): Promise<number> {
+  let done = 0;
+  for (;;) {
+    const result = await requestUnit(client, runId, providerWorkerId);
+    if (result.outcome === 'refused') {
+      if (result.reason === 'no_units_available') {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      return done;
+    }
+    await onAssigned?.();
+    await submit(client, result.assignmentId, result.agentId, { label: done % 2 === 0 ? 'positive' : 'negative', by: providerWorkerId });
+    done += 1;
+    // Wait until the submission is stored before asking again (allowed_concurrent may be 1).
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Units launched-or-assigned right now, from the database. */
+export async function activeUnitCount(db: Database, runId: string): Promise<number> {
+  return db.em().count(Unit, { taskRun: runId, status: { $in: ['launched', 'assigned'] } });
+}
+
+/**
+ * The most units ever launched-or-assigned at once, reconstructed from the mock provider's record
+ * of launch calls and the units' completion and expiry times.
+ */
+export async function peakActiveFromProviderRecord(db: Database, runId: string): Promise<number> {
+  const em = db.em();
+  const launches = await em.find(ProviderCall, { operation: 'launchUnit', target: { $like: `${runId}-%` } }, { orderBy: { id: 'asc' } });
+  const units = await em.find(Unit, { taskRun: runId }, { fields: ['completedAt', 'endedAt'] });
+  const ends = units
+    .map((u) => u.completedAt ?? u.endedAt)
+    .filter((d): d is Date => d instanceof Date)
+    .map((d) => d.getTime());
+  let peak = 0;
+  launches.forEach((launch, i) => {
+    const at = launch.createdAt.getTime();
+    const finished = ends.filter((t) => t <= at).length;
+    peak = Math.max(peak, i + 1 - finished);
+  });
+  return peak;
+}

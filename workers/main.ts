@@ -1,0 +1,23 @@
+/** `hitloop worker`: one worker process, stopped gracefully by SIGTERM or SIGINT. */
+import { loadSettings } from '../config/settings.ts';
+import { createLogger } from '../cli/logger.ts';
+import { createHitloopWorker } from './worker.ts';
+
+export async function runWorkerProcess(): Promise<void> {
+  const settings = loadSettings();
+  const log = createLogger(settings.logLevel, 'worker');
+  const w = await createHitloopWorker({ settings, log });
+  const stop = (signal: string): void => {
+    log.info({ signal }, 'shutting down: finishing in-flight activities');
+    w.shutdown();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  log.info({ temporal: settings.temporalAddress, taskQueue: settings.taskQueue, database: redactUrl(settings.databaseUrl) }, 'worker started');
+  await w.run();
+  log.info('worker stopped');
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
+}

@@ -1,0 +1,60 @@
+/**
+ * A hitloop worker: hosts the TaskRun and Assignment workflows (pre-bundled) and every activity,
+ * on the task queue of the settings. `hitloop worker` runs one until SIGTERM / SIGINT.
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from '../activities/index.ts';
+import type { Settings } from '../config/settings.ts';
+import { openDatabase, type Database } from '../model/database.ts';
+import { ensureWorkflowBundle } from './workflowBundle.ts';
+
+export interface HitloopWorkerOptions {
+  settings: Settings;
+  log: Logger;
+  /** An open database to share (tests); otherwise one is opened from `settings.databaseUrl`. */
+  db?: Database;
+  connection?: NativeConnection;
+  /** Tests slow down or speed up polling; defaults suit a small machine. */
+  maxConcurrentActivityTaskExecutions?: number;
+}
+
+export interface HitloopWorker {
+  worker: Worker;
+  db: Database;
+  /** Runs until shutdown() or a fatal error; closes what it opened. */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<HitloopWorker> {
+  const { settings, log } = opts;
+  const db = opts.db ?? (await openDatabase(settings.databaseUrl));
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: settings.temporalAddress }));
+  const workflowBundle = await ensureWorkflowBundle();
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.temporalNamespace,
+    taskQueue: settings.taskQueue,
+    workflowBundle,
+    activities: createActivities({ db, settings, log }),
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 20,
+    // Let in-flight activities finish (and record their results) on SIGTERM before exiting.
+    shutdownGraceTime: '20s',
+  });
+  return {
+    worker,
+    db,
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        if (!opts.connection) await connection.close();
+        if (!opts.db) await db.close();
+      }
+    },
+    shutdown() {
+      worker.shutdown();
+    },
+  };
+}

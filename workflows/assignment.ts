@@ -1,0 +1,265 @@
+/**
+ * AssignmentWorkflow (`assignment-<assignmentId>`): the life of one assignment's agents.
+ *
+ * Started by the TaskRun workflow when the first worker is given one of its units. It owns the
+ * agents' timers (assignment duration, reconnect window), waits for partners when several agents
+ * work together, records submissions, and gives a unit back to the pool when its agent leaves.
+ * It tells the TaskRun workflow of each submission and release by signal.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { AgentStatus } from '../model/status.ts';
+import { assignmentActivities as acts } from './activityProxies.ts';
+import {
+  type AgentJoined,
+  type AssignmentStateView,
+  AgentActionSchema,
+  AgentConnectionSchema,
+  AgentJoinedSchema,
+  AgentReturnedSchema,
+  AgentSubmitSchema,
+  ExpireAssignmentSchema,
+  agentActionSignal,
+  agentDisconnectedSignal,
+  agentJoinedSignal,
+  agentReconnectedSignal,
+  agentReturnedSignal,
+  agentSubmitSignal,
+  assignmentStateQuery,
+  expireAssignmentSignal,
+  taskRunWorkflowId,
+  unitCompletedSignal,
+  unitReleasedSignal,
+} from './definitions.ts';
+
+export interface AssignmentInput {
+  runId: string;
+  assignmentId: string;
+  unitsPerAssignment: number;
+  assignmentDurationSeconds: number;
+  reconnectWindowSeconds: number;
+  firstAgent?: AgentJoined;
+  /** Set only by continue-as-new. */
+  continued?: AssignmentState;
+}
+
+interface AgentSlot extends AgentJoined {
+  status: AgentStatus;
+  connected: boolean;
+  deadlineMs: number;
+  reconnectDeadlineMs: number | null;
+  /** Recent action ids: a packet replayed after a reconnect is applied once. */
+  seenActions: string[];
+}
+
+interface AssignmentState {
+  agents: AgentSlot[];
+  completedUnits: string[];
+  expiredReason: string | null;
+}
+
+type AgentEvent =
+  | { kind: 'joined'; agentId: string }
+  | { kind: 'action'; agentId: string; actionId: string; data: Record<string, unknown> }
+  | { kind: 'submit'; agentId: string; submitKey: string; data: Record<string, unknown> }
+  | { kind: 'returned'; agentId: string };
+
+type LeavingStatus = 'disconnect' | 'timeout' | 'returned' | 'partner_disconnect';
+
+/** Agent statuses in which the agent still holds its unit. */
+const HOLDING: readonly AgentStatus[] = ['accepted', 'waiting', 'in_task'];
+const SEEN_ACTIONS_KEPT = 200;
+const HISTORY_LIMIT = 8_000;
+
+export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ completedUnits: string[]; expired: string | null }> {
+  const state: AssignmentState = input.continued ?? { agents: [], completedUnits: [], expiredReason: null };
+  const events: AgentEvent[] = [];
+  const runHandle = getExternalWorkflowHandle(taskRunWorkflowId(input.runId));
+
+  const slot = (agentId: string): AgentSlot | undefined => state.agents.find((a) => a.agentId === agentId);
+  const holding = (): AgentSlot[] => state.agents.filter((a) => HOLDING.includes(a.status));
+
+  const join = (agent: AgentJoined): void => {
+    if (slot(agent.agentId)) return;
+    state.agents.push({
+      ...agent,
+      status: 'accepted',
+      connected: true,
+      deadlineMs: Date.now() + input.assignmentDurationSeconds * 1000,
+      reconnectDeadlineMs: null,
+      seenActions: [],
+    });
+    events.push({ kind: 'joined', agentId: agent.agentId });
+  };
+  if (input.firstAgent) join(input.firstAgent);
+
+  setHandler(agentJoinedSignal, (agent) => {
+    const parsed = AgentJoinedSchema.safeParse(agent);
+    if (parsed.success) join(parsed.data);
+  });
+  setHandler(agentActionSignal, (action) => {
+    const parsed = AgentActionSchema.safeParse(action);
+    if (!parsed.success) return;
+    const a = slot(parsed.data.agentId);
+    if (!a || a.seenActions.includes(parsed.data.actionId)) return;
+    a.seenActions = [...a.seenActions, parsed.data.actionId].slice(-SEEN_ACTIONS_KEPT);
+    events.push({ kind: 'action', ...parsed.data });
+  });
+  setHandler(agentSubmitSignal, (submit) => {
+    const parsed = AgentSubmitSchema.safeParse(submit);
+    if (parsed.success) events.push({ kind: 'submit', ...parsed.data });
+  });
+  setHandler(agentReturnedSignal, (returned) => {
+    const parsed = AgentReturnedSchema.safeParse(returned);
+    if (parsed.success) events.push({ kind: 'returned', agentId: parsed.data.agentId });
+  });
+  setHandler(agentDisconnectedSignal, (connection) => {
+    const parsed = AgentConnectionSchema.safeParse(connection);
+    const a = parsed.success ? slot(parsed.data.agentId) : undefined;
+    if (!a || !HOLDING.includes(a.status)) return;
+    a.connected = false;
+    a.reconnectDeadlineMs = Date.now() + input.reconnectWindowSeconds * 1000;
+  });
+  setHandler(agentReconnectedSignal, (connection) => {
+    const parsed = AgentConnectionSchema.safeParse(connection);
+    const a = parsed.success ? slot(parsed.data.agentId) : undefined;
+    if (!a) return;
+    a.connected = true;
+    a.reconnectDeadlineMs = null;
+  });
+  setHandler(expireAssignmentSignal, (request) => {
+    const parsed = ExpireAssignmentSchema.safeParse(request);
+    state.expiredReason ??= parsed.success ? parsed.data.reason : 'expired';
+  });
+  setHandler(
+    assignmentStateQuery,
+    (): AssignmentStateView => ({
+      assignmentId: input.assignmentId,
+      runId: input.runId,
+      agents: state.agents.map((a) => ({
+        agentId: a.agentId,
+        unitId: a.unitId,
+        workerId: a.workerId,
+        status: a.status,
+        connected: a.connected,
+        deadline: new Date(a.deadlineMs).toISOString(),
+        reconnectDeadline: a.reconnectDeadlineMs === null ? null : new Date(a.reconnectDeadlineMs).toISOString(),
+      })),
+      completedUnits: state.completedUnits,
+      ended: isDone(),
+    }),
+  );
+
+  function isDone(): boolean {
+    return state.expiredReason !== null || state.completedUnits.length >= input.unitsPerAssignment;
+  }
+
+  /** An agent leaves without submitting: its unit goes back to the pool; partners mid-task lose their partner. */
+  async function release(a: AgentSlot, status: 'disconnect' | 'timeout' | 'returned'): Promise<void> {
+    const wasInTask = a.status === 'in_task';
+    const leaving: Array<{ agent: AgentSlot; status: LeavingStatus }> = [{ agent: a, status }];
+    if (wasInTask && input.unitsPerAssignment > 1) {
+      for (const partner of holding()) {
+        if (partner !== a) leaving.push({ agent: partner, status: 'partner_disconnect' });
+      }
+    }
+    for (const { agent, status: agentStatus } of leaving) {
+      await acts.releaseUnit({ runId: input.runId, agentId: agent.agentId, unitId: agent.unitId, agentStatus });
+      agent.status = agentStatus;
+      await runHandle.signal(unitReleasedSignal, {
+        unitId: agent.unitId,
+        agentId: agent.agentId,
+        assignmentId: input.assignmentId,
+        reason: agentStatus,
+      });
+    }
+  }
+
+  async function handle(event: AgentEvent): Promise<void> {
+    const a = slot(event.agentId);
+    if (!a) return;
+    switch (event.kind) {
+      case 'joined': {
+        // Several agents work together: each waits until all units of the assignment are taken.
+        const ready = holding();
+        if (ready.length < input.unitsPerAssignment) {
+          await acts.setAgentsStatus({ agentIds: [a.agentId], status: 'waiting' });
+          a.status = 'waiting';
+        } else {
+          const starting = ready.filter((x) => x.status !== 'in_task');
+          await acts.setAgentsStatus({ agentIds: starting.map((x) => x.agentId), status: 'in_task' });
+          for (const x of starting) x.status = 'in_task';
+        }
+        return;
+      }
+      case 'action': {
+        if (!HOLDING.includes(a.status)) return;
+        const partners = holding().filter((x) => x !== a).map((x) => x.agentId);
+        await acts.recordAgentAction({ agentId: a.agentId, actionId: event.actionId, data: event.data, forwardTo: partners });
+        return;
+      }
+      case 'submit': {
+        if (a.status !== 'in_task') return;
+        const { accepted } = await acts.recordSubmission({
+          runId: input.runId,
+          agentId: a.agentId,
+          unitId: a.unitId,
+          submitKey: event.submitKey,
+          data: event.data,
+        });
+        if (!accepted) return;
+        a.status = 'completed';
+        state.completedUnits.push(a.unitId);
+        await runHandle.signal(unitCompletedSignal, { unitId: a.unitId, agentId: a.agentId, assignmentId: input.assignmentId });
+        return;
+      }
+      case 'returned': {
+        if (HOLDING.includes(a.status)) await release(a, 'returned');
+        return;
+      }
+    }
+  }
+
+  /** The earliest moment an agent's time runs out, or Infinity. */
+  function nextDeadline(): number {
+    let next = Number.POSITIVE_INFINITY;
+    for (const a of holding()) {
+      next = Math.min(next, a.deadlineMs, a.reconnectDeadlineMs ?? Number.POSITIVE_INFINITY);
+    }
+    return next;
+  }
+
+  while (!isDone()) {
+    const event = events.shift();
+    if (event) {
+      await handle(event);
+      continue;
+    }
+    const now = Date.now();
+    const overdue = holding().find((a) => now >= a.deadlineMs || (a.reconnectDeadlineMs !== null && now >= a.reconnectDeadlineMs));
+    if (overdue) {
+      await release(overdue, now >= overdue.deadlineMs ? 'timeout' : 'disconnect');
+      continue;
+    }
+    if (workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      if (events.length === 0) {
+        return continueAsNew<typeof AssignmentWorkflow>({ ...input, firstAgent: undefined, continued: state });
+      }
+      continue;
+    }
+    const deadline = nextDeadline();
+    if (deadline === Number.POSITIVE_INFINITY) await condition(() => events.length > 0 || state.expiredReason !== null);
+    else await condition(() => events.length > 0 || state.expiredReason !== null, Math.max(1, deadline - now));
+  }
+  if (state.expiredReason !== null) log.info('assignment expired', { assignmentId: input.assignmentId, reason: state.expiredReason });
+  await condition(allHandlersFinished);
+  return { completedUnits: state.completedUnits, expired: state.expiredReason };
+}

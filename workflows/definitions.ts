@@ -1,0 +1,163 @@
+/**
+ * Every signal, update and query of hitloop's workflows, with the payload each carries.
+ * The gateway, the operator API and the workflows all import from here, so a name read in the
+ * Temporal Web UI leads straight to this file. Payloads are validated with zod on arrival.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { TaskRunStatus, UnitStatus } from '../model/status.ts';
+
+const id = z.string().min(1).max(200);
+const jsonObject = z.record(z.string(), z.unknown());
+
+// ---------------------------------------------------------------------------------------------
+// TaskRunWorkflow (`taskrun-<runId>`)
+// ---------------------------------------------------------------------------------------------
+
+/** A worker asks for a unit (the gateway's `register` packet). The workflow alone decides. */
+export const UnitRequestSchema = z.object({
+  provider: z.string().min(1).max(100),
+  providerWorkerId: z.string().min(1).max(200),
+  /** Chosen by the client once per page load: a retried register returns the same agent. */
+  registrationKey: z.string().min(1).max(200),
+});
+export type UnitRequest = z.infer<typeof UnitRequestSchema>;
+
+export const REFUSAL_REASONS = [
+  'blocked',
+  'not_qualified',
+  'too_many_concurrent',
+  'max_for_task',
+  'no_units_available',
+  'run_not_running',
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+export type UnitRequestResult =
+  | {
+      outcome: 'assigned';
+      agentId: string;
+      unitId: string;
+      assignmentId: string;
+      workerId: string;
+      /** False when the request was a retry of one that already got this agent. */
+      newlyAssigned: boolean;
+    }
+  | { outcome: 'refused'; reason: RefusalReason; detail: string };
+
+export const requestUnitUpdate = defineUpdate<UnitRequestResult, [UnitRequest]>('requestUnit');
+
+/** Caps and terms an operator may change while the run is live (SPEC §2). */
+export const RunLimitsChangeSchema = z
+  .object({
+    max_num_concurrent_units: z.number().int().min(0),
+    allowed_concurrent: z.number().int().min(0),
+    maximum_units_per_worker: z.number().int().min(0),
+    task_reward: z.number().min(0),
+    task_lifetime_seconds: z.number().int().positive(),
+  })
+  .partial()
+  .strict()
+  .refine((change) => Object.keys(change).length > 0, { message: 'name at least one setting to change' });
+export type RunLimitsChange = z.infer<typeof RunLimitsChangeSchema>;
+export type RunLimits = Required<RunLimitsChange>;
+
+/** An update, not a fire-and-forget signal, so that a bad value is refused to the caller. */
+export const changeRunLimitsUpdate = defineUpdate<RunLimits, [RunLimitsChange]>('changeRunLimits');
+
+export const ShutdownRequestSchema = z.object({ reason: z.string().min(1).max(500).default('operator') });
+export type ShutdownRequest = z.input<typeof ShutdownRequestSchema>;
+export const shutdownRunSignal = defineSignal<[ShutdownRequest]>('shutdownRun');
+
+/** From an assignment workflow: its unit was submitted. */
+export const UnitCompletedSchema = z.object({ unitId: id, agentId: id, assignmentId: id });
+export type UnitCompleted = z.infer<typeof UnitCompletedSchema>;
+export const unitCompletedSignal = defineSignal<[UnitCompleted]>('unitCompleted');
+
+/** From an assignment workflow: its agent left before submitting; the unit is back in the pool. */
+export const UnitReleasedSchema = z.object({ unitId: id, agentId: id, assignmentId: id, reason: z.string() });
+export type UnitReleased = z.infer<typeof UnitReleasedSchema>;
+export const unitReleasedSignal = defineSignal<[UnitReleased]>('unitReleased');
+
+export type UnitCounts = Record<UnitStatus, number>;
+
+export interface RunStatusView {
+  runId: string;
+  taskName: string;
+  status: TaskRunStatus;
+  endReason: string | null;
+  failureReason: string | null;
+  units: UnitCounts;
+  totalUnits: number;
+  limits: RunLimits;
+  startedAt: string;
+  lastSubmissionAt: string | null;
+  /** Assignment workflows this run believes open. */
+  openAssignments: number;
+  historyLength: number;
+  continuedAsNewTimes: number;
+}
+export const runStatusQuery = defineQuery<RunStatusView>('runStatus');
+
+// ---------------------------------------------------------------------------------------------
+// AssignmentWorkflow (`assignment-<assignmentId>`): the agent-facing signals the gateway sends
+// ---------------------------------------------------------------------------------------------
+
+/** From the TaskRun workflow: a worker was given one of this assignment's units. */
+export const AgentJoinedSchema = z.object({ agentId: id, unitId: id, workerId: id });
+export type AgentJoined = z.infer<typeof AgentJoinedSchema>;
+export const agentJoinedSignal = defineSignal<[AgentJoined]>('agentJoined');
+
+/** A live update from the agent's page (a chat message, a draft, a remote-procedure call). */
+export const AgentActionSchema = z.object({
+  agentId: id,
+  /** Client-chosen, unique per agent: a replayed packet is applied once. */
+  actionId: id,
+  data: jsonObject,
+});
+export type AgentAction = z.infer<typeof AgentActionSchema>;
+export const agentActionSignal = defineSignal<[AgentAction]>('agentAction');
+
+export const AgentSubmitSchema = z.object({ agentId: id, submitKey: id, data: jsonObject });
+export type AgentSubmit = z.infer<typeof AgentSubmitSchema>;
+export const agentSubmitSignal = defineSignal<[AgentSubmit]>('agentSubmit');
+
+/** The agent's socket dropped: its reconnect window starts. */
+export const AgentConnectionSchema = z.object({ agentId: id, connectionId: z.string().max(200) });
+export type AgentConnection = z.infer<typeof AgentConnectionSchema>;
+export const agentDisconnectedSignal = defineSignal<[AgentConnection]>('agentDisconnected');
+export const agentReconnectedSignal = defineSignal<[AgentConnection]>('agentReconnected');
+
+/** The worker gave the unit back before submitting. */
+export const AgentReturnedSchema = z.object({ agentId: id });
+export type AgentReturned = z.infer<typeof AgentReturnedSchema>;
+export const agentReturnedSignal = defineSignal<[AgentReturned]>('agentReturned');
+
+/** From the TaskRun workflow at shutdown or end of lifetime: stop, the units were expired. */
+export const ExpireAssignmentSchema = z.object({ reason: z.string() });
+export type ExpireAssignment = z.infer<typeof ExpireAssignmentSchema>;
+export const expireAssignmentSignal = defineSignal<[ExpireAssignment]>('expireAssignment');
+
+export interface AssignmentAgentView {
+  agentId: string;
+  unitId: string;
+  workerId: string;
+  status: string;
+  connected: boolean;
+  deadline: string;
+  reconnectDeadline: string | null;
+}
+export interface AssignmentStateView {
+  assignmentId: string;
+  runId: string;
+  agents: AssignmentAgentView[];
+  completedUnits: string[];
+  ended: boolean;
+}
+export const assignmentStateQuery = defineQuery<AssignmentStateView>('assignmentState');
+
+export const taskRunWorkflowId = (runId: string): string => `taskrun-${runId}`;
+export const assignmentWorkflowId = (assignmentId: string): string => `assignment-${assignmentId}`;
+/** The run id of a TaskRun workflow id; a plain-client start may use any id, which is then the run id. */
+export const runIdOfWorkflowId = (workflowId: string): string =>
+  workflowId.startsWith('taskrun-') ? workflowId.slice('taskrun-'.length) : workflowId;

@@ -1,0 +1,440 @@
+/**
+ * TaskRunWorkflow (`taskrun-<runId>`): one launch of a task, from validated config to its end.
+ *
+ * It launches units while keeping at most `max_num_concurrent_units` launched-or-assigned, is the
+ * one place that hands units to workers (the `requestUnit` update), hands each assigned agent to its
+ * assignment's workflow, watches lifetime and patience, and expires what is left when it ends.
+ * Decisions only: every side effect is an activity (see ../activities/taskRunActivities.ts).
+ */
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  TemporalFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  setHandler,
+  startChild,
+  upsertMemo,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { TaskRunStatus } from '../model/status.ts';
+import { createAssignments, runActivities } from './activityProxies.ts';
+import { AssignmentWorkflow, type AssignmentInput } from './assignment.ts';
+import {
+  type RunLimits,
+  type RunStatusView,
+  type UnitRequest,
+  type UnitRequestResult,
+  RunLimitsChangeSchema,
+  ShutdownRequestSchema,
+  UnitCompletedSchema,
+  UnitReleasedSchema,
+  UnitRequestSchema,
+  agentJoinedSignal,
+  assignmentWorkflowId,
+  changeRunLimitsUpdate,
+  expireAssignmentSignal,
+  requestUnitUpdate,
+  runIdOfWorkflowId,
+  runStatusQuery,
+  shutdownRunSignal,
+  unitCompletedSignal,
+  unitReleasedSignal,
+} from './definitions.ts';
+import { type RunPlan, activeUnits, emptyUnitCounts, moveCount, unfinishedUnits, unitsToLaunch } from './runPlan.ts';
+import { RUN_ID, RUN_STATUS, TASK_NAME } from './searchAttributes.ts';
+
+/** Units launched per activity call: bounds one activity's work and one history event's size. */
+const LAUNCH_BATCH = 500;
+/** Registrations handled per activity call when workers arrive together. */
+const ASSIGN_BATCH = 50;
+/** Continue-as-new well before Temporal's limits (50k events, 2,000 updates per run). */
+const DEFAULT_HISTORY_LIMIT = 8_000;
+const DEFAULT_UPDATE_LIMIT = 1_000;
+
+export interface RunState {
+  runId: string;
+  plan: RunPlan;
+  limits: RunLimits;
+  status: TaskRunStatus;
+  endReason: string | null;
+  counts: ReturnType<typeof emptyUnitCounts>;
+  totalUnits: number;
+  startedAtMs: number;
+  lastSubmissionAtMs: number | null;
+  nextLaunchBatch: number;
+  /** Assignment id -> units of it not yet submitted; these assignments have a workflow open. */
+  openAssignments: Record<string, number>;
+  continuedAsNewTimes: number;
+  /** Lower the continue-as-new thresholds (tests exercise it with small values). */
+  historyLimit: number;
+  updateLimit: number;
+  /** Shutdown requested before a continue-as-new, carried over so it is not lost. */
+  pendingShutdown: string | null;
+}
+
+export interface TaskRunOutcome {
+  runId: string;
+  status: TaskRunStatus;
+  endReason: string | null;
+  units: RunState['counts'];
+}
+
+interface PendingRequest {
+  request: UnitRequest;
+  resolve: (result: UnitRequestResult) => void;
+}
+
+export interface TaskRunOptions {
+  /** Continue-as-new past this many history events (default 8,000). */
+  historyLimit?: number;
+  /** Continue-as-new past this many updates handled by one run (default 1,000). */
+  updateLimit?: number;
+  /** Set only by continue-as-new: the state of the previous run of this workflow. */
+  continued?: RunState;
+}
+
+/**
+ * @param config the task-run config (SPEC §2), exactly as a user wrote it; validated by the first activity.
+ * A plain Temporal client starts a run with just this argument.
+ */
+export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions = {}): Promise<TaskRunOutcome> {
+  const runId = runIdOfWorkflowId(workflowInfo().workflowId);
+  const continued = options.continued;
+  let state: RunState | undefined = continued;
+  let updatesHandled = 0;
+  let wake = false;
+  let draining = false;
+  const pending: PendingRequest[] = [];
+  let assigning = false;
+  let shutdownReason: string | null = continued?.pendingShutdown ?? null;
+  let continuing = false;
+
+  const poke = (): void => {
+    wake = true;
+  };
+
+  // Handlers first: a worker may register the moment the run is started.
+  setHandler(
+    requestUnitUpdate,
+    async (request) => {
+      updatesHandled += 1;
+      await condition(() => state !== undefined && state.status !== 'launching');
+      if (!isOpenForWork()) return refusedNotRunning();
+      return new Promise<UnitRequestResult>((resolve) => {
+        pending.push({ request, resolve });
+        poke();
+      });
+    },
+    {
+      validator: (request) => {
+        UnitRequestSchema.parse(request);
+        // Refused, not lost: the gateway retries and reaches the continued run.
+        if (continuing) throw new Error('run is continuing as new; retry the request');
+      },
+    },
+  );
+
+  setHandler(
+    changeRunLimitsUpdate,
+    async (change) => {
+      updatesHandled += 1;
+      await condition(() => state !== undefined);
+      const s = state!;
+      s.limits = { ...s.limits, ...RunLimitsChangeSchema.parse(change) };
+      log.info('run limits changed', { runId, change });
+      poke();
+      return s.limits;
+    },
+    {
+      validator: (change) => {
+        RunLimitsChangeSchema.parse(change);
+        if (state && isFinal(state.status)) throw new Error(`run ${runId} has ended (${state.status}); nothing to change`);
+      },
+    },
+  );
+
+  setHandler(shutdownRunSignal, (request) => {
+    const parsed = ShutdownRequestSchema.safeParse(request ?? {});
+    shutdownReason ??= parsed.success ? parsed.data.reason : 'operator';
+    poke();
+  });
+
+  setHandler(unitCompletedSignal, (event) => {
+    const parsed = UnitCompletedSchema.safeParse(event);
+    if (!parsed.success || !state) return;
+    moveCount(state.counts, 'assigned', 'completed');
+    state.lastSubmissionAtMs = Date.now();
+    const left = (state.openAssignments[parsed.data.assignmentId] ?? 1) - 1;
+    if (left <= 0) delete state.openAssignments[parsed.data.assignmentId];
+    else state.openAssignments[parsed.data.assignmentId] = left;
+    poke();
+  });
+
+  setHandler(unitReleasedSignal, (event) => {
+    const parsed = UnitReleasedSchema.safeParse(event);
+    if (!parsed.success || !state) return;
+    moveCount(state.counts, 'assigned', 'launched');
+    poke();
+  });
+
+  setHandler(runStatusQuery, (): RunStatusView => {
+    const s = state;
+    return {
+      runId,
+      taskName: s?.plan.taskName ?? '',
+      status: s?.status ?? 'launching',
+      endReason: s?.endReason ?? null,
+      failureReason: null,
+      units: s?.counts ?? emptyUnitCounts(),
+      totalUnits: s?.totalUnits ?? 0,
+      limits: s?.limits ?? { max_num_concurrent_units: 0, allowed_concurrent: 0, maximum_units_per_worker: 0, task_reward: 0, task_lifetime_seconds: 0 },
+      startedAt: new Date(s?.startedAtMs ?? Date.now()).toISOString(),
+      lastSubmissionAt: s?.lastSubmissionAtMs ? new Date(s.lastSubmissionAtMs).toISOString() : null,
+      openAssignments: s ? Object.keys(s.openAssignments).length : 0,
+      historyLength: workflowInfo().historyLength,
+      continuedAsNewTimes: s?.continuedAsNewTimes ?? 0,
+    };
+  });
+
+  function isFinal(status: TaskRunStatus): boolean {
+    return status === 'completed' || status === 'cancelled' || status === 'failed';
+  }
+  function isOpenForWork(): boolean {
+    return !!state && state.status === 'running' && !draining && shutdownReason === null;
+  }
+  function refusedNotRunning(): UnitRequestResult {
+    const status = state?.status ?? 'launching';
+    return { outcome: 'refused', reason: 'run_not_running', detail: `run ${runId} is not taking workers (status: ${status})` };
+  }
+
+  if (!state) state = await launch(runId, config, options);
+  const s: RunState = state;
+  upsertSearchAttributes([
+    { key: TASK_NAME, value: s.plan.taskName },
+    { key: RUN_ID, value: runId },
+    { key: RUN_STATUS, value: s.status },
+  ]);
+
+  // The assignment desk: registrations queue up and are decided in batches, one batch at a time.
+  const desk = (async () => {
+    for (;;) {
+      await condition(() => pending.length > 0 || isFinal(s.status));
+      if (pending.length === 0) return;
+      const batch = pending.splice(0, ASSIGN_BATCH);
+      if (!isOpenForWork()) {
+        for (const p of batch) p.resolve(refusedNotRunning());
+        continue;
+      }
+      assigning = true;
+      try {
+        const results = await runActivities.assignUnitsToWorkers({
+          runId,
+          limits: s.limits,
+          requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })),
+        });
+        // The assignment workflow knows its agent before the worker hears of it.
+        await Promise.all(
+          batch.map(async (p, i) => {
+            const result = results[i]!;
+            if (result.outcome === 'assigned' && result.newlyAssigned) {
+              moveCount(s.counts, 'launched', 'assigned');
+              await handAgentToAssignment(result);
+            }
+            p.resolve(result);
+          }),
+        );
+      } finally {
+        assigning = false;
+      }
+    }
+  })();
+
+  async function handAgentToAssignment(result: Extract<UnitRequestResult, { outcome: 'assigned' }>): Promise<void> {
+    const agent = { agentId: result.agentId, unitId: result.unitId, workerId: result.workerId };
+    const workflowId = assignmentWorkflowId(result.assignmentId);
+    const wasOpen = result.assignmentId in s.openAssignments;
+    if (!wasOpen) s.openAssignments[result.assignmentId] = s.plan.unitsPerAssignment;
+    if (wasOpen && (await signalAssignment(workflowId, agent))) return;
+    const input: AssignmentInput = {
+      runId,
+      assignmentId: result.assignmentId,
+      unitsPerAssignment: s.plan.unitsPerAssignment,
+      assignmentDurationSeconds: s.plan.assignmentDurationSeconds,
+      reconnectWindowSeconds: s.plan.reconnectWindowSeconds,
+      firstAgent: agent,
+    };
+    try {
+      // ABANDON: the assignment outlives this run of the TaskRun workflow across continue-as-new.
+      await startChild(AssignmentWorkflow, { workflowId, args: [input], parentClosePolicy: ParentClosePolicy.ABANDON });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      await signalAssignment(workflowId, agent);
+    }
+  }
+
+  async function signalAssignment(workflowId: string, agent: { agentId: string; unitId: string; workerId: string }): Promise<boolean> {
+    try {
+      await getExternalWorkflowHandle(workflowId).signal(agentJoinedSignal, agent);
+      return true;
+    } catch (err) {
+      log.warn('assignment workflow not reachable; starting it', { workflowId, error: String(err) });
+      return false;
+    }
+  }
+
+  async function setStatus(status: TaskRunStatus, endReason: string | null = null): Promise<void> {
+    s.status = status;
+    s.endReason = endReason;
+    upsertSearchAttributes([{ key: RUN_STATUS, value: status }]);
+    await runActivities.recordRunStatus({ runId, status, endReason });
+  }
+
+  async function expireAndTell(scope: 'unassigned' | 'all', reason: string): Promise<void> {
+    const expired = await runActivities.expireUnits({ runId, scope, reason });
+    for (const [from, n] of Object.entries(expired)) moveCount(s.counts, from as 'created', 'expired', n);
+    if (scope === 'all') {
+      const open = Object.keys(s.openAssignments);
+      s.openAssignments = {};
+      await Promise.all(
+        open.map((assignmentId) =>
+          getExternalWorkflowHandle(assignmentWorkflowId(assignmentId))
+            .signal(expireAssignmentSignal, { reason })
+            .catch((err: unknown) => log.warn('assignment already closed', { assignmentId, error: String(err) })),
+        ),
+      );
+    }
+  }
+
+  const lifetimeEndsAt = (): number => s.startedAtMs + s.limits.task_lifetime_seconds * 1000;
+  const patienceEndsAt = (): number => (s.lastSubmissionAtMs ?? s.startedAtMs) + s.plan.noSubmissionPatienceSeconds * 1000;
+
+  try {
+    await runUntilEnd();
+  } catch (err) {
+    // A side effect that cannot succeed (not a bug in this code, which retries the task): the run fails, on record.
+    if (err instanceof TemporalFailure) {
+      const reason = err.cause?.message ?? err.message;
+      s.status = 'failed';
+      upsertSearchAttributes([{ key: RUN_STATUS, value: 'failed' }]);
+      await runActivities.recordRunStatus({ runId, status: 'failed', endReason: 'failed', failureReason: reason });
+    }
+    throw err;
+  }
+  await desk;
+  await condition(allHandlersFinished);
+  return { runId, status: s.status, endReason: s.endReason, units: s.counts };
+
+  async function runUntilEnd(): Promise<void> {
+  for (;;) {
+    wake = false;
+    if (shutdownReason !== null) {
+      await endRun('cancelled', shutdownReason);
+      break;
+    }
+    if (Date.now() >= patienceEndsAt() && unfinishedUnits(s.counts) > 0) {
+      await endRun('cancelled', 'patience');
+      break;
+    }
+    if (!draining && Date.now() >= lifetimeEndsAt()) {
+      draining = true;
+      await setStatus('draining', 'lifetime');
+    }
+    if (draining && s.counts.created + s.counts.launched > 0) {
+      // Past its lifetime a run launches nothing; what no one holds expires, held units may finish.
+      await expireAndTell('unassigned', 'lifetime');
+    }
+    if (unfinishedUnits(s.counts) === 0) {
+      await endRun('completed', draining ? 'lifetime' : 'all units done');
+      break;
+    }
+    const toLaunch = draining ? 0 : unitsToLaunch(s.counts, s.limits.max_num_concurrent_units, LAUNCH_BATCH);
+    if (toLaunch > 0) {
+      const { launched } = await runActivities.launchUnits({ runId, batch: s.nextLaunchBatch, count: toLaunch, reward: s.limits.task_reward });
+      s.nextLaunchBatch += 1;
+      moveCount(s.counts, 'created', 'launched', launched);
+      continue;
+    }
+    if (shouldContinueAsNew()) {
+      await continueAsNewSafely();
+    }
+    const nextDeadline = Math.min(patienceEndsAt(), draining ? Number.POSITIVE_INFINITY : lifetimeEndsAt());
+    await condition(() => wake, Math.max(1, nextDeadline - Date.now()));
+  }
+  }
+
+  async function endRun(status: 'completed' | 'cancelled', reason: string): Promise<void> {
+    draining = true;
+    // Wait for the registration in flight: a unit is never handed out while it is being expired.
+    await condition(() => !assigning);
+    if (unfinishedUnits(s.counts) > 0) await expireAndTell('all', reason);
+    await setStatus(status, reason);
+    log.info('task run ended', { runId, status, reason, units: s.counts });
+  }
+
+  function shouldContinueAsNew(): boolean {
+    return workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > s.historyLimit || updatesHandled > s.updateLimit;
+  }
+
+  async function continueAsNewSafely(): Promise<never> {
+    continuing = true;
+    // Updates already accepted finish here; new ones are refused by the validator and retried by the gateway.
+    await condition(() => pending.length === 0 && !assigning && allHandlersFinished());
+    s.continuedAsNewTimes += 1;
+    s.pendingShutdown = shutdownReason;
+    log.info('continuing as new', { runId, historyLength: workflowInfo().historyLength, times: s.continuedAsNewTimes });
+    return continueAsNew<typeof TaskRunWorkflow>(null, { continued: s });
+  }
+}
+
+/** First steps of a fresh run: validate, record, create assignments, set up the provider. */
+async function launch(runId: string, config: unknown, options: TaskRunOptions): Promise<RunState> {
+  let plan: RunPlan;
+  try {
+    plan = await runActivities.validateTaskRunConfig({ runId, config });
+  } catch (err) {
+    upsertSearchAttributes([
+      { key: RUN_ID, value: runId },
+      { key: RUN_STATUS, value: 'failed' },
+    ]);
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+    throw ApplicationFailure.nonRetryable(`task run ${runId} refused: invalid config: ${cause}`, 'InvalidTaskRunConfig');
+  }
+  upsertMemo({ config: plan.summary });
+  const startedAtMs = Date.now();
+  await runActivities.registerTaskRun({ runId, workflowId: workflowInfo().workflowId, config });
+  const { units } = await createAssignments({ runId });
+  await runActivities.setUpProviderForRun({ runId });
+  const counts = emptyUnitCounts();
+  counts.created = units;
+  const state: RunState = {
+    runId,
+    plan,
+    limits: plan.limits,
+    status: 'launching',
+    endReason: null,
+    counts,
+    totalUnits: units,
+    startedAtMs,
+    lastSubmissionAtMs: null,
+    nextLaunchBatch: 1,
+    openAssignments: {},
+    continuedAsNewTimes: 0,
+    historyLimit: numberOr(options.historyLimit, DEFAULT_HISTORY_LIMIT),
+    updateLimit: numberOr(options.updateLimit, DEFAULT_UPDATE_LIMIT),
+    pendingShutdown: null,
+  };
+  state.status = 'running';
+  await runActivities.recordRunStatus({ runId, status: 'running', endReason: null });
+  return state;
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback;
+}
