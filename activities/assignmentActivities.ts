@@ -22,7 +22,12 @@ export function createAssignmentActivities(deps: ActivityDeps) {
   }
 
   /** Keep the agent's latest live state (to resume after a reconnect) and pass it to its partners. */
-  async function recordAgentAction(input: { agentId: string; actionId: string; data: Record<string, unknown>; forwardTo: string[] }): Promise<void> {
+  async function recordAgentAction(input: {
+    agentId: string;
+    actionId: string;
+    data: Record<string, unknown>;
+    forwardTo: string[];
+  }): Promise<void> {
     const em = db.em();
     await em.nativeUpdate(Agent, { id: input.agentId }, { state: input.data, lastSeenAt: new Date() });
     for (const partner of input.forwardTo) {
@@ -49,7 +54,11 @@ export function createAssignmentActivities(deps: ActivityDeps) {
       if (agent.status !== 'in_task') return { accepted: false, reason: `agent is ${agent.status}` };
       const unitMoved = await transitionUnit(em, input.unitId, 'completed', { completedAt: new Date() }).catch(() => false);
       if (!unitMoved) return { accepted: false, reason: 'unit is no longer assigned' };
-      await transitionAgent(em, input.agentId, 'completed', { submission: input.data, submitKey: input.submitKey, submittedAt: new Date() });
+      await transitionAgent(em, input.agentId, 'completed', {
+        submission: input.data,
+        submitKey: input.submitKey,
+        submittedAt: new Date(),
+      });
       return { accepted: true };
     });
     await enqueueForAgent(

@@ -20,7 +20,10 @@ export async function findOrCreateWorker(em: EntityManager, provider: string, pr
   const existing = await em.findOne(Worker, { provider, providerWorkerId });
   if (existing) return existing;
   // Two registrations of a new worker may race: the unique (provider, provider_worker_id) lets one win.
-  await em.insert(Worker, { id: `w-${randomUUID()}`, provider, providerWorkerId, blocked: false, createdAt: new Date() }, { onConflictAction: 'ignore', onConflictFields: ['provider', 'providerWorkerId'] } as never);
+  await em.insert(Worker, { id: `w-${randomUUID()}`, provider, providerWorkerId, blocked: false, createdAt: new Date() }, {
+    onConflictAction: 'ignore',
+    onConflictFields: ['provider', 'providerWorkerId'],
+  } as never);
   return em.findOneOrFail(Worker, { provider, providerWorkerId });
 }
 
@@ -36,19 +39,22 @@ export async function decideEligibility(
 ): Promise<Refusal | null> {
   const { config, limits, worker } = args;
   const grants = await grantsOf(em, worker.id);
-  if (worker.blocked) return refuse('blocked', 'you are blocked from this provider\'s tasks');
+  if (worker.blocked) return refuse('blocked', "you are blocked from this provider's tasks");
   if (config.block_qualification && grants.has(config.block_qualification)) {
     return refuse('blocked', 'you are blocked from this task');
   }
   const unmet = firstUnmetRequirement(config.qualifications, grants);
   if (unmet) return refuse('not_qualified', `this task requires ${describeRequirement(unmet)}`);
   if (config.onboarding_qualification && grants.get(config.onboarding_qualification) === 0) {
-    return refuse('not_qualified', 'you did not pass this task\'s onboarding');
+    return refuse('not_qualified', "you did not pass this task's onboarding");
   }
   if (limits.allowed_concurrent > 0) {
     const holding = await em.count(Agent, { worker: worker.id, taskRun: args.runId, status: { $in: [...ACTIVE_AGENT_STATUSES] } });
     if (holding >= limits.allowed_concurrent) {
-      return refuse('too_many_concurrent', `you already hold ${holding} unit(s) of this run; submit one first (limit ${limits.allowed_concurrent})`);
+      return refuse(
+        'too_many_concurrent',
+        `you already hold ${holding} unit(s) of this run; submit one first (limit ${limits.allowed_concurrent})`,
+      );
     }
   }
   if (limits.maximum_units_per_worker > 0) {

@@ -19,7 +19,13 @@ export async function enqueueForAgents(
   for (const agentId of agentIds) await enqueueForAgent(em, agentId, kind, payload, dedupeKey);
 }
 
-export async function enqueueForAgent(em: EntityManager, agentId: string, kind: string, payload: unknown, dedupeKey: string): Promise<void> {
+export async function enqueueForAgent(
+  em: EntityManager,
+  agentId: string,
+  kind: string,
+  payload: unknown,
+  dedupeKey: string,
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await em.transactional(async (tem) => {

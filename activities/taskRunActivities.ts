@@ -160,7 +160,9 @@ export function createTaskRunActivities(deps: ActivityDeps) {
   async function setUpProviderForRun(input: { runId: string }): Promise<void> {
     const em = db.em();
     const { config } = await loadRun(em, input.runId);
-    await providers.get(config.provider.type).setUpRun(providerContext(deps, em), { runId: input.runId, options: componentOptions(config.provider) });
+    await providers
+      .get(config.provider.type)
+      .setUpRun(providerContext(deps, em), { runId: input.runId, options: componentOptions(config.provider) });
   }
 
   /**
@@ -202,7 +204,11 @@ export function createTaskRunActivities(deps: ActivityDeps) {
    * Expire what no one has submitted: `unassigned` (created and launched units: end of lifetime) or
    * `all` (also assigned ones: shutdown). Counts by former status; a retry reports the same counts.
    */
-  async function expireUnits(input: { runId: string; scope: 'unassigned' | 'all'; reason: string }): Promise<Partial<Record<UnitStatus, number>>> {
+  async function expireUnits(input: {
+    runId: string;
+    scope: 'unassigned' | 'all';
+    reason: string;
+  }): Promise<Partial<Record<UnitStatus, number>>> {
     const info = Context.current().info;
     const requestKey = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
     const from: UnitStatus[] = input.scope === 'all' ? ['created', 'launched', 'assigned'] : ['created', 'launched'];
@@ -216,7 +222,12 @@ export function createTaskRunActivities(deps: ActivityDeps) {
       const victims = await em.find(Unit, { taskRun: input.runId, status }, { fields: ['id', 'providerUnitId', 'status'] });
       for (const unit of victims) {
         if (unit.providerUnitId) {
-          await provider.expireUnit(ctx, { runId: input.runId, unitId: unit.id, providerUnitId: unit.providerUnitId, requestKey: `expire:${unit.id}` });
+          await provider.expireUnit(ctx, {
+            runId: input.runId,
+            unitId: unit.id,
+            providerUnitId: unit.providerUnitId,
+            requestKey: `expire:${unit.id}`,
+          });
         }
       }
       if (status === 'assigned' && victims.length > 0) {
@@ -242,7 +253,12 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     return counts;
   }
 
-  async function recordRunStatus(input: { runId: string; status: TaskRunStatus; endReason: string | null; failureReason?: string }): Promise<void> {
+  async function recordRunStatus(input: {
+    runId: string;
+    status: TaskRunStatus;
+    endReason: string | null;
+    failureReason?: string;
+  }): Promise<void> {
     const final = input.status === 'completed' || input.status === 'cancelled' || input.status === 'failed';
     await transitionTaskRun(db.em(), input.runId, input.status, {
       ...(input.endReason !== null ? { endReason: input.endReason } : {}),
@@ -294,7 +310,11 @@ export function createTaskRunActivities(deps: ActivityDeps) {
         if (refusal) return refusal;
         const unit = await pickUnitFor(em, input.runId, worker.id);
         if (!unit) {
-          return { outcome: 'refused', reason: 'no_units_available', detail: 'no unit of this run is free for you right now; try again later' } satisfies UnitRequestResult;
+          return {
+            outcome: 'refused',
+            reason: 'no_units_available',
+            detail: 'no unit of this run is free for you right now; try again later',
+          } satisfies UnitRequestResult;
         }
         await transitionUnit(em, unit.id, 'assigned', { worker: worker.id, assignedAt: new Date() });
         const assignment = await em.findOneOrFail(Assignment, unit.assignment.id);

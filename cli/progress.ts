@@ -3,8 +3,7 @@ import type { RunStatusReport } from '../operator/api.ts';
 
 const BAR_WIDTH = 30;
 
-export const doneUnits = (s: RunStatusReport): number =>
-  s.units.completed + s.units.accepted + s.units.rejected + s.units.soft_rejected;
+export const doneUnits = (s: RunStatusReport): number => s.units.completed + s.units.accepted + s.units.rejected + s.units.soft_rejected;
 
 /** Rate is measured from what this meter has seen, not from units finished before it started. */
 export function createProgressMeter(now: () => number = Date.now) {

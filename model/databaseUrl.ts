@@ -49,10 +49,10 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
 
 /** The URL with its password masked, for messages and logs. */
 export function redactDatabaseUrl(url: string): string {
-  if (!url.startsWith('postgres')) return url;
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
+    if (!parsed.password) return url;
+    parsed.password = '***';
     return parsed.toString();
   } catch {
     return url.replace(/:\/\/([^:@/]*):[^@/]*@/, '://$1:***@');

@@ -7,7 +7,8 @@
  *   - returns false when the row already is in `to` (the patch is then NOT applied again);
  *   - throws IllegalTransitionError (naming both statuses) when the row is in a status that may not
  *     become `to`, and RowNotFoundError when there is no such row.
- * An entity of that row already loaded in `em` is reloaded afterwards, keeping its unflushed changes.
+ * An entity of that row already loaded in `em` gets the new status and patch; its other unflushed
+ * changes are kept.
  */
 import type { EntityData, EntityName } from '@mikro-orm/core';
 import type { EntityManager } from './database.ts';
@@ -61,7 +62,7 @@ async function guardedTransition(
     if (from.length > 0) {
       const changed = await em.nativeUpdate(entity, { id, status: { $in: from } }, { ...patch, status: to });
       if (changed > 0) {
-        await reloadIfManaged(em, entity, id);
+        await reloadIfManaged(em, entity, id, ['status', ...Object.keys(patch ?? {})]);
         return true;
       }
     }
@@ -72,7 +73,7 @@ async function guardedTransition(
       .execute('get')) as { status: string } | undefined;
     if (!row) throw new RowNotFoundError(machine, id, to);
     if (row.status === to) {
-      await reloadIfManaged(em, entity, id);
+      await reloadIfManaged(em, entity, id, ['status']);
       return false;
     }
     if (!canTransition(machine, row.status as never, to as never)) {
@@ -87,10 +88,14 @@ async function guardedTransition(
   }
 }
 
-async function reloadIfManaged(em: EntityManager, entity: EntityName<StatusRow>, id: string) {
-  if (em.getUnitOfWork().getById(entity, id)) {
-    await em.findOne(entity, { id }, { refresh: true });
-  }
+/**
+ * Brings an already loaded entity of the row up to date, reloading only the columns this call wrote:
+ * its other unflushed changes stay pending, and a later flush does not write the status again (which
+ * could undo a newer transition made by someone else in between).
+ */
+async function reloadIfManaged(em: EntityManager, entity: EntityName<StatusRow>, id: string, written: string[]) {
+  const loaded = em.getUnitOfWork().getById(entity, id);
+  if (loaded) await em.refresh(loaded, { fields: written as never[] });
 }
 
 // The entities' own types are richer than StatusRow; the core only touches id and status.

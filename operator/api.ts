@@ -11,7 +11,7 @@ import type { TaskRunConfig } from '../config/taskRunConfig.ts';
 import { validateRunConfig } from '../config/validateRun.ts';
 import '../registry/builtins.ts';
 import { openDatabase, type Database } from '../model/database.ts';
-import { Bonus, TaskRun, Unit } from '../model/entities.ts';
+import { Bonus, TaskRun } from '../model/entities.ts';
 import { PAYABLE_UNIT_STATUSES, UNIT_STATUSES, isFinalTaskRunStatus, type TaskRunStatus } from '../model/status.ts';
 import {
   type RunLimits,
@@ -51,7 +51,10 @@ export interface Operator {
   client: Client;
   db: Database;
   settings: Settings;
-  launch(config: TaskRunConfig | Record<string, unknown>, opts?: { runId?: string; workflowOptions?: TaskRunOptions }): Promise<LaunchResult>;
+  launch(
+    config: TaskRunConfig | Record<string, unknown>,
+    opts?: { runId?: string; workflowOptions?: TaskRunOptions },
+  ): Promise<LaunchResult>;
   launchFile(file: string, overrides?: string[], opts?: { runId?: string }): Promise<LaunchResult>;
   status(runId: string): Promise<RunStatusReport>;
   runs(): Promise<RunStatusReport[]>;
@@ -80,7 +83,10 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
   const db = shared?.db ?? (await openDatabase(settings.databaseUrl));
   const c = client;
 
-  async function launch(config: TaskRunConfig | Record<string, unknown>, opts: { runId?: string; workflowOptions?: TaskRunOptions } = {}): Promise<LaunchResult> {
+  async function launch(
+    config: TaskRunConfig | Record<string, unknown>,
+    opts: { runId?: string; workflowOptions?: TaskRunOptions } = {},
+  ): Promise<LaunchResult> {
     // Validated here for a quick, clear answer; the workflow validates again as its first step.
     const valid = validateRunConfig(config);
     const runId = opts.runId ?? newRunId();
@@ -147,7 +153,16 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
         (err: Error) => (err.cause instanceof Error ? err.cause.message : err.message),
       );
     }
-    return { runId, taskName: '', status: state, endReason: state === 'failed' ? 'failed' : null, failureReason, units: emptyUnitCounts(), totalUnits: 0, spend: 0 };
+    return {
+      runId,
+      taskName: '',
+      status: state,
+      endReason: state === 'failed' ? 'failed' : null,
+      failureReason,
+      units: emptyUnitCounts(),
+      totalUnits: 0,
+      spend: 0,
+    };
   }
 
   async function runs(): Promise<RunStatusReport[]> {
@@ -167,7 +182,9 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
       return await c.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(changeRunLimitsUpdate, { args: [parsed.data] });
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new OperatorError(`no running task run "${runId}"`);
-      throw new OperatorError(`run ${runId} refused the change: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+      throw new OperatorError(
+        `run ${runId} refused the change: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
+      );
     }
   }
 

@@ -1,5 +1,103 @@
-// Scaffold by the lead so the rest type-checks; helper-4 (gateway) replaces this whole file.
-import { mockProvider } from './mock.ts';
+/**
+ * The `local` provider: in-house annotators. There is no crowd service; the operator hands each
+ * annotator a signed link (`hitloop links <run>`), one per worker, and the gateway checks the
+ * signature (HMAC with the settings' secret) before registering them, so nobody can work under
+ * another annotator's name. Payment and reviews happen in-house: every operation is recorded in
+ * the `provider_call` table once per request key, like the mock provider does.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { isValidProviderWorkerId, type WorkerIdentityReader } from '../gateway/workerIdentity.ts';
+import { recordOnce } from './mock.ts';
 import type { CrowdProvider } from './types.ts';
 
-export const localProvider: CrowdProvider = { ...mockProvider, type: 'local' };
+export const LOCAL_PROVIDER = 'local';
+
+const workerIdSchema = z.string().refine(isValidProviderWorkerId, 'must be 1-200 letters, digits or ._@:+- characters');
+
+export const localProviderOptionsSchema = z.strictObject({
+  /** The annotators of the run: `hitloop links <run>` prints one link for each when no --worker is given. */
+  workers: z.array(workerIdSchema).default([]),
+});
+
+/** The signature of one annotator's link for one run: 128 bits of HMAC-SHA256, base64url. */
+export function localLinkSignature(secret: string, runId: string, workerId: string): string {
+  return createHmac('sha256', secret).update(`hitloop-local-link:v1:${runId}:${workerId}`).digest().subarray(0, 16).toString('base64url');
+}
+
+/** The query parameters of an annotator's link. */
+export function localWorkerParams(secret: string, runId: string, workerId: string): Record<string, string> {
+  return { worker: workerId, sig: localLinkSignature(secret, runId, workerId) };
+}
+
+/** The link an annotator opens to work on a run. */
+export function localWorkerLink(gatewayUrl: string, secret: string, runId: string, workerId: string): string {
+  if (!isValidProviderWorkerId(workerId)) {
+    throw new Error(`worker id ${JSON.stringify(workerId)} must be 1-200 letters, digits or ._@:+- characters`);
+  }
+  const query = new URLSearchParams(localWorkerParams(secret, runId, workerId)).toString();
+  return `${gatewayUrl.replace(/\/+$/, '')}/task/${encodeURIComponent(runId)}?${query}`;
+}
+
+export const localProvider: CrowdProvider & WorkerIdentityReader = {
+  type: LOCAL_PROVIDER,
+  optionsSchema: localProviderOptionsSchema,
+
+  identifyWorker({ runId, params, secret }) {
+    const worker = params.worker;
+    const sig = params.sig;
+    if (!worker || !sig) return { ok: false, message: 'this link is incomplete (it needs worker and sig); ask the operator for your link' };
+    if (!isValidProviderWorkerId(worker)) return { ok: false, message: 'the worker in this link is not a valid worker id' };
+    const expected = Buffer.from(localLinkSignature(secret, runId, worker), 'base64url');
+    const given = Buffer.from(sig, 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return { ok: false, message: 'this link is not valid for this task run (wrong or altered signature); ask the operator for your link' };
+    }
+    return { ok: true, providerWorkerId: worker };
+  },
+
+  async setUpRun(ctx, { runId, options }) {
+    const { workers } = localProviderOptionsSchema.parse(options ?? {});
+    await recordOnce(ctx, LOCAL_PROVIDER, 'setUpRun', `setup:${runId}`, runId, { workers });
+    ctx.log.info({ runId, annotators: workers.length }, 'local run set up: print the annotators\' links with `hitloop links`');
+  },
+  async launchUnit(ctx, req) {
+    const recorded = await recordOnce(ctx, LOCAL_PROVIDER, 'launchUnit', req.requestKey, req.unitId, {
+      runId: req.runId,
+      reward: req.reward,
+      taskUrl: req.taskUrl,
+      providerUnitId: `local-${req.unitId}`,
+    });
+    return { providerUnitId: String(recorded.providerUnitId) };
+  },
+  async expireUnit(ctx, req) {
+    await recordOnce(ctx, LOCAL_PROVIDER, 'expireUnit', req.requestKey, req.unitId, { providerUnitId: req.providerUnitId });
+  },
+  async approveWork(ctx, req) {
+    await recordOnce(ctx, LOCAL_PROVIDER, 'approveWork', req.requestKey, req.unitId, { workerId: req.workerId, note: req.note ?? null });
+  },
+  async rejectWork(ctx, req) {
+    await recordOnce(ctx, LOCAL_PROVIDER, 'rejectWork', req.requestKey, req.unitId, { workerId: req.workerId, note: req.note ?? null });
+  },
+  async payBonus(ctx, req) {
+    const recorded = await recordOnce(ctx, LOCAL_PROVIDER, 'payBonus', req.requestKey, req.workerId, {
+      unitId: req.unitId,
+      amount: req.amount,
+      reason: req.reason,
+      providerRef: `local-bonus-${req.requestKey}`,
+    });
+    return { providerRef: String(recorded.providerRef) };
+  },
+  async grantQualification(ctx, req) {
+    await recordOnce(ctx, LOCAL_PROVIDER, 'grantQualification', req.requestKey, req.workerId, { qualification: req.qualification, value: req.value ?? null });
+  },
+  async revokeQualification(ctx, req) {
+    await recordOnce(ctx, LOCAL_PROVIDER, 'revokeQualification', req.requestKey, req.workerId, { qualification: req.qualification });
+  },
+  async blockWorker(ctx, req) {
+    await recordOnce(ctx, LOCAL_PROVIDER, 'blockWorker', req.requestKey, req.workerId, { reason: req.reason ?? null });
+  },
+  async unblockWorker(ctx, req) {
+    await recordOnce(ctx, LOCAL_PROVIDER, 'unblockWorker', req.requestKey, req.workerId, {});
+  },
+};

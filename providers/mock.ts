@@ -59,7 +59,10 @@ export const mockProvider: CrowdProvider = {
     return { providerRef: String(recorded.providerRef) };
   },
   async grantQualification(ctx, req) {
-    await recordOnce(ctx, MOCK_PROVIDER, 'grantQualification', req.requestKey, req.workerId, { qualification: req.qualification, value: req.value ?? null });
+    await recordOnce(ctx, MOCK_PROVIDER, 'grantQualification', req.requestKey, req.workerId, {
+      qualification: req.qualification,
+      value: req.value ?? null,
+    });
   },
   async revokeQualification(ctx, req) {
     await recordOnce(ctx, MOCK_PROVIDER, 'revokeQualification', req.requestKey, req.workerId, { qualification: req.qualification });

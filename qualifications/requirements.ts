@@ -37,7 +37,10 @@ export function meetsRequirement(requirement: QualificationRequirement, grants: 
 }
 
 /** The first requirement the worker fails, or undefined when all hold. */
-export function firstUnmetRequirement(requirements: readonly QualificationRequirement[], grants: Grants): QualificationRequirement | undefined {
+export function firstUnmetRequirement(
+  requirements: readonly QualificationRequirement[],
+  grants: Grants,
+): QualificationRequirement | undefined {
   return requirements.find((r) => !meetsRequirement(r, grants));
 }
 

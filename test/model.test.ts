@@ -197,7 +197,7 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
     await scratch?.drop();
   });
 
-  describe('migrations', () => {
+  describe('schema and migrations', () => {
     it('openDatabase applied every migration file, and the schema matches the entities', async () => {
       const files = fs.readdirSync(migrationsDir(dialect)).filter((f) => /^Migration.*\.ts$/.test(f));
       expect(files.length).toBeGreaterThan(0);
@@ -299,6 +299,31 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
         expect(await typeOf('project', 'budget')).toBe('numeric(14,4)');
         expect(await typeOf('task_run', 'config')).toBe('json');
       }
+    });
+  });
+
+  describe('several processes sharing the database', () => {
+    it('two processes running read-then-write transactions at once never fail with a busy database', async () => {
+      const databaseModule = pathToFileURL(path.resolve(import.meta.dirname, '..', 'model', 'database.ts')).href;
+      const requestKey = `rw-${tag()}`;
+      const script = `
+        const [moduleUrl, url, requestKey, who] = process.argv.slice(1);
+        const { openDatabase } = await import(moduleUrl);
+        const { ProviderCall } = await import(new URL('./entities.ts', moduleUrl).href);
+        const db = await openDatabase(url);
+        for (let i = 0; i < 40; i++) {
+          await db.em().transactional(async (em) => {
+            const seen = await em.count(ProviderCall, { requestKey });
+            em.create(ProviderCall, { provider: 'mock', operation: 'rw', requestKey, target: who, payload: { seen } });
+          });
+        }
+        await db.close();
+        console.log('done ' + who);`;
+      const results = await Promise.all(
+        ['a', 'b'].map((who) => runCli(['--input-type=module', '-e', script, databaseModule, scratch.url, requestKey, who])),
+      );
+      expect(results.map((r) => r.stdout.trim())).toEqual(['done a', 'done b']);
+      expect(await db.em().count(ProviderCall, { requestKey })).toBe(80);
     });
   });
 
@@ -786,12 +811,17 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
       const em = db.em();
       const agent = await em.findOneOrFail(Agent, id);
       agent.state = { draft: 'unsaved' };
-      expect(await transitionAgent(em, id, 'completed', { submittedAt: new Date() })).toBe(true);
+      const submission = { answers: [1, 'two', { three: 3 }] };
+      expect(await transitionAgent(em, id, 'completed', { submittedAt: new Date(), submission, submitKey: 'sk-1' })).toBe(true);
       expect(agent.status).toBe('completed');
       expect(agent.submittedAt).toBeInstanceOf(Date);
+      expect(agent.submission).toEqual(submission);
+      expect(agent.state).toEqual({ draft: 'unsaved' });
+      // Someone else moves it on before this EntityManager flushes: the flush must not undo that.
+      expect(await transitionAgent(db.em(), id, 'approved')).toBe(true);
       await em.flush();
       const stored = await db.em().findOneOrFail(Agent, id);
-      expect(stored).toMatchObject({ status: 'completed', state: { draft: 'unsaved' } });
+      expect(stored).toMatchObject({ status: 'approved', state: { draft: 'unsaved' }, submission, submitKey: 'sk-1' });
     });
 
     it('works inside a transaction, and rolls back with it', async () => {

@@ -102,7 +102,9 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('TaskRun workflow on %s', (dial
 
   it('continues as new with registrations and submissions arriving around it, losing nothing', async () => {
     const { operator, db, env } = stack;
-    const { runId } = await operator.launch(formConfig({ max_num_concurrent_units: 3 }, 30), { workflowOptions: { historyLimit: 150, updateLimit: 12 } });
+    const { runId } = await operator.launch(formConfig({ max_num_concurrent_units: 3 }, 30), {
+      workflowOptions: { historyLimit: 150, updateLimit: 12 },
+    });
     const workers = Array.from({ length: 4 }, (_, i) => workUntilRefused(env.client, runId, `can-${i}`));
     const final = await operator.wait(runId, { pollMs: 200 });
     await Promise.all(workers);

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { searchAttributeCliArgs } from '../workflows/searchAttributes.ts';
+import { devServerDynamicConfigArgs, searchAttributeCliArgs } from '../workflows/searchAttributes.ts';
 import { freePort } from './ports.ts';
 import { findTemporalCli } from './temporalCli.ts';
 
@@ -66,6 +66,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     '--namespace', namespace,
     '--log-level', 'warn',
     ...searchAttributeCliArgs(),
+    ...devServerDynamicConfigArgs(),
   ];
   log(`Starting Temporal dev server: ${cli} ${args.join(' ')}`);
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });

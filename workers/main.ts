@@ -13,11 +13,18 @@ export async function runWorkerProcess(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  log.info({ temporal: settings.temporalAddress, taskQueue: settings.taskQueue, database: redactUrl(settings.databaseUrl) }, 'worker started');
+  log.info(
+    { temporal: settings.temporalAddress, taskQueue: settings.taskQueue, database: redactUrl(settings.databaseUrl) },
+    'worker started',
+  );
   await w.run();
   log.info('worker stopped');
 }
 
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await runWorkerProcess();
 }

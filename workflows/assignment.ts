@@ -138,24 +138,21 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
     const parsed = ExpireAssignmentSchema.safeParse(request);
     state.expiredReason ??= parsed.success ? parsed.data.reason : 'expired';
   });
-  setHandler(
-    assignmentStateQuery,
-    (): AssignmentStateView => ({
-      assignmentId: input.assignmentId,
-      runId: input.runId,
-      agents: state.agents.map((a) => ({
-        agentId: a.agentId,
-        unitId: a.unitId,
-        workerId: a.workerId,
-        status: a.status,
-        connected: a.connected,
-        deadline: new Date(a.deadlineMs).toISOString(),
-        reconnectDeadline: a.reconnectDeadlineMs === null ? null : new Date(a.reconnectDeadlineMs).toISOString(),
-      })),
-      completedUnits: state.completedUnits,
-      ended: isDone(),
-    }),
-  );
+  setHandler(assignmentStateQuery, (): AssignmentStateView => ({
+    assignmentId: input.assignmentId,
+    runId: input.runId,
+    agents: state.agents.map((a) => ({
+      agentId: a.agentId,
+      unitId: a.unitId,
+      workerId: a.workerId,
+      status: a.status,
+      connected: a.connected,
+      deadline: new Date(a.deadlineMs).toISOString(),
+      reconnectDeadline: a.reconnectDeadlineMs === null ? null : new Date(a.reconnectDeadlineMs).toISOString(),
+    })),
+    completedUnits: state.completedUnits,
+    ended: isDone(),
+  }));
 
   function isDone(): boolean {
     return state.expiredReason !== null || state.completedUnits.length >= input.unitsPerAssignment;
@@ -201,7 +198,9 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
       }
       case 'action': {
         if (!HOLDING.includes(a.status)) return;
-        const partners = holding().filter((x) => x !== a).map((x) => x.agentId);
+        const partners = holding()
+          .filter((x) => x !== a)
+          .map((x) => x.agentId);
         await acts.recordAgentAction({ agentId: a.agentId, actionId: event.actionId, data: event.data, forwardTo: partners });
         return;
       }

@@ -13,3 +13,9 @@ export const HITLOOP_SEARCH_ATTRIBUTES = [TASK_NAME, RUN_ID, RUN_STATUS] as cons
 /** `Name=Keyword` arguments for `temporal server start-dev --search-attribute`. */
 export const searchAttributeCliArgs = (): string[] =>
   HITLOOP_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]);
+
+/**
+ * Dev-server settings hitloop relies on: many workers may register with one run at once, and each
+ * registration is an update (Temporal's default allows 10 in flight per workflow).
+ */
+export const devServerDynamicConfigArgs = (): string[] => ['--dynamic-config-value', 'history.maxInFlightUpdates=500'];

@@ -47,7 +47,7 @@ import {
   unitCompletedSignal,
   unitReleasedSignal,
 } from './definitions.ts';
-import { type RunPlan, activeUnits, emptyUnitCounts, moveCount, unfinishedUnits, unitsToLaunch } from './runPlan.ts';
+import { type RunPlan, emptyUnitCounts, moveCount, unfinishedUnits, unitsToLaunch } from './runPlan.ts';
 import { RUN_ID, RUN_STATUS, TASK_NAME } from './searchAttributes.ts';
 
 /** Units launched per activity call: bounds one activity's work and one history event's size. */
@@ -194,7 +194,13 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       failureReason: null,
       units: s?.counts ?? emptyUnitCounts(),
       totalUnits: s?.totalUnits ?? 0,
-      limits: s?.limits ?? { max_num_concurrent_units: 0, allowed_concurrent: 0, maximum_units_per_worker: 0, task_reward: 0, task_lifetime_seconds: 0 },
+      limits: s?.limits ?? {
+        max_num_concurrent_units: 0,
+        allowed_concurrent: 0,
+        maximum_units_per_worker: 0,
+        task_reward: 0,
+        task_lifetime_seconds: 0,
+      },
       startedAt: new Date(s?.startedAtMs ?? Date.now()).toISOString(),
       lastSubmissionAt: s?.lastSubmissionAtMs ? new Date(s.lastSubmissionAtMs).toISOString() : null,
       openAssignments: s ? Object.keys(s.openAssignments).length : 0,
@@ -332,41 +338,46 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   return { runId, status: s.status, endReason: s.endReason, units: s.counts };
 
   async function runUntilEnd(): Promise<void> {
-  for (;;) {
-    wake = false;
-    if (shutdownReason !== null) {
-      await endRun('cancelled', shutdownReason);
-      break;
+    for (;;) {
+      wake = false;
+      if (shutdownReason !== null) {
+        await endRun('cancelled', shutdownReason);
+        break;
+      }
+      if (Date.now() >= patienceEndsAt() && unfinishedUnits(s.counts) > 0) {
+        await endRun('cancelled', 'patience');
+        break;
+      }
+      if (!draining && Date.now() >= lifetimeEndsAt()) {
+        draining = true;
+        await setStatus('draining', 'lifetime');
+      }
+      if (draining && s.counts.created + s.counts.launched > 0) {
+        // Past its lifetime a run launches nothing; what no one holds expires, held units may finish.
+        await expireAndTell('unassigned', 'lifetime');
+      }
+      if (unfinishedUnits(s.counts) === 0) {
+        await endRun('completed', draining ? 'lifetime' : 'all units done');
+        break;
+      }
+      const toLaunch = draining ? 0 : unitsToLaunch(s.counts, s.limits.max_num_concurrent_units, LAUNCH_BATCH);
+      if (toLaunch > 0) {
+        const { launched } = await runActivities.launchUnits({
+          runId,
+          batch: s.nextLaunchBatch,
+          count: toLaunch,
+          reward: s.limits.task_reward,
+        });
+        s.nextLaunchBatch += 1;
+        moveCount(s.counts, 'created', 'launched', launched);
+        continue;
+      }
+      if (shouldContinueAsNew()) {
+        await continueAsNewSafely();
+      }
+      const nextDeadline = Math.min(patienceEndsAt(), draining ? Number.POSITIVE_INFINITY : lifetimeEndsAt());
+      await condition(() => wake, Math.max(1, nextDeadline - Date.now()));
     }
-    if (Date.now() >= patienceEndsAt() && unfinishedUnits(s.counts) > 0) {
-      await endRun('cancelled', 'patience');
-      break;
-    }
-    if (!draining && Date.now() >= lifetimeEndsAt()) {
-      draining = true;
-      await setStatus('draining', 'lifetime');
-    }
-    if (draining && s.counts.created + s.counts.launched > 0) {
-      // Past its lifetime a run launches nothing; what no one holds expires, held units may finish.
-      await expireAndTell('unassigned', 'lifetime');
-    }
-    if (unfinishedUnits(s.counts) === 0) {
-      await endRun('completed', draining ? 'lifetime' : 'all units done');
-      break;
-    }
-    const toLaunch = draining ? 0 : unitsToLaunch(s.counts, s.limits.max_num_concurrent_units, LAUNCH_BATCH);
-    if (toLaunch > 0) {
-      const { launched } = await runActivities.launchUnits({ runId, batch: s.nextLaunchBatch, count: toLaunch, reward: s.limits.task_reward });
-      s.nextLaunchBatch += 1;
-      moveCount(s.counts, 'created', 'launched', launched);
-      continue;
-    }
-    if (shouldContinueAsNew()) {
-      await continueAsNewSafely();
-    }
-    const nextDeadline = Math.min(patienceEndsAt(), draining ? Number.POSITIVE_INFINITY : lifetimeEndsAt());
-    await condition(() => wake, Math.max(1, nextDeadline - Date.now()));
-  }
   }
 
   async function endRun(status: 'completed' | 'cancelled', reason: string): Promise<void> {

@@ -21,9 +21,11 @@ const print = (line: string): void => {
 };
 
 export function formatUnits(units: RunStatusReport['units']): string {
-  return UNIT_STATUSES.filter((s) => units[s] > 0)
-    .map((s) => `${s} ${units[s]}`)
-    .join(' · ') || 'none';
+  return (
+    UNIT_STATUSES.filter((s) => units[s] > 0)
+      .map((s) => `${s} ${units[s]}`)
+      .join(' · ') || 'none'
+  );
 }
 
 export function formatStatus(s: RunStatusReport): string {
@@ -83,12 +85,18 @@ export function registerRunCommands(program: Command): void {
 
   program
     .command('set')
-    .description('change caps of a live run: max_num_concurrent_units, allowed_concurrent, maximum_units_per_worker, task_reward, task_lifetime_seconds')
+    .description(
+      'change caps of a live run: max_num_concurrent_units, allowed_concurrent, maximum_units_per_worker, task_reward, task_lifetime_seconds',
+    )
     .argument('<runId>')
     .argument('<changes...>', 'key=value')
     .action(async (runId: string, pairs: string[]) => {
       const limits = await withOperator((op) => op.changeLimits(runId, parseLimitChanges(pairs)));
-      print(`run ${runId} now: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+      print(
+        `run ${runId} now: ${Object.entries(limits)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`,
+      );
     });
 
   program

@@ -14,7 +14,12 @@ import {
   taskRunWorkflowId,
 } from '../../workflows/definitions.ts';
 
-export async function requestUnit(client: Client, runId: string, providerWorkerId: string, registrationKey = randomUUID()): Promise<UnitRequestResult> {
+export async function requestUnit(
+  client: Client,
+  runId: string,
+  providerWorkerId: string,
+  registrationKey = randomUUID(),
+): Promise<UnitRequestResult> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await client.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(requestUnitUpdate, {
@@ -32,11 +37,18 @@ export async function requestUnit(client: Client, runId: string, providerWorkerI
 }
 
 export async function submit(client: Client, assignmentId: string, agentId: string, data: Record<string, unknown>): Promise<void> {
-  await client.workflow.getHandle(assignmentWorkflowId(assignmentId)).signal(agentSubmitSignal, { agentId, submitKey: `submit-${agentId}`, data });
+  await client.workflow
+    .getHandle(assignmentWorkflowId(assignmentId))
+    .signal(agentSubmitSignal, { agentId, submitKey: `submit-${agentId}`, data });
 }
 
 /** One worker's loop: take a unit, submit it, until the run has nothing more for it. */
-export async function workUntilRefused(client: Client, runId: string, providerWorkerId: string, onAssigned?: () => Promise<void>): Promise<number> {
+export async function workUntilRefused(
+  client: Client,
+  runId: string,
+  providerWorkerId: string,
+  onAssigned?: () => Promise<void>,
+): Promise<number> {
   let done = 0;
   for (;;) {
     const result = await requestUnit(client, runId, providerWorkerId);

@@ -4,7 +4,7 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { inject } from 'vitest';
-import { HITLOOP_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes.ts';
+import { HITLOOP_SEARCH_ATTRIBUTES, devServerDynamicConfigArgs } from '../../workflows/searchAttributes.ts';
 
 /** Path of the `temporal` binary that test/support/globalSetup.ts found or built. */
 export function temporalCliPath(): string {
@@ -31,6 +31,7 @@ export function startTestTemporal(opts: StartTestTemporalOptions = {}): Promise<
       dbFilename: opts.dbFile,
       ip: '127.0.0.1',
       searchAttributes: [...HITLOOP_SEARCH_ATTRIBUTES],
+      extraArgs: devServerDynamicConfigArgs(),
       // The SDK turns this into `--log-format pretty --log-level warn` (so not in extraArgs too).
       log: { format: 'pretty', level: 'warn' },
     },

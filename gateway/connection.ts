@@ -1,0 +1,94 @@
+/**
+ * One agent socket's state. Kept small (a gateway holds many): the bound agent, the outbox cursor,
+ * a token bucket against floods, and a promise chain that keeps the socket's signals in order.
+ */
+import type { WebSocket } from 'ws';
+import type { GatewayLimits } from './protocol.ts';
+
+/** Agent statuses in which the agent still holds its unit (as model/status.ts ACTIVE_AGENT_STATUSES). */
+const HOLDING = new Set(['none', 'accepted', 'onboarding', 'waiting', 'in_task']);
+export const isHoldingStatus = (status: string): boolean => HOLDING.has(status);
+
+export interface BoundAgent {
+  agentId: string;
+  runId: string;
+  unitId: string;
+  assignmentId: string;
+  workerId: string;
+}
+
+export class GatewayConnection {
+  readonly id: string;
+  readonly ws: WebSocket;
+  agent: BoundAgent | null = null;
+  /** The agent's status as last seen (agent packet, then `status` messages delivered). */
+  status = '';
+  /** Highest outbox seq sent on this socket. */
+  sentSeq = 0;
+  /** Highest seq the client acknowledged, and the highest already written to the database. */
+  ackedSeq = 0;
+  flushedAckSeq = 0;
+  /** A register or resume is being decided: a second one is refused meanwhile. */
+  binding = false;
+  /** A submit was accepted by Temporal for the bound agent. */
+  submitted = false;
+  /** Seen since the last ping round (a packet or a pong). */
+  alive = true;
+  closed = false;
+  /** Signals of this socket, one after the other, so the workflow sees them in the order sent. */
+  signalChain: Promise<void> = Promise.resolve();
+
+  #tokens: number;
+  #refilledAt: number;
+  #dropped = 0;
+  #lastRateError = 0;
+
+  constructor(id: string, ws: WebSocket, limits: GatewayLimits) {
+    this.id = id;
+    this.ws = ws;
+    this.#tokens = limits.packetBurst;
+    this.#refilledAt = Date.now();
+  }
+
+  isHolding(): boolean {
+    return this.agent !== null && HOLDING.has(this.status);
+  }
+
+  bind(agent: BoundAgent, status: string, lastSeq: number): void {
+    this.agent = agent;
+    this.status = status;
+    this.sentSeq = lastSeq;
+    this.ackedSeq = lastSeq;
+    this.flushedAckSeq = lastSeq;
+    this.submitted = status === 'completed';
+  }
+
+  send(frame: string): void {
+    if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(frame);
+  }
+
+  /**
+   * Token bucket: `packetsPerSecond` on average, bursts of `packetBurst`.
+   * Returns 'ok', 'drop' (answer with rate_limited, at most once a second: 'drop-quiet' otherwise)
+   * or 'close' once the socket has kept flooding past `floodCloseAfter` dropped packets.
+   */
+  admit(limits: GatewayLimits, now: number): 'ok' | 'drop' | 'drop-quiet' | 'close' {
+    const elapsed = now - this.#refilledAt;
+    if (elapsed > 0) {
+      this.#tokens = Math.min(limits.packetBurst, this.#tokens + (elapsed * limits.packetsPerSecond) / 1000);
+      this.#refilledAt = now;
+    }
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      this.#dropped = 0;
+      return 'ok';
+    }
+    this.#dropped += 1;
+    if (this.#dropped > limits.floodCloseAfter) return 'close';
+    if (now - this.#lastRateError >= 1000) {
+      this.#lastRateError = now;
+      return 'drop';
+    }
+    return 'drop-quiet';
+  }
+}

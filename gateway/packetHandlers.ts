@@ -1,0 +1,322 @@
+/**
+ * What the gateway does with each client packet (already validated by gateway/protocol.ts).
+ *
+ * Registration is decided by the run's TaskRun workflow (an Update); everything an agent does
+ * afterwards becomes a signal to its assignment workflow, sent in the socket's order. Every check
+ * that can refuse a packet runs before any signal or write, so a refused packet changes nothing.
+ */
+import type { Logger } from 'pino';
+import type { Database } from '../model/database.ts';
+import { Agent } from '../model/entities.ts';
+import {
+  agentActionSignal,
+  agentDisconnectedSignal,
+  agentReconnectedSignal,
+  agentReturnedSignal,
+  agentSubmitSignal,
+} from '../workflows/definitions.ts';
+import { type BoundAgent, type GatewayConnection, isHoldingStatus } from './connection.ts';
+import type { OutboxDelivery } from './outboxDelivery.ts';
+import {
+  type AgentPacket,
+  type ClientPacket,
+  type LivePacket,
+  type RegisterPacket,
+  type ResumePacket,
+  type SubmitPacket,
+  CLOSE_CODES,
+  HEARTBEAT_REPLY,
+  RETURN_ACK,
+  describeIssues,
+  encode,
+  encodeError,
+} from './protocol.ts';
+import type { RunCatalog } from './runCatalog.ts';
+import type { TokenSigner } from './tokens.ts';
+import { TemporalUnavailableError, WorkflowGoneError, type WorkflowCalls } from './workflowCalls.ts';
+import { identifyWorker } from './workerIdentity.ts';
+
+export interface GatewayContext {
+  db: Database;
+  log: Logger;
+  secret: string;
+  calls: WorkflowCalls;
+  runs: RunCatalog;
+  tokens: TokenSigner;
+  delivery: OutboxDelivery;
+  /** Keeps track of work to wait for at shutdown (signals in flight). */
+  track(work: Promise<unknown>): void;
+}
+
+export async function handlePacket(ctx: GatewayContext, conn: GatewayConnection, packet: ClientPacket): Promise<void> {
+  switch (packet.type) {
+    case 'heartbeat':
+      conn.send(HEARTBEAT_REPLY);
+      return;
+    case 'ack':
+      if (conn.agent) ctx.delivery.noteAck(conn, packet.seq);
+      else conn.send(encodeError('not_registered', 'nothing to acknowledge: register or resume first', { ref: 'ack' }));
+      return;
+    case 'register':
+      return onRegister(ctx, conn, packet);
+    case 'resume':
+      return onResume(ctx, conn, packet);
+    case 'live':
+      return onLive(ctx, conn, packet);
+    case 'submit':
+      return onSubmit(ctx, conn, packet);
+    case 'return':
+      return onReturn(ctx, conn);
+  }
+}
+
+/** The socket closed: a held agent's reconnect window starts, unless a newer socket here took it over. */
+export function handleClose(ctx: GatewayContext, conn: GatewayConnection): void {
+  conn.closed = true;
+  const agent = conn.agent;
+  ctx.delivery.detach(conn);
+  if (!agent || !conn.isHolding() || ctx.delivery.connectionOf(agent.agentId)) return;
+  chainSignal(ctx, conn, 'disconnect', async () => {
+    await ctx.calls.signalAssignment(agent.assignmentId, agentDisconnectedSignal, { agentId: agent.agentId, connectionId: conn.id });
+  });
+}
+
+function refuseBinding(conn: GatewayConnection, ref: string): boolean {
+  if (conn.binding) {
+    conn.send(encodeError('already_registered', 'a register or resume is already in progress on this socket', { ref }));
+    return true;
+  }
+  if (conn.isHolding()) {
+    conn.send(
+      encodeError('already_registered', `this socket already works as agent ${conn.agent!.agentId}; submit or return that unit first`, { ref }),
+    );
+    return true;
+  }
+  return false;
+}
+
+async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: RegisterPacket): Promise<void> {
+  if (refuseBinding(conn, 'register')) return;
+  conn.binding = true;
+  try {
+    const run = await ctx.runs.get(p.runId);
+    if (!run) {
+      conn.send(encodeError('unknown_run', `there is no task run "${p.runId}" (or it is still being launched; retry in a few seconds)`, { ref: 'register' }));
+      return;
+    }
+    const identity = identifyWorker(run.provider, { runId: p.runId, params: p.params, secret: ctx.secret });
+    if (!identity.ok) {
+      conn.send(encodeError('bad_worker_identity', identity.message, { ref: 'register' }));
+      return;
+    }
+    const result = await ctx.calls.requestUnit(p.runId, {
+      provider: run.provider.type,
+      providerWorkerId: identity.providerWorkerId,
+      registrationKey: p.registrationKey,
+    });
+    if (result.outcome === 'refused') {
+      conn.send(encode({ v: 1, type: 'refused', reason: result.reason, detail: result.detail }));
+      return;
+    }
+    const bound: BoundAgent = {
+      agentId: result.agentId,
+      runId: p.runId,
+      unitId: result.unitId,
+      assignmentId: result.assignmentId,
+      workerId: result.workerId,
+    };
+    if (conn.closed) {
+      // The worker left while the run decided: the unit is theirs, so their reconnect window starts now.
+      chainSignal(ctx, conn, 'disconnect', () =>
+        ctx.calls.signalAssignment(bound.assignmentId, agentDisconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
+      );
+      return;
+    }
+    await bindAndAnnounce(ctx, conn, bound, 0, !result.newlyAssigned, 'register');
+  } catch (err) {
+    sendFailure(ctx, conn, err, 'register');
+  } finally {
+    conn.binding = false;
+  }
+}
+
+async function onResume(ctx: GatewayContext, conn: GatewayConnection, p: ResumePacket): Promise<void> {
+  if (refuseBinding(conn, 'resume')) return;
+  const claims = ctx.tokens.verify(p.token);
+  if (!claims) {
+    conn.send(encodeError('invalid_token', 'the agent token is not genuine (malformed, altered or signed with another secret)', { ref: 'resume' }));
+    return;
+  }
+  if (claims.runId !== p.runId || claims.agentId !== p.agentId) {
+    conn.send(
+      encodeError('token_mismatch', `this token belongs to agent ${claims.agentId} of run ${claims.runId}, not agent ${p.agentId} of run ${p.runId}`, {
+        ref: 'resume',
+      }),
+    );
+    return;
+  }
+  conn.binding = true;
+  try {
+    await bindAndAnnounce(ctx, conn, claims, p.lastSeq, true, 'resume');
+  } catch (err) {
+    sendFailure(ctx, conn, err, 'resume');
+  } finally {
+    conn.binding = false;
+  }
+}
+
+/** Bind the socket to the agent (if it still holds its unit), send its details, start delivery. */
+async function bindAndAnnounce(
+  ctx: GatewayContext,
+  conn: GatewayConnection,
+  bound: BoundAgent,
+  lastSeq: number,
+  reconnecting: boolean,
+  ref: string,
+): Promise<void> {
+  const row = await ctx.db.em().findOne(Agent, bound.agentId, { fields: ['status', 'initData', 'state'] });
+  if (!row) {
+    conn.send(encodeError('invalid_token', `agent ${bound.agentId} does not exist`, { ref }));
+    return;
+  }
+  if (!isHoldingStatus(row.status)) {
+    conn.send(encodeError('agent_ended', `agent ${bound.agentId} has ended (${row.status}); register again for new work`, { ref, status: row.status }));
+    return;
+  }
+  if (conn.closed) return;
+  if (conn.agent) ctx.delivery.detach(conn);
+  conn.bind(bound, row.status, lastSeq);
+  if (reconnecting) {
+    chainSignal(ctx, conn, 'reconnect', () =>
+      ctx.calls.signalAssignment(bound.assignmentId, agentReconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
+    );
+  }
+  const packet: AgentPacket = {
+    v: 1,
+    type: 'agent',
+    agentId: bound.agentId,
+    runId: bound.runId,
+    unitId: bound.unitId,
+    assignmentId: bound.assignmentId,
+    status: row.status,
+    initData: row.initData ?? null,
+    state: row.state ?? null,
+    token: ctx.tokens.sign(bound),
+    resumed: reconnecting,
+  };
+  conn.send(encode(packet));
+  const replaced = ctx.delivery.attach(conn);
+  if (replaced) replaced.ws.close(CLOSE_CODES.replaced, 'another connection resumed this agent');
+}
+
+/** Checks common to packets that act as the bound agent; false (error sent) when it may not act. */
+function mayAct(conn: GatewayConnection, ref: string, id?: string): boolean {
+  if (!conn.agent) {
+    conn.send(encodeError('not_registered', `"${ref}" needs an agent: register or resume first`, { ref, ...(id ? { id } : {}) }));
+    return false;
+  }
+  if (!conn.isHolding()) {
+    conn.send(
+      encodeError('agent_ended', `agent ${conn.agent.agentId} has ended (${conn.status}); register again for new work`, {
+        ref,
+        status: conn.status,
+        ...(id ? { id } : {}),
+      }),
+    );
+    return false;
+  }
+  return true;
+}
+
+function onLive(ctx: GatewayContext, conn: GatewayConnection, p: LivePacket): void {
+  if (!mayAct(conn, 'live', p.actionId)) return;
+  const agent = conn.agent!;
+  chainSignal(
+    ctx,
+    conn,
+    'live',
+    async () => {
+      await ctx.calls.signalAssignment(agent.assignmentId, agentActionSignal, { agentId: agent.agentId, actionId: p.actionId, data: p.data });
+      conn.send(encode({ v: 1, type: 'live_ack', actionId: p.actionId }));
+    },
+    p.actionId,
+  );
+}
+
+async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitPacket): Promise<void> {
+  if (conn.agent && (conn.submitted || conn.status === 'completed')) {
+    conn.send(encodeError('already_submitted', `agent ${conn.agent.agentId} has already submitted this unit`, { ref: 'submit', id: p.submitKey }));
+    return;
+  }
+  if (!mayAct(conn, 'submit', p.submitKey)) return;
+  const agent = conn.agent!;
+  if (conn.status !== 'in_task') {
+    conn.send(
+      encodeError('not_in_task', `the task has not started yet (agent status ${conn.status}); submit after the "in_task" status message`, {
+        ref: 'submit',
+        id: p.submitKey,
+      }),
+    );
+    return;
+  }
+  const run = await ctx.runs.get(agent.runId);
+  if (!run) {
+    conn.send(encodeError('unknown_run', `run ${agent.runId} is not in the database`, { ref: 'submit', id: p.submitKey }));
+    return;
+  }
+  const parsed = run.submissionSchema.safeParse(p.data);
+  if (!parsed.success) {
+    conn.send(encodeError('invalid_submission', `the submission does not fit the form: ${describeIssues(parsed.error.issues)}`, { ref: 'submit', id: p.submitKey }));
+    return;
+  }
+  // Claimed now, so a second submit sent before this one is acked is refused too.
+  conn.submitted = true;
+  chainSignal(
+    ctx,
+    conn,
+    'submit',
+    async () => {
+      try {
+        await ctx.calls.signalAssignment(agent.assignmentId, agentSubmitSignal, {
+          agentId: agent.agentId,
+          submitKey: p.submitKey,
+          data: parsed.data as Record<string, unknown>,
+        });
+      } catch (err) {
+        conn.submitted = false;
+        throw err;
+      }
+      conn.send(encode({ v: 1, type: 'submit_ack', submitKey: p.submitKey }));
+    },
+    p.submitKey,
+  );
+}
+
+function onReturn(ctx: GatewayContext, conn: GatewayConnection): void {
+  if (!mayAct(conn, 'return')) return;
+  const agent = conn.agent!;
+  chainSignal(ctx, conn, 'return', async () => {
+    await ctx.calls.signalAssignment(agent.assignmentId, agentReturnedSignal, { agentId: agent.agentId });
+    conn.send(RETURN_ACK);
+  });
+}
+
+/** Run `work` after the socket's earlier signals; a failure is answered with an error packet. */
+function chainSignal(ctx: GatewayContext, conn: GatewayConnection, ref: string, work: () => Promise<void>, id?: string): void {
+  const next = conn.signalChain.then(work).catch((err: unknown) => sendFailure(ctx, conn, err, ref, id));
+  conn.signalChain = next;
+  ctx.track(next);
+}
+
+function sendFailure(ctx: GatewayContext, conn: GatewayConnection, err: unknown, ref: string, id?: string): void {
+  const extra = { ref, ...(id ? { id } : {}) };
+  if (err instanceof WorkflowGoneError) {
+    conn.send(encodeError('agent_ended', 'the assignment of this agent has ended; register again for new work', extra));
+  } else if (err instanceof TemporalUnavailableError) {
+    ctx.log.warn({ err, connection: conn.id }, 'Temporal unavailable');
+    conn.send(encodeError('temporal_unavailable', 'the workflow service is not answering; retry the packet in a moment', extra));
+  } else {
+    ctx.log.error({ err, connection: conn.id, ref }, 'packet handling failed');
+    conn.send(encodeError('internal', `the gateway failed to handle "${ref}"; retry, and report it if it keeps failing`, extra));
+  }
+}

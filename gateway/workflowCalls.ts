@@ -1,0 +1,135 @@
+/**
+ * The gateway's calls into Temporal: the `requestUnit` update on a run's TaskRun workflow and the
+ * agent signals to assignment workflows, with the retries that make them safe under load.
+ *
+ * An update is retried when the workflow refuses it while continuing as new, when Temporal's limit
+ * of in-flight updates per workflow is reached, and on transient server errors. Its update id is
+ * derived from the worker and the registration key, so a retried register is deduplicated by
+ * Temporal as well as by the activity that assigns units.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type Client,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  isGrpcServiceError,
+} from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
+import {
+  type UnitRequest,
+  type UnitRequestResult,
+  assignmentWorkflowId,
+  requestUnitUpdate,
+  taskRunWorkflowId,
+} from '../workflows/definitions.ts';
+
+/** gRPC status codes worth retrying: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, UNAVAILABLE. */
+const RETRYABLE_GRPC = new Set([4, 8, 10, 14]);
+const RETRYABLE_TEXT = /continuing as new|limit exceeded|in-flight|too many|resource.?exhausted|unavailable|deadline/i;
+
+export class WorkflowGoneError extends Error {
+  override name = 'WorkflowGoneError';
+}
+
+export class TemporalUnavailableError extends Error {
+  override name = 'TemporalUnavailableError';
+}
+
+export interface RetryPolicy {
+  /** Give up after this long (ms). */
+  budgetMs: number;
+  firstDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const UPDATE_RETRY: RetryPolicy = { budgetMs: 120_000, firstDelayMs: 25, maxDelayMs: 1_000 };
+export const SIGNAL_RETRY: RetryPolicy = { budgetMs: 30_000, firstDelayMs: 50, maxDelayMs: 2_000 };
+
+function errorChainText(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current && depth < 5; depth++) {
+    parts.push(current instanceof Error ? `${current.name}: ${current.message}` : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(' <- ');
+}
+
+function isRetryable(err: unknown): boolean {
+  for (let current: unknown = err, depth = 0; current && depth < 5; depth++) {
+    if (isGrpcServiceError(current) && RETRYABLE_GRPC.has(current.code)) return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  if (err instanceof WorkflowUpdateFailedError) return RETRYABLE_TEXT.test(errorChainText(err));
+  return RETRYABLE_TEXT.test(errorChainText(err)) && !(err instanceof WorkflowNotFoundError);
+}
+
+function isNotFound(err: unknown): boolean {
+  if (err instanceof WorkflowNotFoundError) return true;
+  for (let current: unknown = err, depth = 0; current && depth < 5; depth++) {
+    if (isGrpcServiceError(current) && current.code === 5) return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return /workflow execution already completed|not found/i.test(errorChainText(err));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function withRetries<T>(policy: RetryPolicy, what: string, call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + policy.budgetMs;
+  let delay = policy.firstDelayMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (isNotFound(err) && !isRetryable(err)) throw new WorkflowGoneError(`${what}: the workflow is not running (${errorChainText(err)})`, { cause: err });
+      if (!isRetryable(err)) throw err;
+      if (Date.now() + delay > deadline) {
+        throw new TemporalUnavailableError(`${what}: Temporal kept refusing for ${policy.budgetMs} ms (${errorChainText(err)})`, { cause: err });
+      }
+      // Full jitter: many gateways retrying the same workflow spread out instead of colliding again.
+      await sleep(Math.random() * delay + policy.firstDelayMs);
+      delay = Math.min(policy.maxDelayMs, delay * 2);
+    }
+  }
+}
+
+/** A bounded, stable update id for one registration (Temporal caps id lengths). */
+export function registrationUpdateId(request: UnitRequest): string {
+  const digest = createHash('sha256').update(`${request.provider}\0${request.providerWorkerId}\0${request.registrationKey}`).digest('base64url');
+  return `register-${digest.slice(0, 32)}`;
+}
+
+export class WorkflowCalls {
+  readonly #client: Client;
+
+  constructor(client: Client) {
+    this.#client = client;
+  }
+
+  /** Ask the run for a unit; a run whose workflow has closed refuses with `run_not_running`. */
+  async requestUnit(runId: string, request: UnitRequest): Promise<UnitRequestResult> {
+    const handle = this.#client.workflow.getHandle(taskRunWorkflowId(runId));
+    try {
+      return await withRetries(UPDATE_RETRY, `register for run ${runId}`, () =>
+        handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: registrationUpdateId(request) }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowGoneError) {
+        return { outcome: 'refused', reason: 'run_not_running', detail: `run ${runId} has ended and takes no more workers` };
+      }
+      throw err;
+    }
+  }
+
+  /** Signal an agent's assignment workflow; WorkflowGoneError when that workflow has closed. */
+  async signalAssignment<Args extends unknown[]>(assignmentId: string, signal: SignalDefinition<Args>, ...args: Args): Promise<void> {
+    const handle = this.#client.workflow.getHandle(assignmentWorkflowId(assignmentId));
+    await withRetries(SIGNAL_RETRY, `signal ${signal.name} to assignment ${assignmentId}`, () => handle.signal(signal, ...args));
+  }
+
+  /** Whether the Temporal server answers (for the readiness endpoint). */
+  async ping(): Promise<void> {
+    await this.#client.connection.workflowService.getSystemInfo({});
+  }
+}
