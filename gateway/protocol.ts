@@ -134,8 +134,6 @@ export const CLOSE_CODES = {
   goingAway: 1001,
   /** Another socket resumed the same agent on this gateway; this one is stale. */
   replaced: 4001,
-  /** No pong to the gateway's ping, nor any packet, for a whole ping interval. */
-  heartbeatTimeout: 4002,
 } as const;
 
 export interface AgentPacket {

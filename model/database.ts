@@ -65,16 +65,21 @@ export async function openDatabase(url: string, opts: OpenDatabaseOptions = {}):
       driverOptions: new SharedFileSqliteDialect(target.file),
     });
   } else {
+    orm = await MikroORM.init<AbstractSqlDriver, SqlEntityManager>({
+      ...common,
+      driver: PostgreSqlDriver,
+      clientUrl: target.url,
+      // The database must exist: creating it here would race between processes opening it at once.
+      ensureDatabase: false,
+    });
+    // MikroORM.init does not fail on a bad connection; the first query would, with a vaguer message.
     try {
-      orm = await MikroORM.init<AbstractSqlDriver, SqlEntityManager>({
-        ...common,
-        driver: PostgreSqlDriver,
-        clientUrl: target.url,
-      });
+      await orm.em.getConnection().execute('select 1');
     } catch (err) {
+      await orm.close().catch(() => {});
       throw new Error(
-        `Cannot connect to PostgreSQL at ${redactDatabaseUrl(target.url)} (HITLOOP_DATABASE_URL): ` +
-          `${(err as Error).message}. Check that the server is running and the user, password and database exist.`,
+        `Cannot connect to PostgreSQL at ${redactDatabaseUrl(target.url)} (HITLOOP_DATABASE_URL): ${(err as Error).message}. ` +
+          'Check that the server is running and that the user, password and database exist.',
         { cause: err },
       );
     }
@@ -92,10 +97,9 @@ export async function openDatabase(url: string, opts: OpenDatabaseOptions = {}):
       await migrateUp(db);
     } catch (err) {
       await orm.close().catch(() => {});
-      throw new Error(
-        `Migrating the ${target.dialect} database ${redactDatabaseUrl(url)} failed: ${(err as Error).message}`,
-        { cause: err },
-      );
+      throw new Error(`Migrating the ${target.dialect} database ${redactDatabaseUrl(url)} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   return db;

@@ -5,19 +5,14 @@
 export type Dialect = 'postgresql' | 'sqlite';
 
 export type DatabaseTarget =
-  | { dialect: 'sqlite'; /** absolute path, or ':memory:' */ file: string }
-  | { dialect: 'postgresql'; url: string; database: string };
+  { dialect: 'sqlite'; /** absolute path, or ':memory:' */ file: string } | { dialect: 'postgresql'; url: string; database: string };
 
 export const ACCEPTED_DATABASE_URLS =
-  'sqlite:///absolute/path/to/file.db, sqlite::memory:, or postgresql://user:password@host:port/database ' +
-  '(postgres:// also works)';
+  'sqlite:///absolute/path/to/file.db, sqlite::memory:, or postgresql://user:password@host:port/database ' + '(postgres:// also works)';
 
 export class DatabaseUrlError extends Error {
   constructor(url: string, problem: string) {
-    super(
-      `HITLOOP_DATABASE_URL ${JSON.stringify(redactDatabaseUrl(url))} ${problem}. ` +
-        `Accepted forms: ${ACCEPTED_DATABASE_URLS}.`,
-    );
+    super(`HITLOOP_DATABASE_URL ${JSON.stringify(redactDatabaseUrl(url))} ${problem}. ` + `Accepted forms: ${ACCEPTED_DATABASE_URLS}.`);
     this.name = 'DatabaseUrlError';
   }
 }

@@ -160,11 +160,7 @@ export const Unit = defineEntity({
     expiredBy: p.string().nullable(),
   },
   uniques: [{ properties: ['assignment', 'unitIndex'] }],
-  indexes: [
-    { properties: ['taskRun', 'status'] },
-    { properties: ['taskRun', 'launchBatch'] },
-    { properties: ['worker', 'status'] },
-  ],
+  indexes: [{ properties: ['taskRun', 'status'] }, { properties: ['taskRun', 'launchBatch'] }, { properties: ['worker', 'status'] }],
 });
 export interface Unit extends InferEntity<typeof Unit> {}
 

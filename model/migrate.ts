@@ -9,21 +9,23 @@
  * a temp database on the PostgreSQL server at HITLOOP_TEST_POSTGRES_URL, default
  * postgresql://hitloop:hitloop@127.0.0.1:5432/hitloop_test, whose user needs CREATEDB), diffs it
  * against the entity metadata, writes migrations/<dialect>/Migration<timestamp>_<short_name>.ts when
- * there is a difference, and drops the scratch database. Read the generated SQL before committing
+ * there is a difference (formatted with prettier), and drops the scratch database. Read the generated SQL before committing
  * it: a rename comes out as drop + add. `--dialect sqlite|postgresql` limits it to one dialect.
  *
  *   node model/migrate.ts check     exits 1 (printing the SQL) when entities and migrations differ
  *   node model/migrate.ts up [url]  applies pending migrations to url (default HITLOOP_DATABASE_URL
  *                                   or the configured database); openDatabase() also does this.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase, type Database } from './database.ts';
 import type { Dialect } from './databaseUrl.ts';
-import { migrateUp } from './migrationRunner.ts';
+import { migrateUp, migrationsDir } from './migrationRunner.ts';
 import { createScratchDatabase } from './scratchDatabase.ts';
 
-export { migrateUp };
-export { migrationsDir, withMigrationLock } from './migrationRunner.ts';
+export { migrateUp, migrationsDir };
+export { withMigrationLock } from './migrationRunner.ts';
 
 const DIALECTS: readonly Dialect[] = ['sqlite', 'postgresql'];
 
@@ -55,6 +57,7 @@ async function createMigrations(dialects: readonly Dialect[], name: string | und
   for (const dialect of dialects) {
     await withMigratedScratch(dialect, async (db) => {
       const result = await db.orm.migrator.create(undefined, false, false, name);
+      if (result.fileName) await formatWithPrettier(path.join(migrationsDir(dialect), result.fileName));
       console.log(
         result.fileName
           ? `${dialect}: wrote migrations/${dialect}/${result.fileName}`
@@ -62,6 +65,14 @@ async function createMigrations(dialects: readonly Dialect[], name: string | und
       );
     });
   }
+}
+
+/** Generated files follow the repository's prettier config, so they pass the format check as written. */
+async function formatWithPrettier(file: string): Promise<void> {
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  const source = fs.readFileSync(file, 'utf8');
+  fs.writeFileSync(file, await prettier.format(source, { ...options, filepath: file }));
 }
 
 async function checkMigrations(dialects: readonly Dialect[]): Promise<boolean> {

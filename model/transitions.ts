@@ -66,11 +66,7 @@ async function guardedTransition(
         return true;
       }
     }
-    const row = (await em
-      .createQueryBuilder(entity)
-      .select('status')
-      .where({ id })
-      .execute('get')) as { status: string } | undefined;
+    const row = (await em.createQueryBuilder(entity).select('status').where({ id }).execute('get')) as { status: string } | undefined;
     if (!row) throw new RowNotFoundError(machine, id, to);
     if (row.status === to) {
       await reloadIfManaged(em, entity, id, ['status']);
@@ -101,21 +97,11 @@ async function reloadIfManaged(em: EntityManager, entity: EntityName<StatusRow>,
 // The entities' own types are richer than StatusRow; the core only touches id and status.
 const asStatusRow = <T extends StatusRow>(entity: EntityName<T>) => entity as unknown as EntityName<StatusRow>;
 
-export function transitionUnit(
-  em: EntityManager,
-  unitId: string,
-  to: UnitStatus,
-  patch?: TransitionPatch<Unit>,
-): Promise<boolean> {
+export function transitionUnit(em: EntityManager, unitId: string, to: UnitStatus, patch?: TransitionPatch<Unit>): Promise<boolean> {
   return guardedTransition(em, asStatusRow(Unit), 'unit', unitId, to, patch);
 }
 
-export function transitionAgent(
-  em: EntityManager,
-  agentId: string,
-  to: AgentStatus,
-  patch?: TransitionPatch<Agent>,
-): Promise<boolean> {
+export function transitionAgent(em: EntityManager, agentId: string, to: AgentStatus, patch?: TransitionPatch<Agent>): Promise<boolean> {
   return guardedTransition(em, asStatusRow(Agent), 'agent', agentId, to, patch);
 }
 

@@ -34,13 +34,7 @@ import {
 import { migrateUp, migrationsDir, pendingSchemaChanges } from '../model/migrate.ts';
 import { MIGRATIONS_TABLE } from '../model/migrationRunner.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from '../model/sqliteDialect.ts';
-import {
-  RowNotFoundError,
-  transitionAgent,
-  transitionOnboardingAgent,
-  transitionTaskRun,
-  transitionUnit,
-} from '../model/transitions.ts';
+import { RowNotFoundError, transitionAgent, transitionOnboardingAgent, transitionTaskRun, transitionUnit } from '../model/transitions.ts';
 import {
   IllegalTransitionError,
   allowedTransitions,
@@ -144,6 +138,14 @@ describe('parseDatabaseUrl', () => {
     await expect(attempt).rejects.toBeInstanceOf(DatabaseUrlError);
     await expect(attempt).rejects.toThrow(/HITLOOP_DATABASE_URL.*unknown scheme.*sqlite:\/\/\/.*sqlite::memory:.*postgresql:\/\//);
     await expect(attempt).rejects.not.toThrow(/secret/);
+  });
+
+  it('says which PostgreSQL it could not reach, without the password', async () => {
+    const attempt = openDatabase('postgresql://hitloop:wrong-secret@127.0.0.1:1/hitloop_test');
+    await expect(attempt).rejects.toThrow(
+      /Cannot connect to PostgreSQL at postgresql:\/\/hitloop:\*\*\*@127\.0\.0\.1:1\/hitloop_test \(HITLOOP_DATABASE_URL\)/,
+    );
+    await expect(attempt).rejects.not.toThrow(/wrong-secret/);
   });
 
   it('refuses a relative SQLite path and a PostgreSQL URL without a database', () => {
@@ -253,9 +255,7 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
         console.log('opened ' + id);`;
       try {
         const results = await Promise.all(
-          ['proc-a', 'proc-b'].map((id) =>
-            runCli(['--input-type=module', '-e', script, databaseModule, fresh.url, id]),
-          ),
+          ['proc-a', 'proc-b'].map((id) => runCli(['--input-type=module', '-e', script, databaseModule, fresh.url, id])),
         );
         expect(results.map((r) => r.stdout.trim())).toEqual(['opened proc-a', 'opened proc-b']);
         const check = await openDatabase(fresh.url);
@@ -471,18 +471,19 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
 
     it('assignment (taskRun, index) and unit (assignment, unitIndex)', async () => {
       const g = await seedRun(db.em());
-      await expectRefused(db, Unique, (em) =>
-        void em.create(Assignment, { id: `${g.runId}-dup`, taskRun: g.runId, index: 0, data: {} }),
-      );
-      await expectRefused(db, Unique, (em) =>
-        void em.create(Unit, {
-          id: `${g.assignmentId}-dup`,
-          assignment: g.assignmentId,
-          taskRun: g.runId,
-          unitIndex: 0,
-          status: 'created',
-          pay: 1,
-        }),
+      await expectRefused(db, Unique, (em) => void em.create(Assignment, { id: `${g.runId}-dup`, taskRun: g.runId, index: 0, data: {} }));
+      await expectRefused(
+        db,
+        Unique,
+        (em) =>
+          void em.create(Unit, {
+            id: `${g.assignmentId}-dup`,
+            assignment: g.assignmentId,
+            taskRun: g.runId,
+            unitIndex: 0,
+            status: 'created',
+            pay: 1,
+          }),
       );
     });
 
@@ -512,8 +513,11 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
       em.create(Qualification, { id: `q-${g.runId}`, name: `q ${g.runId}` });
       em.create(GrantedQualification, { id: `gq1-${g.runId}`, worker: g.workerId, qualification: `q-${g.runId}`, value: 1 });
       await em.flush();
-      await expectRefused(db, Unique, (em2) =>
-        void em2.create(GrantedQualification, { id: `gq2-${g.runId}`, worker: g.workerId, qualification: `q-${g.runId}`, value: 0 }),
+      await expectRefused(
+        db,
+        Unique,
+        (em2) =>
+          void em2.create(GrantedQualification, { id: `gq2-${g.runId}`, worker: g.workerId, qualification: `q-${g.runId}`, value: 0 }),
       );
     });
 
@@ -542,8 +546,16 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
       const em = db.em();
       em.create(OutboxMessage, { agent: g.agentId, seq: 1, kind: 'k', payload: {}, dedupeKey: 'd1' });
       await em.flush();
-      await expectRefused(db, Unique, (em2) => void em2.create(OutboxMessage, { agent: g.agentId, seq: 1, kind: 'k', payload: {}, dedupeKey: 'd2' }));
-      await expectRefused(db, Unique, (em2) => void em2.create(OutboxMessage, { agent: g.agentId, seq: 2, kind: 'k', payload: {}, dedupeKey: 'd1' }));
+      await expectRefused(
+        db,
+        Unique,
+        (em2) => void em2.create(OutboxMessage, { agent: g.agentId, seq: 1, kind: 'k', payload: {}, dedupeKey: 'd2' }),
+      );
+      await expectRefused(
+        db,
+        Unique,
+        (em2) => void em2.create(OutboxMessage, { agent: g.agentId, seq: 2, kind: 'k', payload: {}, dedupeKey: 'd1' }),
+      );
       // Another agent may use the same seq and dedupe key.
       const other = await seedRun(db.em());
       const em3 = db.em();
@@ -563,9 +575,9 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
 
     it('check constraints refuse a status outside the machine', async () => {
       const g = await seedRun(db.em());
-      await expect(
-        db.em().nativeUpdate(Unit, { id: g.unitId }, { status: 'bogus' as UnitStatus }),
-      ).rejects.toBeInstanceOf(CheckConstraintViolationException);
+      await expect(db.em().nativeUpdate(Unit, { id: g.unitId }, { status: 'bogus' as UnitStatus })).rejects.toBeInstanceOf(
+        CheckConstraintViolationException,
+      );
     });
   });
 
@@ -575,29 +587,59 @@ describe.each(TEST_DIALECTS)('data model on %s', (dialect) => {
     it('refuse rows pointing at missing parents', async () => {
       const g = await seedRun(db.em());
       const t = tag();
-      await expectRefused(db, FK, (em) =>
-        void em.create(TaskRun, {
-          id: `r-${t}`,
-          task: 'no-such-task',
-          status: 'launching',
-          workflowId: 'w',
-          config: {},
-          providerType: 'mock',
-          blueprintType: 'static-form',
-          reward: 1,
-        }),
+      await expectRefused(
+        db,
+        FK,
+        (em) =>
+          void em.create(TaskRun, {
+            id: `r-${t}`,
+            task: 'no-such-task',
+            status: 'launching',
+            workflowId: 'w',
+            config: {},
+            providerType: 'mock',
+            blueprintType: 'static-form',
+            reward: 1,
+          }),
       );
       await expectRefused(db, FK, (em) => void em.create(Assignment, { id: `a-${t}`, taskRun: 'no-such-run', index: 0, data: {} }));
-      await expectRefused(db, FK, (em) =>
-        void em.create(Unit, { id: `u-${t}`, assignment: g.assignmentId, taskRun: g.runId, unitIndex: 5, status: 'created', pay: 1, worker: 'no-such-worker' }),
+      await expectRefused(
+        db,
+        FK,
+        (em) =>
+          void em.create(Unit, {
+            id: `u-${t}`,
+            assignment: g.assignmentId,
+            taskRun: g.runId,
+            unitIndex: 5,
+            status: 'created',
+            pay: 1,
+            worker: 'no-such-worker',
+          }),
       );
-      await expectRefused(db, FK, (em) =>
-        void em.create(Agent, { id: `g-${t}`, unit: g.unitId, assignment: g.assignmentId, taskRun: g.runId, worker: 'no-such-worker', status: 'none' }),
+      await expectRefused(
+        db,
+        FK,
+        (em) =>
+          void em.create(Agent, {
+            id: `g-${t}`,
+            unit: g.unitId,
+            assignment: g.assignmentId,
+            taskRun: g.runId,
+            worker: 'no-such-worker',
+            status: 'none',
+          }),
       );
-      await expectRefused(db, FK, (em) =>
-        void em.create(GrantedQualification, { id: `gq-${t}`, worker: g.workerId, qualification: 'no-such-qual', value: 1 }),
+      await expectRefused(
+        db,
+        FK,
+        (em) => void em.create(GrantedQualification, { id: `gq-${t}`, worker: g.workerId, qualification: 'no-such-qual', value: 1 }),
       );
-      await expectRefused(db, FK, (em) => void em.create(OutboxMessage, { agent: 'no-such-agent', seq: 1, kind: 'k', payload: {}, dedupeKey: 'd' }));
+      await expectRefused(
+        db,
+        FK,
+        (em) => void em.create(OutboxMessage, { agent: 'no-such-agent', seq: 1, kind: 'k', payload: {}, dedupeKey: 'd' }),
+      );
     });
   });
 

@@ -7,6 +7,7 @@
  * It tells the TaskRun workflow of each submission and release by signal.
  */
 import {
+  type SignalDefinition,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -82,6 +83,15 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
   const state: AssignmentState = input.continued ?? { agents: [], completedUnits: [], expiredReason: null };
   const events: AgentEvent[] = [];
   const runHandle = getExternalWorkflowHandle(taskRunWorkflowId(input.runId));
+
+  /** Tell the TaskRun workflow; if it has already ended (shut down meanwhile) there is no one to tell. */
+  async function tellRun<T>(signal: SignalDefinition<[T]>, payload: T): Promise<void> {
+    try {
+      await runHandle.signal(signal, payload);
+    } catch (err) {
+      log.warn('task run workflow not reachable', { runId: input.runId, signal: signal.name, error: String(err) });
+    }
+  }
 
   const slot = (agentId: string): AgentSlot | undefined => state.agents.find((a) => a.agentId === agentId);
   const holding = (): AgentSlot[] => state.agents.filter((a) => HOLDING.includes(a.status));
@@ -170,7 +180,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
     for (const { agent, status: agentStatus } of leaving) {
       await acts.releaseUnit({ runId: input.runId, agentId: agent.agentId, unitId: agent.unitId, agentStatus });
       agent.status = agentStatus;
-      await runHandle.signal(unitReleasedSignal, {
+      await tellRun(unitReleasedSignal, {
         unitId: agent.unitId,
         agentId: agent.agentId,
         assignmentId: input.assignmentId,
@@ -216,7 +226,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         if (!accepted) return;
         a.status = 'completed';
         state.completedUnits.push(a.unitId);
-        await runHandle.signal(unitCompletedSignal, { unitId: a.unitId, agentId: a.agentId, assignmentId: input.assignmentId });
+        await tellRun(unitCompletedSignal, { unitId: a.unitId, agentId: a.agentId, assignmentId: input.assignmentId });
         return;
       }
       case 'returned': {

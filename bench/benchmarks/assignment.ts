@@ -1,0 +1,85 @@
+/**
+ * Assignment: how fast workers get units. Registrations per second sustained and the latency from
+ * register to agent details, at 1, 10 and 100 concurrent arrivals, through the gateway (a new
+ * WebSocket per arrival: connect, `register`, wait for `agent`) and, for comparison, straight
+ * through the `requestUnit` update with the gateway's own retrying client (no WebSocket).
+ */
+import { randomUUID } from 'node:crypto';
+import { Unit } from '../../model/entities.ts';
+import { WorkflowCalls } from '../../gateway/workflowCalls.ts';
+import { registerOverGateway } from '../../chaos/protocolClient.ts';
+import type { Benchmark, BenchContext, BenchOutcome, TableRow } from '../benchmark.ts';
+import { benchConfig, inlineData, startBenchStack, waitUntilLaunched } from '../setup.ts';
+import { closedLoop, round, summarize } from '../stats.ts';
+
+const LEVELS = [1, 10, 100] as const;
+
+type Mode = 'gateway' | 'direct';
+
+export const assignmentBenchmark: Benchmark = {
+  name: 'assignment',
+  title: 'Registrations per second and register -> agent details latency',
+  async run(ctx: BenchContext): Promise<BenchOutcome> {
+    const perLevel: Record<number, number> = ctx.quick ? { 1: 20, 10: 100, 100: 200 } : { 1: 100, 10: 500, 100: 1000 };
+    const modes: Mode[] = ['direct', 'gateway'];
+    const total = modes.length * LEVELS.reduce((sum, c) => sum + perLevel[c]! + warmup(c), 0);
+    const stack = await startBenchStack(ctx, { workers: 1, gateways: 1 });
+    const figures: Record<string, unknown> = {};
+    const rows: TableRow[] = [];
+    try {
+      const { runId } = await stack.operator.launch(benchConfig(inlineData(total)));
+      ctx.log(`run ${runId}: launching ${total} units`);
+      await waitUntilLaunched(stack, runId, total);
+      const calls = new WorkflowCalls(stack.client);
+      const gatewayUrl = stack.gatewayUrl(stack.gateways[0]!);
+      let arrival = 0;
+      const register = async (mode: Mode): Promise<void> => {
+        const workerId = `bench-${mode}-${arrival++}`;
+        if (mode === 'direct') {
+          const result = await calls.requestUnit(runId, { provider: 'mock', providerWorkerId: workerId, registrationKey: randomUUID() });
+          if (result.outcome !== 'assigned') throw new Error(`registration of ${workerId} refused: ${result.reason} (${result.detail})`);
+        } else {
+          const agent = await registerOverGateway(gatewayUrl, runId, workerId);
+          agent.close();
+        }
+      };
+      for (const mode of modes) {
+        const byLevel: Record<string, unknown> = {};
+        for (const c of LEVELS) {
+          await closedLoop(warmup(c), c, () => register(mode));
+          const cpuBefore = { worker: stack.workers[0]!.cpuSeconds() ?? 0, gateway: stack.gateways[0]!.cpuSeconds() ?? 0, temporal: stack.temporal.cpuSeconds() };
+          const { latenciesMs, wallMs } = await closedLoop(perLevel[c]!, c, () => register(mode));
+          const latency = summarize(latenciesMs);
+          const perSecond = round((latenciesMs.length / wallMs) * 1000);
+          const cpu = {
+            workerS: round((stack.workers[0]!.cpuSeconds() ?? 0) - cpuBefore.worker, 2),
+            gatewayS: round((stack.gateways[0]!.cpuSeconds() ?? 0) - cpuBefore.gateway, 2),
+            temporalS: round(stack.temporal.cpuSeconds() - cpuBefore.temporal, 2),
+            wallS: round(wallMs / 1000, 2),
+          };
+          byLevel[`c${c}`] = { registrations: latenciesMs.length, perSecond, latency, cpu };
+          ctx.log(`${mode} c=${c}: ${perSecond}/s p50 ${latency.p50Ms} ms p99 ${latency.p99Ms} ms (cpu s: worker ${cpu.workerS}, gateway ${cpu.gatewayS}, temporal ${cpu.temporalS}, wall ${cpu.wallS})`);
+          rows.push({
+            benchmark: 'assignment',
+            metric: `${mode === 'gateway' ? 'WebSocket register' : 'requestUnit update (no gateway)'}, ${c} concurrent`,
+            value: `${perSecond}/s, p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms`,
+            note: `${latenciesMs.length} registrations`,
+          });
+        }
+        figures[mode] = byLevel;
+      }
+      const assigned = await stack.db.em().count(Unit, { taskRun: runId, status: 'assigned' });
+      figures.unitsAssigned = assigned;
+      figures.runId = runId;
+      if (assigned !== total) throw new Error(`expected ${total} assigned units after the benchmark, found ${assigned}`);
+      return { figures, rows };
+    } finally {
+      await stack.stop();
+    }
+  },
+};
+
+/** Registrations before measuring each level: workflow caches, connections and JIT warmed up. */
+function warmup(concurrency: number): number {
+  return Math.max(5, concurrency);
+}

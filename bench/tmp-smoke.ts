@@ -1,0 +1,15 @@
+import { startStack } from '../chaos/stack.ts';
+import { formConfig } from '../test/support/configs.ts';
+import { workUntilRefused } from '../test/support/directAgents.ts';
+const t0 = Date.now();
+const stack = await startStack({ workDir: '/tmp/hitloop-smoke' });
+console.log('stack up', Date.now() - t0);
+await stack.addWorker();
+console.log('worker up', Date.now() - t0, stack.workers[0]!.memory());
+const { runId } = await stack.operator.launch(formConfig({}, 50));
+const workers = Array.from({ length: 5 }, (_, i) => workUntilRefused(stack.client, runId, `w${i}`));
+const final = await stack.operator.wait(runId, { pollMs: 200 });
+console.log(final, Date.now() - t0);
+await Promise.all(workers);
+await stack.stop();
+console.log('stopped', Date.now() - t0);

@@ -1,0 +1,214 @@
+/* global document, location, sessionStorage, FormData, Node, NodeFilter */
+/**
+ * The static-form task page (rendered by blueprints/staticFormPage.ts): shows the unit's data, lets
+ * the worker fill and submit the form, and shows the page's state in `body[data-state]`.
+ */
+import { HitloopClient } from './hitloop-client.js';
+
+const body = document.body;
+const runId = body.dataset.runId;
+const form = document.getElementById('hl-form');
+const statusLine = document.getElementById('hl-status');
+const message = document.getElementById('hl-message');
+const formError = document.getElementById('hl-form-error');
+const submitButton = document.getElementById('hl-submit');
+const returnButton = document.getElementById('hl-return');
+const moreButton = document.getElementById('hl-more');
+const templateBox = document.getElementById('hl-template');
+const templateHtml = templateBox ? templateBox.innerHTML : '';
+
+const REASONS = {
+  blocked: 'You are blocked from this task.',
+  not_qualified: 'You do not have the qualifications this task requires.',
+  too_many_concurrent: 'You already hold as many units of this task as allowed at once.',
+  max_for_task: 'You have done as many units of this task as one worker may.',
+  no_units_available: 'There is no work available for you right now.',
+  run_not_running: 'This task is not taking workers any more.',
+};
+const ENDINGS = {
+  completed: 'Thank you! Your work was submitted.',
+  approved: 'Thank you! Your work was submitted and approved.',
+  rejected: 'Your work on this unit was reviewed.',
+  soft_rejected: 'Your work on this unit was reviewed.',
+  disconnect: 'You were away longer than allowed, so this unit went back to the pool.',
+  timeout: 'The time for this unit ran out, so it went back to the pool.',
+  returned: 'You returned this unit.',
+  expired: 'This task was closed before you submitted.',
+  partner_disconnect: 'Your partner left, so this unit ended.',
+};
+
+/** The page's state: what the worker sees (CSS shows and hides sections by it). */
+let state = 'connecting';
+function setState(next, status, detail) {
+  state = next;
+  body.dataset.state = next;
+  statusLine.textContent = status;
+  message.textContent = detail ?? '';
+  const editable = next === 'working';
+  for (const el of form.elements) el.disabled = !editable;
+  submitButton.disabled = !editable;
+  returnButton.disabled = !editable;
+}
+
+const params = Object.fromEntries(new URLSearchParams(location.search));
+const storageKey = `hitloop:${runId}:${location.search}`;
+const store = {
+  load() {
+    try {
+      return JSON.parse(sessionStorage.getItem(storageKey) ?? 'null');
+    } catch {
+      return null;
+    }
+  },
+  save(value) {
+    try {
+      sessionStorage.setItem(storageKey, JSON.stringify(value));
+    } catch {
+      // Private mode or full storage: the page still works, a reload just registers again.
+    }
+  },
+};
+
+const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+const client = new HitloopClient({ url: wsUrl, runId, params, store, onEvent });
+
+function onEvent(event) {
+  switch (event.type) {
+    case 'connecting':
+      setState('connecting', 'Connecting…');
+      return;
+    case 'reconnecting':
+    case 'disconnected':
+      if (state !== 'submitted' && state !== 'ended' && state !== 'no_work' && state !== 'error') {
+        setState('reconnecting', 'Connection lost. Reconnecting…', 'Your answers on this page are kept.');
+      }
+      return;
+    case 'agent':
+      showUnit(event.agent.initData);
+      onStatus(event.agent.status);
+      return;
+    case 'status':
+      onStatus(event.status, event.payload);
+      return;
+    case 'refused':
+      setState('no_work', 'No work available', `${REASONS[event.reason] ?? event.reason} (${event.reason}: ${event.detail})`);
+      body.dataset.reason = event.reason;
+      return;
+    case 'ended':
+      if (event.status === 'completed' || event.status === 'approved') setState('submitted', 'Submitted', ENDINGS[event.status]);
+      else setState('ended', 'This unit has ended', ENDINGS[event.status] ?? event.message);
+      return;
+    case 'error':
+      onError(event);
+      return;
+    default:
+      return;
+  }
+}
+
+function onStatus(status, payload) {
+  if (status === 'in_task') {
+    if (state !== 'submitting' && state !== 'submitted') setState('working', 'Your task', '');
+  } else if (status === 'accepted' || status === 'waiting' || status === 'none' || status === 'onboarding') {
+    setState('waiting', 'Waiting for the task to start…');
+  } else if (status === 'completed' || status === 'approved') {
+    setState('submitted', 'Submitted', ENDINGS[status]);
+  } else if (status === 'submit_refused') {
+    setState('ended', 'Submission not accepted', payload?.reason ?? 'the unit was no longer yours');
+  } else {
+    setState('ended', 'This unit has ended', ENDINGS[status] ?? status);
+  }
+}
+
+function onError(event) {
+  if (event.code === 'bad_worker_identity' || event.code === 'unknown_run') {
+    setState('error', 'This link does not work', event.message);
+  } else if (event.ref === 'submit' || event.ref === 'live') {
+    if (state === 'submitting') setState('working', 'Your task', '');
+    formError.textContent = event.message;
+  } else if (event.code === 'agent_ended') {
+    onStatus(event.status ?? 'expired');
+  } else {
+    formError.textContent = event.message;
+  }
+}
+
+/** The unit's data: into the placeholders of a custom template, else as a list. */
+function showUnit(initData) {
+  const data = (initData && initData.data) || {};
+  const text = (value) => (typeof value === 'string' ? value : JSON.stringify(value));
+  if (body.dataset.template === 'custom') {
+    // From the pristine template each time: the page may show several units one after the other.
+    templateBox.innerHTML = templateHtml;
+    for (const el of templateBox.querySelectorAll('[data-hitloop-field]')) el.textContent = text(data[el.dataset.hitloopField] ?? '');
+    const walker = document.createTreeWalker(templateBox, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    while (walker.nextNode()) nodes.push(walker.currentNode);
+    for (const node of nodes) {
+      if (node.nodeType === Node.TEXT_NODE && node.nodeValue.includes('{{')) {
+        node.nodeValue = node.nodeValue.replace(/\{\{\s*([\w.-]+)\s*\}\}/g, (_, key) => text(data[key] ?? ''));
+      }
+    }
+    return;
+  }
+  const list = document.getElementById('hl-data');
+  list.replaceChildren();
+  for (const [key, value] of Object.entries(data)) {
+    const dt = document.createElement('dt');
+    dt.textContent = key;
+    const dd = document.createElement('dd');
+    dd.textContent = text(value);
+    list.append(dt, dd);
+  }
+}
+
+/** The form's values, typed as the run's fields say (numbers, booleans); empty optional fields left out. */
+function formValues() {
+  if (body.dataset.template === 'custom') return Object.fromEntries(new FormData(form));
+  const values = {};
+  for (const el of form.querySelectorAll('[data-type]')) {
+    const type = el.dataset.type;
+    if (type === 'checkbox') {
+      values[el.name] = el.checked;
+      continue;
+    }
+    if (el.value === '' && el.dataset.required !== 'true') continue;
+    values[el.name] = type === 'number' ? Number(el.value) : el.value;
+  }
+  return values;
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  if (state !== 'working') return;
+  formError.textContent = '';
+  // Read before the inputs are disabled (disabled inputs are not part of FormData).
+  const values = formValues();
+  setState('submitting', 'Submitting…');
+  client.submit(values).then(
+    () => {
+      if (state === 'submitting') setState('submitted', 'Submitted', ENDINGS.completed);
+    },
+    (error) => {
+      setState('working', 'Your task', '');
+      formError.textContent = error.message ?? String(error);
+    },
+  );
+});
+
+returnButton.addEventListener('click', () => {
+  if (state !== 'working') return;
+  setState('ended', 'Returning the unit…');
+  client.returnUnit().catch((error) => {
+    formError.textContent = error.message ?? String(error);
+  });
+});
+
+moreButton.addEventListener('click', () => {
+  form.reset();
+  formError.textContent = '';
+  delete body.dataset.reason;
+  client.registerAgain();
+});
+
+client.start();

@@ -1,0 +1,45 @@
+/**
+ * `hitloop gateway`: one gateway process, until SIGTERM / SIGINT (then its sockets are closed with
+ * 1001 so agents resume on another instance). Also runnable as `node gateway/main.ts`.
+ */
+import { createLogger } from '../cli/logger.ts';
+import { loadSettings, type Settings } from '../config/settings.ts';
+import { startGateway, type Gateway } from './server.ts';
+
+export interface GatewayProcessOptions {
+  port?: number;
+  host?: string;
+  settings?: Settings;
+  /** Called once the gateway listens (the CLI prints its URL). */
+  onListening?(gateway: Gateway): void;
+}
+
+export async function runGatewayProcess(opts: GatewayProcessOptions = {}): Promise<void> {
+  const settings = opts.settings ?? loadSettings();
+  const log = createLogger(settings.logLevel, 'gateway');
+  const gateway = await startGateway({
+    settings,
+    log,
+    port: opts.port ?? settings.gatewayPort,
+    host: opts.host ?? process.env.HITLOOP_GATEWAY_HOST ?? '127.0.0.1',
+  });
+  opts.onListening?.(gateway);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down: closing sockets so agents resume elsewhere');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await gateway.close();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runGatewayProcess({
+    onListening: (gateway) => process.stdout.write(`hitloop gateway listening on ${gateway.url}\n`),
+  }).catch((err: unknown) => {
+    process.stderr.write(`hitloop gateway: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,2 +1,0 @@
-import { defineConfig } from 'vitest/config';
-export default defineConfig({ test: { include: ['test/model.test.ts'], testTimeout: 120_000, hookTimeout: 180_000, pool: 'forks' } });
