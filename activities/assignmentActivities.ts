@@ -3,10 +3,11 @@
  * partners, submissions stored exactly once, and units given back to the pool when agents leave.
  * Every status change goes through the guarded transitions, so a retry changes nothing twice.
  */
-import { Agent } from '../model/entities.ts';
+import { Agent, Unit } from '../model/entities.ts';
 import { transitionAgent, transitionUnit } from '../model/transitions.ts';
 import type { AgentStatus } from '../model/status.ts';
-import type { ActivityDeps } from './context.ts';
+import { scoreQualifyingSubmission, tellProviderOfScore } from '../qualifications/qualifyingUnits.ts';
+import { type ActivityDeps, providerContext } from './context.ts';
 import { enqueueForAgent, enqueueForAgents } from './outbox.ts';
 
 export function createAssignmentActivities(deps: ActivityDeps) {
@@ -59,8 +60,14 @@ export function createAssignmentActivities(deps: ActivityDeps) {
         submitKey: input.submitKey,
         submittedAt: new Date(),
       });
+      // A screening or gold unit is scored in this same transaction: exactly once per submission.
+      await scoreQualifyingSubmission(em, { runId: input.runId, unitId: input.unitId, workerId: agent.worker.id, data: input.data });
       return { accepted: true };
     });
+    if (outcome.accepted) {
+      const em = db.em();
+      await tellProviderOfScore(em, providerContext(deps, em), { runId: input.runId, agentId: input.agentId });
+    }
     await enqueueForAgent(
       db.em(),
       input.agentId,
@@ -71,23 +78,32 @@ export function createAssignmentActivities(deps: ActivityDeps) {
     return outcome;
   }
 
-  /** The agent leaves without submitting: it ends with `agentStatus`, its unit is `launched` again. */
+  /**
+   * The agent leaves without submitting: it ends with `agentStatus`, its unit is `launched` again,
+   * except a screening or gold unit (made for this worker), which expires: its place is free again.
+   */
   async function releaseUnit(input: {
     runId: string;
     agentId: string;
     unitId: string;
     agentStatus: Extract<AgentStatus, 'disconnect' | 'timeout' | 'returned' | 'partner_disconnect'>;
-  }): Promise<void> {
-    await db.em().transactional(async (em) => {
+  }): Promise<{ unitStatus: 'launched' | 'expired' }> {
+    const unitStatus = await db.em().transactional(async (em) => {
       await transitionAgent(em, input.agentId, input.agentStatus, { endedAt: new Date() }).catch((err: unknown) => {
         // Already ended otherwise (expired by a shutdown in between): nothing left to release.
         deps.log.info({ err: String(err), agentId: input.agentId }, 'agent already ended');
       });
-      await transitionUnit(em, input.unitId, 'launched', { worker: null, assignedAt: null }).catch((err: unknown) => {
+      const unit = await em.findOne(Unit, input.unitId, { fields: ['kind'] });
+      const to = unit && unit.kind !== 'normal' ? 'expired' : 'launched';
+      const patch =
+        to === 'expired' ? { endedAt: new Date(), expiredBy: `released:${input.agentStatus}` } : { worker: null, assignedAt: null };
+      await transitionUnit(em, input.unitId, to, patch).catch((err: unknown) => {
         deps.log.info({ err: String(err), unitId: input.unitId }, 'unit not returned to the pool');
       });
+      return to;
     });
     await enqueueForAgent(db.em(), input.agentId, 'status', { status: input.agentStatus }, `status:${input.agentStatus}`);
+    return { unitStatus };
   }
 
   return { setAgentsStatus, recordAgentAction, recordSubmission, releaseUnit };

@@ -4,10 +4,11 @@
  * assignment the worker has not worked on. Each refusal carries its stable reason code.
  */
 import { randomUUID } from 'node:crypto';
-import type { TaskRunConfig } from '../config/taskRunConfig.ts';
+import { goldQualificationNames, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import { Agent, GrantedQualification, Unit, Worker } from '../model/entities.ts';
 import type { EntityManager } from '../model/database.ts';
 import { ACTIVE_AGENT_STATUSES, type AgentStatus } from '../model/status.ts';
+import { tooManyWrongGolds } from '../qualifications/goldPlan.ts';
 import { describeRequirement, firstUnmetRequirement } from '../qualifications/requirements.ts';
 import type { RunLimits, UnitRequestResult } from '../workflows/definitions.ts';
 
@@ -33,10 +34,15 @@ export async function grantsOf(em: EntityManager, workerId: string): Promise<Map
   return new Map(grants.map((g) => [g.qualification.getEntity().name, g.value]));
 }
 
+/** Eligible so far, but the worker must pass the run's onboarding first (SPEC §3). */
+export interface NeedsOnboarding {
+  outcome: 'needs_onboarding';
+}
+
 export async function decideEligibility(
   em: EntityManager,
   args: { runId: string; config: TaskRunConfig; limits: RunLimits; worker: Worker },
-): Promise<Refusal | null> {
+): Promise<Refusal | NeedsOnboarding | null> {
   const { config, limits, worker } = args;
   const grants = await grantsOf(em, worker.id);
   if (worker.blocked) return refuse('blocked', "you are blocked from this provider's tasks");
@@ -45,8 +51,16 @@ export async function decideEligibility(
   }
   const unmet = firstUnmetRequirement(config.qualifications, grants);
   if (unmet) return refuse('not_qualified', `this task requires ${describeRequirement(unmet)}`);
-  if (config.onboarding_qualification && grants.get(config.onboarding_qualification) === 0) {
-    return refuse('not_qualified', "you did not pass this task's onboarding");
+  if (
+    config.gold.enabled &&
+    tooManyWrongGolds(config.gold.max_incorrect_golds, grants.get(goldQualificationNames(config).incorrect) ?? 0)
+  ) {
+    return refuse('not_qualified', 'too many of your answers on check units of this task were wrong');
+  }
+  if (config.onboarding_qualification) {
+    const onboarded = grants.get(config.onboarding_qualification);
+    if (onboarded === 0) return refuse('not_qualified', "you did not pass this task's onboarding");
+    if (onboarded === undefined) return { outcome: 'needs_onboarding' };
   }
   if (limits.allowed_concurrent > 0) {
     const holding = await em.count(Agent, { worker: worker.id, taskRun: args.runId, status: { $in: [...ACTIVE_AGENT_STATUSES] } });
@@ -62,6 +76,8 @@ export async function decideEligibility(
       worker: worker.id,
       taskRun: { task: { name: config.task_name } },
       status: { $in: [...COUNTED_FOR_TASK] },
+      // Screening and gold units check the worker; the cap is on the work itself.
+      unit: { kind: 'normal' },
     });
     if (done >= limits.maximum_units_per_worker) {
       return refuse('max_for_task', `you have done the most units of this task one worker may do (${limits.maximum_units_per_worker})`);

@@ -1,10 +1,17 @@
 /** Every activity a hitloop worker hosts, by the name the Temporal Web UI shows. */
 import { createAssignmentActivities } from './assignmentActivities.ts';
 import type { ActivityDeps } from './context.ts';
+import { createQualificationActivities } from './qualificationActivities.ts';
+import { createReviewActivities } from './reviewActivities.ts';
 import { createTaskRunActivities } from './taskRunActivities.ts';
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createTaskRunActivities(deps), ...createAssignmentActivities(deps) };
+  return {
+    ...createTaskRunActivities(deps),
+    ...createAssignmentActivities(deps),
+    ...createReviewActivities(deps),
+    ...createQualificationActivities(deps),
+  };
 }
 
 export type HitloopActivities = ReturnType<typeof createActivities>;

@@ -17,8 +17,10 @@ import type { TaskRunStatus, UnitStatus } from '../model/status.ts';
 import { blueprints, providers } from '../registry/builtins.ts';
 import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/definitions.ts';
 import type { RunPlan } from '../workflows/runPlan.ts';
+import { startOnboarding } from '../qualifications/onboarding.ts';
+import { assignQualifyingUnit } from '../qualifications/qualifyingUnits.ts';
 import { type ActivityDeps, permanentFailure, providerContext } from './context.ts';
-import { decideEligibility, findOrCreateWorker, pickUnitFor } from './eligibility.ts';
+import { decideEligibility, findOrCreateWorker, grantsOf, pickUnitFor } from './eligibility.ts';
 import { enqueueForAgents } from './outbox.ts';
 
 const INSERT_BATCH = 500;
@@ -70,6 +72,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
       reconnectWindowSeconds: config.reconnect_window_seconds,
       unitsPerAssignment: config.units_per_assignment,
       autoApproveAfterSeconds: config.auto_approve_after_seconds,
+      maxSpend: config.max_spend ?? null,
       summary: {
         task: config.task_name,
         title: config.task_title,
@@ -304,10 +307,15 @@ export function createTaskRunActivities(deps: ActivityDeps) {
             assignmentId: previous.assignment.id,
             workerId: worker.id,
             newlyAssigned: previous.id === request.agentId,
+            ...(previous.unit.getEntity().kind !== 'normal' ? { unitKind: previous.unit.getEntity().kind } : {}),
           } satisfies UnitRequestResult;
         }
-        const refusal = await decideEligibility(em, { runId: input.runId, config, limits: input.limits, worker });
-        if (refusal) return refusal;
+        const decision = await decideEligibility(em, { runId: input.runId, config, limits: input.limits, worker });
+        if (decision?.outcome === 'refused') return decision;
+        if (decision?.outcome === 'needs_onboarding') {
+          const blueprintOptions = componentOptions(config.blueprint);
+          return startOnboarding(em, { runId: input.runId, worker, registrationKey: request.registrationKey, blueprint, blueprintOptions });
+        }
         const unit = await pickUnitFor(em, input.runId, worker.id);
         if (!unit) {
           return {
@@ -316,6 +324,17 @@ export function createTaskRunActivities(deps: ActivityDeps) {
             detail: 'no unit of this run is free for you right now; try again later',
           } satisfies UnitRequestResult;
         }
+        // A screening or gold unit comes first when one is due (only while real work is waiting).
+        const qualifying = await assignQualifyingUnit(em, {
+          runId: input.runId,
+          config,
+          blueprint,
+          worker,
+          grants: await grantsOf(em, worker.id),
+          agentId: request.agentId,
+          registrationKey: request.registrationKey,
+        });
+        if (qualifying) return qualifying;
         await transitionUnit(em, unit.id, 'assigned', { worker: worker.id, assignedAt: new Date() });
         const assignment = await em.findOneOrFail(Assignment, unit.assignment.id);
         em.create(Agent, {

@@ -4,7 +4,7 @@
  * validated against those fields before they reach the workflow.
  */
 import { z } from 'zod';
-import type { Blueprint } from './types.ts';
+import type { Blueprint, ValidationResult } from './types.ts';
 import { renderStaticFormPage } from './staticFormPage.ts';
 
 const fieldSchema = z.strictObject({
@@ -25,6 +25,8 @@ export const staticFormOptionsSchema = z
     instructions: z.string().optional(),
     /** Onboarding: expected answers, field name -> exact value (see the onboarding validator). */
     onboarding: z.strictObject({ fields: z.array(fieldSchema).min(1), expected: z.record(z.string(), z.unknown()) }).optional(),
+    /** Screening units: a submission passes when each named field has exactly this value. */
+    screening: z.strictObject({ expected: z.record(z.string(), z.unknown()) }).optional(),
   })
   .superRefine((o, ctx) => {
     if (!o.fields && !o.template) ctx.addIssue({ code: 'custom', path: ['fields'], message: 'give the form fields, or a template' });
@@ -66,9 +68,23 @@ export const staticFormBlueprint: Blueprint = {
   validators: {
     onboarding(submission, options) {
       const o = staticFormOptionsSchema.parse(options);
-      const expected = o.onboarding?.expected ?? {};
-      const wrong = Object.entries(expected).filter(([k, v]) => (submission as Record<string, unknown>)[k] !== v);
-      return wrong.length === 0 ? { passed: true } : { passed: false, reason: `wrong answers: ${wrong.map(([k]) => k).join(', ')}` };
+      return compareAnswers(submission, o.onboarding?.expected ?? {});
+    },
+    screening(submission, options) {
+      const o = staticFormOptionsSchema.parse(options);
+      return compareAnswers(submission, o.screening?.expected ?? {});
+    },
+    /** A gold item's `expected` is field name -> value; every named field must match exactly. */
+    gold(submission, expected) {
+      if (typeof expected !== 'object' || expected === null || Array.isArray(expected)) return false;
+      return compareAnswers(submission, expected as Record<string, unknown>).passed;
     },
   },
 };
+
+/** Pass when each expected field has exactly the expected value (compared as JSON, so lists and objects work too). */
+function compareAnswers(submission: unknown, expected: Record<string, unknown>): ValidationResult {
+  const given = typeof submission === 'object' && submission !== null ? (submission as Record<string, unknown>) : {};
+  const wrong = Object.entries(expected).filter(([k, v]) => JSON.stringify(given[k]) !== JSON.stringify(v));
+  return wrong.length === 0 ? { passed: true } : { passed: false, reason: `wrong answers: ${wrong.map(([k]) => k).join(', ')}` };
+}

@@ -3,8 +3,9 @@
  *
  * The form (from the run's `fields`, or the run's custom HTML `template`) is rendered here; the
  * unit's data arrives over the WebSocket and is filled in by gateway/assets/static-form.js, which
- * also drives the page's states through `data-state` on <body>: connecting, waiting, working,
- * submitting, submitted, no_work (with the refusal reason), reconnecting, ended, error.
+ * also drives the page's states through `data-state` on <body>: connecting, onboarding (the run's
+ * onboarding form, when the worker has not passed it yet), waiting, working, submitting, submitted,
+ * no_work (with the refusal reason), reconnecting, ended, error.
  *
  * Custom templates: the file's HTML goes inside the page's <form>; its named inputs are submitted
  * as they are; text `{{key}}` and elements with `data-hitloop-field="key"` show the unit's data.
@@ -23,8 +24,8 @@ function labelOf(field: StaticFormField): string {
   return field.label ?? field.name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
 }
 
-function renderField(field: StaticFormField): string {
-  const id = `hl-field-${field.name}`;
+function renderField(field: StaticFormField, idPrefix = 'hl-field-'): string {
+  const id = `${idPrefix}${field.name}`;
   const name = escapeHtml(field.name);
   const common = `id="${id}" name="${name}" data-type="${field.type}" data-required="${field.required}"`;
   const required = field.required && field.type !== 'checkbox' ? ' required' : '';
@@ -61,7 +62,15 @@ function readTemplate(file: string): string {
 
 export function renderStaticFormPage({ options, runId }: { options: StaticFormOptions; runId: string }): string {
   const template = options.template ? readTemplate(options.template) : null;
-  const formBody = template !== null ? `<div id="hl-template">${template}</div>` : (options.fields ?? []).map(renderField).join('\n');
+  const formBody = template !== null ? `<div id="hl-template">${template}</div>` : (options.fields ?? []).map((f) => renderField(f)).join('\n');
+  const onboarding = options.onboarding
+    ? `<form id="hl-onboarding-form" class="hl-form hl-when-onboarding" autocomplete="off">
+    <p class="hl-onboarding-intro">Before you start, answer these questions. They decide whether this task is open to you.</p>
+${options.onboarding.fields.map((f) => renderField(f, 'hl-ob-field-')).join('\n')}
+    <p id="hl-onboarding-error" class="hl-form-error" role="alert"></p>
+    <div class="hl-actions"><button type="submit" id="hl-onboarding-submit">Submit answers</button></div>
+  </form>`
+    : '';
   const instructions = options.instructions
     ? `<section id="hl-instructions" class="hl-instructions">${escapeHtml(options.instructions).replace(/\n/g, '<br>')}</section>`
     : '';
@@ -84,6 +93,7 @@ export function renderStaticFormPage({ options, runId }: { options: StaticFormOp
   <section id="hl-unit" class="hl-unit hl-when-assigned">
     <dl id="hl-data" class="hl-data"></dl>
   </section>
+  ${onboarding}
   <form id="hl-form" class="hl-form hl-when-assigned" autocomplete="off">
 ${formBody}
     <p id="hl-form-error" class="hl-form-error" role="alert"></p>

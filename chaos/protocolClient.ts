@@ -49,6 +49,10 @@ export class ProtocolSocket {
   /** Called for every packet (before waiters see it). */
   onPacket: ((p: ServerPacket) => void) | undefined;
   closeCode: number | undefined;
+  /** The agent's status as last told: the `agent` packet, then `status` outbox messages. */
+  status = '';
+  /** Every outbox seq received, in arrival order (duplicates included). */
+  readonly seqs: number[] = [];
   #waiters = new Set<Waiter>();
   #closed = false;
   readonly closed: Promise<number>;
@@ -119,6 +123,12 @@ export class ProtocolSocket {
     if (packet.type === 'message' && typeof packet.seq === 'number' && this.isOpen) {
       this.ws.send(JSON.stringify({ v: 1, type: 'ack', seq: packet.seq }));
     }
+    if (packet.type === 'agent') this.status = String(packet.status);
+    if (packet.type === 'message') {
+      if (typeof packet.seq === 'number') this.seqs.push(packet.seq);
+      const payload = packet.payload as { status?: unknown } | null;
+      if (packet.kind === 'status' && typeof payload?.status === 'string') this.status = payload.status;
+    }
     this.onPacket?.(packet);
     if (packet.type === 'message') this.onMessage?.(packet);
     for (const w of this.#waiters) {
@@ -129,10 +139,16 @@ export class ProtocolSocket {
         return;
       }
     }
-    if (packet.type !== 'message' && packet.type !== 'heartbeat') {
+    if (packet.type !== 'heartbeat') {
       this.unclaimed.push(packet);
       if (this.unclaimed.length > 100) this.unclaimed.shift();
     }
+  }
+
+  /** Resolves once the agent's status is `status` (already, or by a later message). */
+  async waitForStatus(status: string, timeoutMs: number): Promise<void> {
+    if (this.status === status) return;
+    await this.next(() => this.status === status, timeoutMs, `the "${status}" status`);
   }
 
   /** A clean close (code 1000). */

@@ -1,7 +1,7 @@
 /**
  * A hitloop deployment made of real processes, for the chaos harness and the benchmarks: a Temporal
  * dev server on a SQLite file, a scratch database (PostgreSQL or SQLite), hitloop worker processes
- * (`node workers/main.ts`) and gateway processes (`node cli/main.ts gateway`), each of which can be
+ * (`node workers/main.ts`) and gateway processes (`node gateway/main.ts`, as `hitloop gateway`), each of which can be
  * killed with SIGKILL and started again. The harness itself holds a Temporal client and the database.
  */
 import { randomBytes } from 'node:crypto';
@@ -29,7 +29,7 @@ export interface StackOptions {
   /** Environment added to worker processes. */
   workerEnv?: NodeJS.ProcessEnv;
   gatewayEnv?: NodeJS.ProcessEnv;
-  /** Node's old-space limit for the harness-side children, when a benchmark needs more (MB). */
+  /** HITLOOP_LOG_LEVEL of the children (default info). */
   logLevel?: string;
 }
 
@@ -115,7 +115,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           args: [...(opts.workerNodeArgs ?? []), path.join(REPO_ROOT, 'workers', 'main.ts')],
           env: { ...baseEnv(), ...opts.workerEnv },
           logFile: path.join(workDir, `${name}.log`),
-          readyLine: /"msg":"worker started"/,
+          // The SDK's own line once the worker polls (printed whatever HITLOOP_LOG_LEVEL says).
+          readyLine: /state: 'RUNNING'/,
           readyTimeoutMs: 120_000,
         }),
       );
@@ -131,7 +132,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         new ManagedProcess({
           name,
           command: process.execPath,
-          args: [...(opts.gatewayNodeArgs ?? []), path.join(REPO_ROOT, 'cli', 'main.ts'), 'gateway', '--port', String(port)],
+          // gateway/main.ts is what `hitloop gateway` runs; the port comes from HITLOOP_GATEWAY_PORT.
+          args: [...(opts.gatewayNodeArgs ?? []), path.join(REPO_ROOT, 'gateway', 'main.ts')],
           env: { ...baseEnv(), HITLOOP_GATEWAY_PORT: String(port), HITLOOP_GATEWAY_URL: url, ...opts.gatewayEnv },
           logFile: path.join(workDir, `${name}.log`),
           readyProbe: async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).ok,

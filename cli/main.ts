@@ -6,8 +6,11 @@
 import { Command, CommanderError } from 'commander';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerDevCommand } from './commands/dev.ts';
+import { registerExportCommand } from './commands/export.ts';
 import { registerGatewayCommand } from './commands/gateway.ts';
 import { registerLinksCommand } from './commands/links.ts';
+import { registerQualCommands } from './commands/qual.ts';
+import { registerReviewCommands } from './commands/review.ts';
 import { registerRunCommands } from './commands/runs.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
@@ -25,6 +28,9 @@ export function buildProgram(): Command {
   registerSimulateCommand(program);
   registerLinksCommand(program);
   registerConfigCommands(program);
+  registerQualCommands(program);
+  registerReviewCommands(program);
+  registerExportCommand(program);
   return program;
 }
 

@@ -7,6 +7,9 @@ import type { GatewayLimits } from './protocol.ts';
 
 /** Agent statuses in which the agent still holds its unit (as model/status.ts ACTIVE_AGENT_STATUSES). */
 const HOLDING = new Set(['none', 'accepted', 'onboarding', 'waiting', 'in_task']);
+/** Unsent bytes a socket may queue before it is dropped as unresponsive. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
 export const isHoldingStatus = (status: string): boolean => HOLDING.has(status);
 
 export interface BoundAgent {
@@ -17,10 +20,21 @@ export interface BoundAgent {
   workerId: string;
 }
 
+/** A registration waiting for its onboarding answers (the `onboarding` outcome of a register). */
+export interface PendingOnboarding {
+  runId: string;
+  onboardingAgentId: string;
+  provider: string;
+  providerWorkerId: string;
+  registrationKey: string;
+}
+
 export class GatewayConnection {
   readonly id: string;
   readonly ws: WebSocket;
   agent: BoundAgent | null = null;
+  /** Set while the worker is onboarding (no agent yet): their next `submit` is the onboarding answer. */
+  onboarding: PendingOnboarding | null = null;
   /** The agent's status as last seen (agent packet, then `status` messages delivered). */
   status = '';
   /** Highest outbox seq sent on this socket. */
@@ -56,6 +70,7 @@ export class GatewayConnection {
 
   bind(agent: BoundAgent, status: string, lastSeq: number): void {
     this.agent = agent;
+    this.onboarding = null;
     this.status = status;
     this.sentSeq = lastSeq;
     this.ackedSeq = lastSeq;
@@ -64,7 +79,13 @@ export class GatewayConnection {
   }
 
   send(frame: string): void {
-    if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(frame);
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    // A client that stopped reading would make the gateway buffer without bound: drop it; it resumes.
+    if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(frame);
   }
 
   /**

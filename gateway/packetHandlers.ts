@@ -8,7 +8,10 @@
 import type { Logger } from 'pino';
 import type { Database } from '../model/database.ts';
 import { Agent } from '../model/entities.ts';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import {
+  type UnitRequest,
+  type UnitRequestResult,
   agentActionSignal,
   agentDisconnectedSignal,
   agentReconnectedSignal,
@@ -98,6 +101,8 @@ function refuseBinding(conn: GatewayConnection, ref: string): boolean {
 async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: RegisterPacket): Promise<void> {
   if (refuseBinding(conn, 'register')) return;
   conn.binding = true;
+  // A new registration replaces an onboarding left unanswered on this socket.
+  conn.onboarding = null;
   try {
     const run = await ctx.runs.get(p.runId);
     if (!run) {
@@ -109,32 +114,87 @@ async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: Regis
       conn.send(encodeError('bad_worker_identity', identity.message, { ref: 'register' }));
       return;
     }
-    const result = await ctx.calls.requestUnit(p.runId, {
-      provider: run.provider.type,
-      providerWorkerId: identity.providerWorkerId,
-      registrationKey: p.registrationKey,
-    });
-    if (result.outcome === 'refused') {
-      conn.send(encode({ v: 1, type: 'refused', reason: result.reason, detail: result.detail }));
-      return;
-    }
-    const bound: BoundAgent = {
-      agentId: result.agentId,
-      runId: p.runId,
-      unitId: result.unitId,
-      assignmentId: result.assignmentId,
-      workerId: result.workerId,
-    };
-    if (conn.closed) {
-      // The worker left while the run decided: the unit is theirs, so their reconnect window starts now.
-      chainSignal(ctx, conn, 'disconnect', () =>
-        ctx.calls.signalAssignment(bound.assignmentId, agentDisconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
-      );
-      return;
-    }
-    await bindAndAnnounce(ctx, conn, bound, 0, !result.newlyAssigned, 'register');
+    const request: UnitRequest = { provider: run.provider.type, providerWorkerId: identity.providerWorkerId, registrationKey: p.registrationKey };
+    const result = await ctx.calls.requestUnit(p.runId, request);
+    await answerUnitRequest(ctx, conn, p.runId, request, result, 'register');
   } catch (err) {
     sendFailure(ctx, conn, err, 'register');
+  } finally {
+    conn.binding = false;
+  }
+}
+
+/** Tell the worker what the run decided: a unit (bind the socket to its agent), onboarding, or a refusal. */
+async function answerUnitRequest(
+  ctx: GatewayContext,
+  conn: GatewayConnection,
+  runId: string,
+  request: UnitRequest,
+  result: UnitRequestResult,
+  ref: string,
+): Promise<void> {
+  if (result.outcome === 'refused') {
+    conn.send(encode({ v: 1, type: 'refused', reason: result.reason, detail: result.detail }));
+    return;
+  }
+  if (result.outcome === 'onboarding') {
+    conn.onboarding = { runId, onboardingAgentId: result.onboardingAgentId, ...request };
+    conn.send(encode({ v: 1, type: 'onboarding', onboardingAgentId: result.onboardingAgentId, initData: result.initData }));
+    return;
+  }
+  const bound: BoundAgent = {
+    agentId: result.agentId,
+    runId,
+    unitId: result.unitId,
+    assignmentId: result.assignmentId,
+    workerId: result.workerId,
+  };
+  if (conn.closed) {
+    // The worker left while the run decided: the unit is theirs, so their reconnect window starts now.
+    chainSignal(ctx, conn, 'disconnect', () =>
+      ctx.calls.signalAssignment(bound.assignmentId, agentDisconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
+    );
+    return;
+  }
+  await bindAndAnnounce(ctx, conn, bound, 0, !result.newlyAssigned, ref);
+}
+
+/** The worker's onboarding answers: the run decides, then answers like a register. */
+async function onOnboardingSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitPacket): Promise<void> {
+  const onboarding = conn.onboarding!;
+  if (conn.binding) {
+    conn.send(encodeError('already_submitted', 'the onboarding answers are being decided; wait for the answer', { ref: 'submit', id: p.submitKey }));
+    return;
+  }
+  const run = await ctx.runs.get(onboarding.runId);
+  if (!run) {
+    conn.send(encodeError('unknown_run', `run ${onboarding.runId} is not in the database`, { ref: 'submit', id: p.submitKey }));
+    return;
+  }
+  const parsed = run.onboardingSchema.safeParse(p.data);
+  if (!parsed.success) {
+    conn.send(
+      encodeError('invalid_submission', `the onboarding answers do not fit the form: ${describeIssues(parsed.error.issues)}`, { ref: 'submit', id: p.submitKey }),
+    );
+    return;
+  }
+  conn.binding = true;
+  try {
+    const { runId, ...submission } = onboarding;
+    const result = await ctx.calls.submitOnboarding(runId, { ...submission, submitKey: p.submitKey, data: parsed.data as Record<string, unknown> });
+    conn.onboarding = null;
+    conn.send(encode({ v: 1, type: 'submit_ack', submitKey: p.submitKey }));
+    const { provider, providerWorkerId, registrationKey } = submission;
+    await answerUnitRequest(ctx, conn, runId, { provider, providerWorkerId, registrationKey }, result, 'submit');
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      // The run refused these answers for this onboarding (it ended, or is not this worker's).
+      conn.onboarding = null;
+      const why = err.cause instanceof Error ? err.cause.message : err.message;
+      conn.send(encodeError('agent_ended', `the onboarding was not accepted: ${why}`, { ref: 'submit', id: p.submitKey }));
+    } else {
+      sendFailure(ctx, conn, err, 'submit', p.submitKey);
+    }
   } finally {
     conn.binding = false;
   }
@@ -244,6 +304,7 @@ function onLive(ctx: GatewayContext, conn: GatewayConnection, p: LivePacket): vo
 }
 
 async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitPacket): Promise<void> {
+  if (conn.onboarding && !conn.isHolding()) return onOnboardingSubmit(ctx, conn, p);
   if (conn.agent && (conn.submitted || conn.status === 'completed')) {
     conn.send(encodeError('already_submitted', `agent ${conn.agent.agentId} has already submitted this unit`, { ref: 'submit', id: p.submitKey }));
     return;

@@ -6,7 +6,7 @@
  * `encode*` helpers, some of them by string concatenation because they are sent very often.
  */
 import { z } from 'zod';
-import { REFUSAL_REASONS, type RefusalReason } from '../workflows/definitions.ts';
+import type { RefusalReason } from '../workflows/definitions.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -154,6 +154,17 @@ export interface AgentPacket {
   resumed: boolean;
 }
 
+/**
+ * The worker must pass the run's onboarding first: show `initData` (the onboarding form) and send
+ * the answers with `submit`; the answer is `submit_ack`, then `agent` (passed: a unit) or `refused`.
+ */
+export interface OnboardingPacket {
+  v: 1;
+  type: 'onboarding';
+  onboardingAgentId: string;
+  initData: unknown;
+}
+
 export interface RefusedPacket {
   v: 1;
   type: 'refused';
@@ -186,6 +197,7 @@ export interface ErrorPacket {
 
 export type ServerPacket =
   | AgentPacket
+  | OnboardingPacket
   | RefusedPacket
   | MessagePacket
   | ErrorPacket
@@ -193,8 +205,6 @@ export type ServerPacket =
   | { v: 1; type: 'submit_ack'; submitKey: string }
   | { v: 1; type: 'return_ack' }
   | { v: 1; type: 'heartbeat' };
-
-export const REFUSAL_REASON_CODES: readonly RefusalReason[] = REFUSAL_REASONS;
 
 export function encode(packet: ServerPacket): string {
   return JSON.stringify(packet);

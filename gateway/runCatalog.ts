@@ -3,7 +3,7 @@
  * config is frozen at launch, so its provider, blueprint, compiled submission schema and task page
  * never change. Only runs that exist are cached; a run id not (yet) recorded is looked up again.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Blueprint } from '../blueprints/types.ts';
 import { componentOptions, type ComponentSpec } from '../config/taskRunConfig.ts';
 import type { Database } from '../model/database.ts';
@@ -17,6 +17,8 @@ export interface RunInfo {
   blueprint: Blueprint;
   blueprintOptions: Record<string, unknown>;
   submissionSchema: z.ZodType;
+  /** What onboarding answers must look like (any JSON object when the blueprint does not say). */
+  onboardingSchema: z.ZodType;
   /** The task page, rendered on first request. */
   taskPageHtml(): string;
 }
@@ -59,6 +61,7 @@ export class RunCatalog {
       blueprint,
       blueprintOptions,
       submissionSchema: blueprint.submissionSchema(blueprintOptions),
+      onboardingSchema: onboardingSchemaOf(blueprint, blueprintOptions),
       taskPageHtml: () => (html ??= blueprint.taskPage({ options: blueprintOptions, runId }).html),
     };
     if (this.#runs.size >= MAX_CACHED_RUNS) {
@@ -68,4 +71,15 @@ export class RunCatalog {
     this.#runs.set(runId, info);
     return info;
   }
+}
+
+/**
+ * Onboarding answers are checked like the form they answer: a blueprint whose options carry
+ * `onboarding.fields` (static-form) validates them with its submission schema over those fields.
+ * Otherwise any object passes here and the blueprint's onboarding validator alone decides.
+ */
+function onboardingSchemaOf(blueprint: Blueprint, options: Record<string, unknown>): z.ZodType {
+  const onboarding = options.onboarding as { fields?: unknown } | undefined;
+  if (onboarding && Array.isArray(onboarding.fields)) return blueprint.submissionSchema({ fields: onboarding.fields });
+  return z.record(z.string(), z.unknown());
 }

@@ -79,6 +79,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let closing = false;
 
   const { settings } = opts;
+  const tokens = new TokenSigner(settings.secret);
   const db = opts.db ?? (await openDatabase(settings.databaseUrl));
   let connection: Connection | undefined;
   let client = opts.client;
@@ -117,14 +118,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     secret: settings.secret,
     calls,
     runs,
-    tokens: new TokenSigner(settings.secret),
+    tokens,
     delivery,
     track(work) {
       inFlight.add(work);
       void work.finally(() => inFlight.delete(work));
     },
   };
-  await delivery.start();
+  try {
+    await delivery.start();
+  } catch (err) {
+    await closeOwned();
+    throw new Error(`the gateway cannot follow the outbox in the database: ${(err as Error).message}`, { cause: err });
+  }
 
   const dependencies = cachedReadiness(async () => {
     try {

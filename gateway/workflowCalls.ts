@@ -16,10 +16,12 @@ import {
 } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import {
+  type OnboardingSubmit,
   type UnitRequest,
   type UnitRequestResult,
   assignmentWorkflowId,
   requestUnitUpdate,
+  submitOnboardingUpdate,
   taskRunWorkflowId,
 } from '../workflows/definitions.ts';
 
@@ -113,6 +115,22 @@ export class WorkflowCalls {
     try {
       return await withRetries(UPDATE_RETRY, `register for run ${runId}`, () =>
         handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: registrationUpdateId(request) }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowGoneError) {
+        return { outcome: 'refused', reason: 'run_not_running', detail: `run ${runId} has ended and takes no more workers` };
+      }
+      throw err;
+    }
+  }
+
+  /** Send a worker's onboarding answers; the run answers like `requestUnit` (a unit if they passed). */
+  async submitOnboarding(runId: string, submission: OnboardingSubmit): Promise<UnitRequestResult> {
+    const handle = this.#client.workflow.getHandle(taskRunWorkflowId(runId));
+    const digest = createHash('sha256').update(`${submission.onboardingAgentId}\0${submission.submitKey}`).digest('base64url');
+    try {
+      return await withRetries(UPDATE_RETRY, `onboarding answers for run ${runId}`, () =>
+        handle.executeUpdate(submitOnboardingUpdate, { args: [submission], updateId: `onboarding-${digest.slice(0, 32)}` }),
       );
     } catch (err) {
       if (err instanceof WorkflowGoneError) {

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { EntityManager } from '../model/database.ts';
-import { GrantedQualification, Qualification, Worker } from '../model/entities.ts';
+import type { Worker } from '../model/entities.ts';
+import { GrantedQualification, Qualification } from '../model/entities.ts';
 
 export class QualificationError extends Error {
   override name = 'QualificationError';
@@ -24,7 +25,8 @@ export const grantValueSchema = z.int({ error: 'a qualification value must be an
 
 export function parseQualificationName(name: unknown): string {
   const parsed = qualificationNameSchema.safeParse(name);
-  if (!parsed.success) throw new QualificationError(`${parsed.error.issues[0]?.message ?? 'invalid qualification name'} (got ${JSON.stringify(name)})`);
+  if (!parsed.success)
+    throw new QualificationError(`${parsed.error.issues[0]?.message ?? 'invalid qualification name'} (got ${JSON.stringify(name)})`);
   return parsed.data;
 }
 
@@ -57,11 +59,10 @@ export async function createQualification(em: EntityManager, input: { name: stri
   if (await findQualification(em, name)) {
     throw new QualificationError(`a qualification named "${name}" already exists; \`hitloop qual list\` shows it`);
   }
-  await em.insert(
-    Qualification,
-    { id: `q-${randomUUID()}`, name, description: input.description ?? null, createdAt: new Date() },
-    { onConflictAction: 'ignore', onConflictFields: ['name'] } as never,
-  );
+  await em.insert(Qualification, { id: `q-${randomUUID()}`, name, description: input.description ?? null, createdAt: new Date() }, {
+    onConflictAction: 'ignore',
+    onConflictFields: ['name'],
+  } as never);
   return requireQualification(em, name);
 }
 
@@ -73,11 +74,10 @@ export async function ensureQualification(em: EntityManager, name: string, descr
   const found = await findQualification(em, name);
   if (found) return found;
   // Two runs may create it at once: the unique name lets one insert win, and both read that one.
-  await em.insert(
-    Qualification,
-    { id: `q-${randomUUID()}`, name, description, createdAt: new Date() },
-    { onConflictAction: 'ignore', onConflictFields: ['name'] } as never,
-  );
+  await em.insert(Qualification, { id: `q-${randomUUID()}`, name, description, createdAt: new Date() }, {
+    onConflictAction: 'ignore',
+    onConflictFields: ['name'],
+  } as never);
   return requireQualification(em, name);
 }
 
@@ -104,11 +104,22 @@ export async function setGrant(
     // A racing grant of the same pair loses the insert and falls through to the update below.
     await em.insert(
       GrantedQualification,
-      { id: `gq-${randomUUID()}`, worker: input.workerId, qualification: input.qualificationId, value: input.value, createdAt: now, updatedAt: now },
+      {
+        id: `gq-${randomUUID()}`,
+        worker: input.workerId,
+        qualification: input.qualificationId,
+        value: input.value,
+        createdAt: now,
+        updatedAt: now,
+      },
       { onConflictAction: 'ignore', onConflictFields: ['worker', 'qualification'] } as never,
     );
   }
-  await em.nativeUpdate(GrantedQualification, { worker: input.workerId, qualification: input.qualificationId }, { value: input.value, updatedAt: now });
+  await em.nativeUpdate(
+    GrantedQualification,
+    { worker: input.workerId, qualification: input.qualificationId },
+    { value: input.value, updatedAt: now },
+  );
   return { previous };
 }
 
@@ -121,7 +132,10 @@ export async function addToGrant(em: EntityManager, input: { workerId: string; q
 }
 
 /** Remove the worker's grant; returns the value it had, or undefined when there was none. */
-export async function clearGrant(em: EntityManager, input: { workerId: string; qualificationId: string }): Promise<{ previous: number | undefined }> {
+export async function clearGrant(
+  em: EntityManager,
+  input: { workerId: string; qualificationId: string },
+): Promise<{ previous: number | undefined }> {
   const previous = await grantValue(em, input.workerId, input.qualificationId);
   if (previous !== undefined) await em.nativeDelete(GrantedQualification, { worker: input.workerId, qualification: input.qualificationId });
   return { previous };
@@ -141,7 +155,12 @@ export async function listQualifications(em: EntityManager): Promise<Qualificati
     .getConnection()
     .execute('select qualification_id, count(*) as n from granted_qualification group by qualification_id');
   const counts = new Map(rows.map((r) => [r.qualification_id, Number(r.n)]));
-  return quals.map((q) => ({ name: q.name, description: q.description ?? null, grants: counts.get(q.id) ?? 0, createdAt: q.createdAt.toISOString() }));
+  return quals.map((q) => ({
+    name: q.name,
+    description: q.description ?? null,
+    grants: counts.get(q.id) ?? 0,
+    createdAt: q.createdAt.toISOString(),
+  }));
 }
 
 export interface GrantRow {
@@ -175,5 +194,10 @@ export async function listGrants(em: EntityManager, filter: { workerId?: string;
         updatedAt: g.updatedAt.toISOString(),
       };
     })
-    .sort((a, b) => a.provider.localeCompare(b.provider) || a.providerWorkerId.localeCompare(b.providerWorkerId) || a.qualification.localeCompare(b.qualification));
+    .sort(
+      (a, b) =>
+        a.provider.localeCompare(b.provider) ||
+        a.providerWorkerId.localeCompare(b.providerWorkerId) ||
+        a.qualification.localeCompare(b.qualification),
+    );
 }

@@ -111,7 +111,9 @@ export function createQualificationService(deps: QualificationServiceDeps) {
         return { qualification: name, worker: describeWorker(worker), value, previous, changed: false, requestKey: null };
       }
       const requestKey = given ?? `qual-grant:${randomUUID()}`;
-      await providers.get(worker.provider).grantQualification(ctx(em), { workerId: worker.providerWorkerId, qualification: name, value, requestKey });
+      await providers
+        .get(worker.provider)
+        .grantQualification(ctx(em), { workerId: worker.providerWorkerId, qualification: name, value, requestKey });
       await setGrant(em, { workerId: worker.id, qualificationId: qualification.id, value });
       deps.log.info({ qualification: name, workerId: worker.id, value, previous }, 'qualification granted');
       return { qualification: name, worker: describeWorker(worker), value, previous: previous ?? null, changed: true, requestKey };
@@ -130,7 +132,9 @@ export function createQualificationService(deps: QualificationServiceDeps) {
         throw new QualificationError(`worker ${ref.provider} ${ref.providerWorkerId} holds no "${name}" grant; nothing to revoke`);
       }
       const requestKey = given ?? `qual-revoke:${randomUUID()}`;
-      await providers.get(worker.provider).revokeQualification(ctx(em), { workerId: worker.providerWorkerId, qualification: name, requestKey });
+      await providers
+        .get(worker.provider)
+        .revokeQualification(ctx(em), { workerId: worker.providerWorkerId, qualification: name, requestKey });
       await clearGrant(em, { workerId: worker.id, qualificationId: qualification.id });
       deps.log.info({ qualification: name, workerId: worker.id, previous }, 'qualification revoked');
       return { qualification: name, worker: describeWorker(worker), value: null, previous, changed: true, requestKey };
@@ -173,7 +177,8 @@ export function createQualificationService(deps: QualificationServiceDeps) {
     const given = parseRequestKey(input.requestKey);
     const em = db.em();
     const worker = blocked ? await findOrCreateWorker(em, ref.provider, ref.providerWorkerId) : await existingWorker(em, ref);
-    if (!worker) throw new QualificationError(`hitloop has never seen worker ${ref.provider} ${ref.providerWorkerId}, so they are not blocked`);
+    if (!worker)
+      throw new QualificationError(`hitloop has never seen worker ${ref.provider} ${ref.providerWorkerId}, so they are not blocked`);
     if (worker.blocked === blocked) return { worker: describeWorker(worker), blocked, changed: false, requestKey: null };
     const requestKey = given ?? `${blocked ? 'block' : 'unblock'}:${randomUUID()}`;
     const provider = providers.get(worker.provider);

@@ -4,6 +4,8 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { AssignmentActivities } from '../activities/assignmentActivities.ts';
+import type { QualificationActivities } from '../activities/qualificationActivities.ts';
+import type { ReviewActivities } from '../activities/reviewActivities.ts';
 import type { TaskRunActivities } from '../activities/taskRunActivities.ts';
 
 const retry = {
@@ -28,5 +30,17 @@ export const { createAssignments } = proxyActivities<Pick<TaskRunActivities, 'cr
 
 export const assignmentActivities = proxyActivities<AssignmentActivities>({
   startToCloseTimeout: '30s',
+  retry,
+});
+
+/** Auto-approve and the budget guard's spend reading. */
+export const reviewActivities = proxyActivities<Pick<ReviewActivities, 'autoApproveUnits' | 'runSpend'>>({
+  startToCloseTimeout: '60s',
+  retry,
+});
+
+/** Onboarding decisions. */
+export const qualificationActivities = proxyActivities<QualificationActivities>({
+  startToCloseTimeout: '60s',
   retry,
 });

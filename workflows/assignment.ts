@@ -14,10 +14,11 @@ import {
   getExternalWorkflowHandle,
   log,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AgentStatus } from '../model/status.ts';
-import { assignmentActivities as acts } from './activityProxies.ts';
+import { assignmentActivities as acts, reviewActivities } from './activityProxies.ts';
 import {
   type AgentJoined,
   type AssignmentStateView,
@@ -46,6 +47,8 @@ export interface AssignmentInput {
   unitsPerAssignment: number;
   assignmentDurationSeconds: number;
   reconnectWindowSeconds: number;
+  /** Completed units still unreviewed this long after the assignment ends are approved; 0 = never. */
+  autoApproveAfterSeconds?: number;
   firstAgent?: AgentJoined;
   /** Set only by continue-as-new. */
   continued?: AssignmentState;
@@ -56,6 +59,8 @@ interface AgentSlot extends AgentJoined {
   connected: boolean;
   deadlineMs: number;
   reconnectDeadlineMs: number | null;
+  /** The gateway connection that last resumed the agent: a late disconnect of an older one is stale. */
+  connectionId?: string;
   /** Recent action ids: a packet replayed after a reconnect is applied once. */
   seenActions: string[];
 }
@@ -134,6 +139,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
     const parsed = AgentConnectionSchema.safeParse(connection);
     const a = parsed.success ? slot(parsed.data.agentId) : undefined;
     if (!a || !HOLDING.includes(a.status)) return;
+    if (a.connectionId !== undefined && a.connectionId !== parsed.data!.connectionId) return;
     a.connected = false;
     a.reconnectDeadlineMs = Date.now() + input.reconnectWindowSeconds * 1000;
   });
@@ -143,6 +149,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
     if (!a) return;
     a.connected = true;
     a.reconnectDeadlineMs = null;
+    a.connectionId = parsed.data!.connectionId;
   });
   setHandler(expireAssignmentSignal, (request) => {
     const parsed = ExpireAssignmentSchema.safeParse(request);
@@ -178,12 +185,14 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
       }
     }
     for (const { agent, status: agentStatus } of leaving) {
-      await acts.releaseUnit({ runId: input.runId, agentId: agent.agentId, unitId: agent.unitId, agentStatus });
+      const released = await acts.releaseUnit({ runId: input.runId, agentId: agent.agentId, unitId: agent.unitId, agentStatus });
       agent.status = agentStatus;
       await tellRun(unitReleasedSignal, {
         unitId: agent.unitId,
         agentId: agent.agentId,
         assignmentId: input.assignmentId,
+        // Absent from results recorded before screening and gold units existed: back to the pool.
+        unitStatus: released?.unitStatus ?? 'launched',
         reason: agentStatus,
       });
     }
@@ -265,10 +274,18 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
       continue;
     }
     const deadline = nextDeadline();
-    if (deadline === Number.POSITIVE_INFINITY) await condition(() => events.length > 0 || state.expiredReason !== null);
-    else await condition(() => events.length > 0 || state.expiredReason !== null, Math.max(1, deadline - now));
+    // A disconnect moves the next deadline (its reconnect window) without an event: wake for it too.
+    const woken = (): boolean => events.length > 0 || state.expiredReason !== null || nextDeadline() !== deadline;
+    if (deadline === Number.POSITIVE_INFINITY) await condition(woken);
+    else await condition(woken, Math.max(1, deadline - now));
   }
   if (state.expiredReason !== null) log.info('assignment expired', { assignmentId: input.assignmentId, reason: state.expiredReason });
+  // SPEC §4: a durable timer, so it fires even when no worker process was up at the moment it came due.
+  const autoApproveAfterSeconds = input.autoApproveAfterSeconds ?? 0;
+  if (autoApproveAfterSeconds > 0 && state.completedUnits.length > 0) {
+    await sleep(autoApproveAfterSeconds * 1000);
+    await reviewActivities.autoApproveUnits({ runId: input.runId, unitIds: state.completedUnits, afterSeconds: autoApproveAfterSeconds });
+  }
   await condition(allHandlersFinished);
   return { completedUnits: state.completedUnits, expired: state.expiredReason };
 }

@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
+import type { UnitKind } from '../model/entities.ts';
 import type { TaskRunStatus, UnitStatus } from '../model/status.ts';
 
 const id = z.string().min(1).max(200);
@@ -42,10 +43,41 @@ export type UnitRequestResult =
       workerId: string;
       /** False when the request was a retry of one that already got this agent. */
       newlyAssigned: boolean;
+      /**
+       * `screening` / `gold` units are made for the worker on the spot (absent means `normal`).
+       * Never show it to the worker: a gold unit must look like any other.
+       */
+      unitKind?: UnitKind;
+    }
+  | {
+      /**
+       * The worker has not passed the run's onboarding (SPEC §3): show them `initData` (the
+       * blueprint's onboarding form) and send their answers with the `submitOnboarding` update.
+       */
+      outcome: 'onboarding';
+      onboardingAgentId: string;
+      workerId: string;
+      initData: unknown;
+      /** False when the request was a retry that found the onboarding already started. */
+      newlyStarted: boolean;
     }
   | { outcome: 'refused'; reason: RefusalReason; detail: string };
 
 export const requestUnitUpdate = defineUpdate<UnitRequestResult, [UnitRequest]>('requestUnit');
+
+/**
+ * A worker's onboarding answers (after an `onboarding` outcome), with the worker's original request.
+ * The blueprint's validator decides: pass grants the onboarding qualification 1 and answers like
+ * `requestUnit` for the same request (a unit, in the same session); fail grants it 0 and answers
+ * `refused` / `not_qualified`. Sent again (same or another submitKey), it answers the same.
+ */
+export const OnboardingSubmitSchema = UnitRequestSchema.extend({
+  onboardingAgentId: id,
+  submitKey: id,
+  data: jsonObject,
+});
+export type OnboardingSubmit = z.infer<typeof OnboardingSubmitSchema>;
+export const submitOnboardingUpdate = defineUpdate<UnitRequestResult, [OnboardingSubmit]>('submitOnboarding');
 
 /** Caps and terms an operator may change while the run is live (SPEC §2). */
 export const RunLimitsChangeSchema = z
@@ -75,7 +107,14 @@ export type UnitCompleted = z.infer<typeof UnitCompletedSchema>;
 export const unitCompletedSignal = defineSignal<[UnitCompleted]>('unitCompleted');
 
 /** From an assignment workflow: its agent left before submitting; the unit is back in the pool. */
-export const UnitReleasedSchema = z.object({ unitId: id, agentId: id, assignmentId: id, reason: z.string() });
+export const UnitReleasedSchema = z.object({
+  unitId: id,
+  agentId: id,
+  assignmentId: id,
+  reason: z.string(),
+  /** Where the unit went: back to the pool (`launched`, the default), or `expired` (a screening or gold unit, made for that worker). */
+  unitStatus: z.enum(['launched', 'expired']).optional(),
+});
 export type UnitReleased = z.infer<typeof UnitReleasedSchema>;
 export const unitReleasedSignal = defineSignal<[UnitReleased]>('unitReleased');
 

@@ -16,6 +16,8 @@ export interface RunPlan {
   reconnectWindowSeconds: number;
   unitsPerAssignment: number;
   autoApproveAfterSeconds: number;
+  /** The run stops launching before its spend would pass this; null (or absent) = no budget. */
+  maxSpend?: number | null;
   /** One line per notable setting, for the workflow memo the Web UI shows. */
   summary: Record<string, string | number>;
 }
@@ -46,4 +48,16 @@ export const unfinishedUnits = (c: UnitCounts): number => c.created + c.launched
 export function unitsToLaunch(c: UnitCounts, maxConcurrent: number, batchLimit: number): number {
   const room = maxConcurrent > 0 ? Math.max(0, maxConcurrent - activeUnits(c)) : Number.POSITIVE_INFINITY;
   return Math.min(room, c.created, batchLimit);
+}
+
+/**
+ * How many more units at `reward` each fit in what is left of `maxSpend` after `spend`; every unit
+ * when there is no budget or the units are free. Counted in ten-thousandths (the precision amounts
+ * are stored with), so 0.1 + 0.2 does not cost a unit.
+ */
+export function unitsWithinBudget(maxSpend: number | null | undefined, spend: number, reward: number): number {
+  if (maxSpend === null || maxSpend === undefined || reward <= 0) return Number.POSITIVE_INFINITY;
+  const left = Math.round(maxSpend * 10_000) - Math.round(spend * 10_000);
+  if (left <= 0) return 0;
+  return Math.floor(left / Math.max(1, Math.round(reward * 10_000)));
 }

@@ -24,13 +24,14 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TaskRunStatus } from '../model/status.ts';
-import { createAssignments, runActivities } from './activityProxies.ts';
+import { createAssignments, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
 import { AssignmentWorkflow, type AssignmentInput } from './assignment.ts';
 import {
   type RunLimits,
   type RunStatusView,
   type UnitRequest,
   type UnitRequestResult,
+  OnboardingSubmitSchema,
   RunLimitsChangeSchema,
   ShutdownRequestSchema,
   UnitCompletedSchema,
@@ -44,10 +45,11 @@ import {
   runIdOfWorkflowId,
   runStatusQuery,
   shutdownRunSignal,
+  submitOnboardingUpdate,
   unitCompletedSignal,
   unitReleasedSignal,
 } from './definitions.ts';
-import { type RunPlan, emptyUnitCounts, moveCount, unfinishedUnits, unitsToLaunch } from './runPlan.ts';
+import { type RunPlan, activeUnits, emptyUnitCounts, moveCount, unfinishedUnits, unitsToLaunch, unitsWithinBudget } from './runPlan.ts';
 import { RUN_ID, RUN_STATUS, TASK_NAME } from './searchAttributes.ts';
 
 /** Units launched per activity call: bounds one activity's work and one history event's size. */
@@ -77,6 +79,8 @@ export interface RunState {
   updateLimit: number;
   /** Shutdown requested before a continue-as-new, carried over so it is not lost. */
   pendingShutdown: string | null;
+  /** Set once `max_spend` leaves no room for another unit: the run launches nothing more. */
+  budgetSpent?: boolean;
 }
 
 export interface TaskRunOutcome {
@@ -141,6 +145,35 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     },
   );
 
+  // Onboarding answers (SPEC §3): decided by the blueprint's validator; a pass goes on to a unit at once.
+  setHandler(
+    submitOnboardingUpdate,
+    async (submission) => {
+      updatesHandled += 1;
+      await condition(() => state !== undefined && state.status !== 'launching');
+      const verdict = await qualificationActivities.decideOnboarding({ runId, ...submission });
+      if (!verdict.passed) {
+        return {
+          outcome: 'refused',
+          reason: 'not_qualified',
+          detail: "you did not pass this task's onboarding",
+        } satisfies UnitRequestResult;
+      }
+      if (!isOpenForWork()) return refusedNotRunning();
+      const { provider, providerWorkerId, registrationKey } = submission;
+      return new Promise<UnitRequestResult>((resolve) => {
+        pending.push({ request: { provider, providerWorkerId, registrationKey }, resolve });
+        poke();
+      });
+    },
+    {
+      validator: (submission) => {
+        OnboardingSubmitSchema.parse(submission);
+        if (continuing) throw new Error('run is continuing as new; retry the request');
+      },
+    },
+  );
+
   setHandler(
     changeRunLimitsUpdate,
     async (change) => {
@@ -180,7 +213,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   setHandler(unitReleasedSignal, (event) => {
     const parsed = UnitReleasedSchema.safeParse(event);
     if (!parsed.success || !state) return;
-    moveCount(state.counts, 'assigned', 'launched');
+    moveCount(state.counts, 'assigned', parsed.data.unitStatus ?? 'launched');
     poke();
   });
 
@@ -250,7 +283,13 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
           batch.map(async (p, i) => {
             const result = results[i]!;
             if (result.outcome === 'assigned' && result.newlyAssigned) {
-              moveCount(s.counts, 'launched', 'assigned');
+              if (isQualifying(result)) {
+                // Made for this worker just now: a unit of the run that was not counted before.
+                s.counts.assigned += 1;
+                s.totalUnits += 1;
+              } else {
+                moveCount(s.counts, 'launched', 'assigned');
+              }
               await handAgentToAssignment(result);
             }
             p.resolve(result);
@@ -262,18 +301,25 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     }
   })();
 
+  /** Screening and gold units: one unit per assignment, made for one worker. */
+  function isQualifying(result: Extract<UnitRequestResult, { outcome: 'assigned' }>): boolean {
+    return result.unitKind !== undefined && result.unitKind !== 'normal';
+  }
+
   async function handAgentToAssignment(result: Extract<UnitRequestResult, { outcome: 'assigned' }>): Promise<void> {
     const agent = { agentId: result.agentId, unitId: result.unitId, workerId: result.workerId };
     const workflowId = assignmentWorkflowId(result.assignmentId);
+    const unitsPerAssignment = isQualifying(result) ? 1 : s.plan.unitsPerAssignment;
     const wasOpen = result.assignmentId in s.openAssignments;
-    if (!wasOpen) s.openAssignments[result.assignmentId] = s.plan.unitsPerAssignment;
+    if (!wasOpen) s.openAssignments[result.assignmentId] = unitsPerAssignment;
     if (wasOpen && (await signalAssignment(workflowId, agent))) return;
     const input: AssignmentInput = {
       runId,
       assignmentId: result.assignmentId,
-      unitsPerAssignment: s.plan.unitsPerAssignment,
+      unitsPerAssignment,
       assignmentDurationSeconds: s.plan.assignmentDurationSeconds,
       reconnectWindowSeconds: s.plan.reconnectWindowSeconds,
+      autoApproveAfterSeconds: s.plan.autoApproveAfterSeconds,
       firstAgent: agent,
     };
     try {
@@ -360,7 +406,8 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
         await endRun('completed', draining ? 'lifetime' : 'all units done');
         break;
       }
-      const toLaunch = draining ? 0 : unitsToLaunch(s.counts, s.limits.max_num_concurrent_units, LAUNCH_BATCH);
+      let toLaunch = draining ? 0 : unitsToLaunch(s.counts, s.limits.max_num_concurrent_units, LAUNCH_BATCH);
+      if (toLaunch > 0 && s.plan.maxSpend != null) toLaunch = await limitToBudget(toLaunch);
       if (toLaunch > 0) {
         const { launched } = await runActivities.launchUnits({
           runId,
@@ -372,12 +419,30 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
         moveCount(s.counts, 'created', 'launched', launched);
         continue;
       }
+      if (s.budgetSpent && activeUnits(s.counts) === 0) {
+        // Nothing in flight and no money for more: the units left can never be done.
+        await endRun('completed', 'max_spend');
+        break;
+      }
       if (shouldContinueAsNew()) {
         await continueAsNewSafely();
       }
       const nextDeadline = Math.min(patienceEndsAt(), draining ? Number.POSITIVE_INFINITY : lifetimeEndsAt());
       await condition(() => wake, Math.max(1, nextDeadline - Date.now()));
     }
+  }
+
+  /** At most as many of `wanted` units as the budget still pays for (SPEC §2 `max_spend`). */
+  async function limitToBudget(wanted: number): Promise<number> {
+    if (s.budgetSpent) return 0;
+    const spend = await reviewActivities.runSpend({ runId });
+    const fits = unitsWithinBudget(s.plan.maxSpend, spend, s.limits.task_reward);
+    if (fits < wanted) {
+      // For good: a rejection could lower the spend later, but the run does not wait on reviews.
+      s.budgetSpent = true;
+      log.info('budget reached: launching stops', { runId, spend, maxSpend: s.plan.maxSpend, launching: fits });
+    }
+    return Math.min(wanted, fits);
   }
 
   async function endRun(status: 'completed' | 'cancelled', reason: string): Promise<void> {

@@ -41,13 +41,7 @@ export const liveActionsBenchmark: Benchmark = {
       const gatewayUrl = stack.gatewayUrl(stack.gateways[0]!);
       for (let i = 0; i < agents; i++) sockets.push(await registerOverGateway(gatewayUrl, runId, `live-${i}`));
       // Actions count only from in_task on: wait for each agent's status message.
-      await Promise.all(
-        sockets.map((s) =>
-          s.agent.status === 'in_task'
-            ? undefined
-            : s.next((p) => p.type === 'message' && (p.payload as { status?: string })?.status === 'in_task', 60_000, 'the in_task status'),
-        ),
-      );
+      await Promise.all(sockets.map((s) => s.waitForStatus('in_task', 60_000)));
       await waitUntilQuiet(stack);
 
       const measure = async (send: (agent: number, actionId: string) => Promise<void>): Promise<PhaseResult> => {

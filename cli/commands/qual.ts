@@ -53,23 +53,25 @@ export function registerQualCommands(program: Command): void {
 
   qual
     .command('grant')
-    .description('give a worker a qualification with a value (default 1); also sent to the worker\'s provider')
+    .description("give a worker a qualification with a value (default 1); also sent to the worker's provider")
     .argument('<name>', 'the qualification')
-    .argument('<provider>', 'the worker\'s provider (e.g. mock, local)')
-    .argument('<providerWorkerId>', 'the worker\'s id at that provider')
+    .argument('<provider>', "the worker's provider (e.g. mock, local)")
+    .argument('<providerWorkerId>', "the worker's id at that provider")
     .option('--value <n>', 'an integer', '1')
     .option('--request-key <key>', 'idempotency key passed to the provider (default: a new one)')
     .option('--json', 'print the outcome as JSON')
-    .action(async (name: string, provider: string, providerWorkerId: string, opts: { value: string; requestKey?: string; json?: boolean }) => {
-      const outcome = await withQualificationService((s) =>
-        s.grant({ name, provider, providerWorkerId, value: opts.value, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
-      );
-      print(opts.json ? JSON.stringify(outcome) : describeOutcome(outcome, 'granted'));
-    });
+    .action(
+      async (name: string, provider: string, providerWorkerId: string, opts: { value: string; requestKey?: string; json?: boolean }) => {
+        const outcome = await withQualificationService((s) =>
+          s.grant({ name, provider, providerWorkerId, value: opts.value, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
+        );
+        print(opts.json ? JSON.stringify(outcome) : describeOutcome(outcome, 'granted'));
+      },
+    );
 
   qual
     .command('revoke')
-    .description('remove a worker\'s grant (clears a failed onboarding, so the worker may try again)')
+    .description("remove a worker's grant (clears a failed onboarding, so the worker may try again)")
     .argument('<name>', 'the qualification')
     .argument('<provider>')
     .argument('<providerWorkerId>')
@@ -84,37 +86,40 @@ export function registerQualCommands(program: Command): void {
 
   qual
     .command('list')
-    .description('list qualifications and every grant; with a worker, that worker\'s grants; with --qualification, its holders')
-    .argument('[provider]', 'with providerWorkerId: list this worker\'s grants')
+    .description("list qualifications and every grant; with a worker, that worker's grants; with --qualification, its holders")
+    .argument('[provider]', "with providerWorkerId: list this worker's grants")
     .argument('[providerWorkerId]')
     .option('--qualification <name>', 'only the holders of this qualification')
     .option('--json', 'print JSON')
-    .action(async (provider: string | undefined, providerWorkerId: string | undefined, opts: { qualification?: string; json?: boolean }) => {
-      if (provider !== undefined && providerWorkerId === undefined) {
-        throw new Error('name a worker by provider AND id, e.g. `hitloop qual list mock worker-1`');
-      }
-      if (provider !== undefined && providerWorkerId !== undefined) {
-        const grants = await withQualificationService((s) => s.listForWorker({ provider, providerWorkerId }));
-        if (opts.json) return print(JSON.stringify(grants));
-        if (grants.length === 0) return print(`${provider} ${providerWorkerId} holds no qualifications`);
-        for (const g of grants) print(formatGrant(g));
-        return;
-      }
-      if (opts.qualification !== undefined) {
-        const name = opts.qualification;
-        const grants = await withQualificationService((s) => s.grantsOf({ name }));
-        if (opts.json) return print(JSON.stringify(grants));
-        if (grants.length === 0) return print(`no worker holds ${name}`);
-        for (const g of grants) print(formatGrant(g));
-        return;
-      }
-      const all = await withQualificationService((s) => s.list());
-      if (opts.json) return print(JSON.stringify(all));
-      if (all.qualifications.length === 0) return print('no qualifications yet; create one with `hitloop qual create <name>`');
-      for (const q of all.qualifications) print(`${q.name}  (${q.grants} grant${q.grants === 1 ? '' : 's'})${q.description ? `  ${q.description}` : ''}`);
-      if (all.grants.length > 0) {
-        print('');
-        for (const g of all.grants) print(formatGrant(g));
-      }
-    });
+    .action(
+      async (provider: string | undefined, providerWorkerId: string | undefined, opts: { qualification?: string; json?: boolean }) => {
+        if (provider !== undefined && providerWorkerId === undefined) {
+          throw new Error('name a worker by provider AND id, e.g. `hitloop qual list mock worker-1`');
+        }
+        if (provider !== undefined && providerWorkerId !== undefined) {
+          const grants = await withQualificationService((s) => s.listForWorker({ provider, providerWorkerId }));
+          if (opts.json) return print(JSON.stringify(grants));
+          if (grants.length === 0) return print(`${provider} ${providerWorkerId} holds no qualifications`);
+          for (const g of grants) print(formatGrant(g));
+          return;
+        }
+        if (opts.qualification !== undefined) {
+          const name = opts.qualification;
+          const grants = await withQualificationService((s) => s.grantsOf({ name }));
+          if (opts.json) return print(JSON.stringify(grants));
+          if (grants.length === 0) return print(`no worker holds ${name}`);
+          for (const g of grants) print(formatGrant(g));
+          return;
+        }
+        const all = await withQualificationService((s) => s.list());
+        if (opts.json) return print(JSON.stringify(all));
+        if (all.qualifications.length === 0) return print('no qualifications yet; create one with `hitloop qual create <name>`');
+        for (const q of all.qualifications)
+          print(`${q.name}  (${q.grants} grant${q.grants === 1 ? '' : 's'})${q.description ? `  ${q.description}` : ''}`);
+        if (all.grants.length > 0) {
+          print('');
+          for (const g of all.grants) print(formatGrant(g));
+        }
+      },
+    );
 }

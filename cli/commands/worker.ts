@@ -18,13 +18,18 @@ export function registerWorkerCommand(program: Command): void {
   worker
     .command('block')
     .description('block a crowd worker from every run (refused with `blocked`) and at their provider')
-    .argument('<provider>', 'the worker\'s provider (e.g. mock, local)')
-    .argument('<providerWorkerId>', 'the worker\'s id at that provider')
+    .argument('<provider>', "the worker's provider (e.g. mock, local)")
+    .argument('<providerWorkerId>', "the worker's id at that provider")
     .option('--reason <text>', 'passed to the provider')
     .option('--request-key <key>', 'idempotency key passed to the provider (default: a new one)')
     .action(async (provider: string, providerWorkerId: string, opts: { reason?: string; requestKey?: string }) => {
       const o = await withQualificationService((s) =>
-        s.block({ provider, providerWorkerId, ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
+        s.block({
+          provider,
+          providerWorkerId,
+          ...(opts.reason ? { reason: opts.reason } : {}),
+          ...(opts.requestKey ? { requestKey: opts.requestKey } : {}),
+        }),
       );
       process.stdout.write(`${o.changed ? 'blocked' : 'already blocked:'} ${provider} ${providerWorkerId}\n`);
     });
@@ -36,7 +41,9 @@ export function registerWorkerCommand(program: Command): void {
     .argument('<providerWorkerId>')
     .option('--request-key <key>', 'idempotency key passed to the provider (default: a new one)')
     .action(async (provider: string, providerWorkerId: string, opts: { requestKey?: string }) => {
-      const o = await withQualificationService((s) => s.unblock({ provider, providerWorkerId, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }));
+      const o = await withQualificationService((s) =>
+        s.unblock({ provider, providerWorkerId, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
+      );
       process.stdout.write(`${o.changed ? 'unblocked' : 'not blocked:'} ${provider} ${providerWorkerId}\n`);
     });
 }

@@ -16,7 +16,9 @@ const VERSION = 1;
 const HEARTBEAT_MS = 10000;
 /** Nothing heard for this long: the socket is presumed dead and replaced. */
 const SILENCE_MS = 30000;
-const ACK_DELAY_MS = 50;
+const ACK_DELAY_MS = 100;
+/** The gateway closed this socket because another one resumed the same agent. */
+const CLOSE_REPLACED = 4001;
 const RESUME_ERRORS = new Set(['agent_ended', 'invalid_token', 'token_mismatch']);
 
 export function newKey() {
@@ -92,7 +94,7 @@ export class HitloopClient {
   }
 
   #freshSession() {
-    return { runId: this.runId, registrationKey: newKey(), agentId: null, token: null, lastSeq: 0 };
+    return { runId: this.runId, registrationKey: newKey(), agentId: null, token: null, lastSeq: 0, onboardingAgentId: null };
   }
 
   #save() {
@@ -137,6 +139,12 @@ export class HitloopClient {
       clearInterval(this.heartbeat);
       this.ws = null;
       if (this.stopped) return;
+      if (event.code === CLOSE_REPLACED) {
+        // The same agent is open elsewhere (another tab): taking it back would start a tug of war.
+        this.stopped = true;
+        this.#emit({ type: 'replaced' });
+        return;
+      }
       this.attempt += 1;
       const delay = Math.min(5000, 250 * 2 ** Math.min(this.attempt, 5)) * (0.5 + Math.random() / 2);
       this.#emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs: Math.round(delay) });
@@ -156,7 +164,7 @@ export class HitloopClient {
 
   #sendSubmit() {
     const p = this.pendingSubmit;
-    if (p && this.session.token) this.#send({ v: VERSION, type: 'submit', submitKey: p.submitKey, data: p.data });
+    if (p && (this.session.token || this.session.onboardingAgentId)) this.#send({ v: VERSION, type: 'submit', submitKey: p.submitKey, data: p.data });
   }
 
   #receive(packet) {
@@ -164,13 +172,23 @@ export class HitloopClient {
       case 'agent':
         this.session.agentId = packet.agentId;
         this.session.token = packet.token;
+        this.session.onboardingAgentId = null;
         this.#save();
         this.#emit({ type: 'agent', agent: packet });
         // A new socket for the same agent: a submit never acknowledged on the old one goes again
         // (same submitKey, so it is stored once).
         if (packet.status === 'in_task') this.#sendSubmit();
         return;
+      case 'onboarding':
+        // Onboarding comes before any agent; a reconnect registers again (same key) and lands here again.
+        this.session.onboardingAgentId = packet.onboardingAgentId;
+        this.#save();
+        this.#emit({ type: 'onboarding', onboardingAgentId: packet.onboardingAgentId, initData: packet.initData });
+        this.#sendSubmit();
+        return;
       case 'refused':
+        this.session.onboardingAgentId = null;
+        this.#save();
         this.#emit({ type: 'refused', reason: packet.reason, detail: packet.detail });
         return;
       case 'message':

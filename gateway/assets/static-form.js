@@ -1,4 +1,4 @@
-/* global document, location, sessionStorage, FormData, Node, NodeFilter */
+/* global document, location, sessionStorage, FormData, Node, NodeFilter, URLSearchParams */
 /**
  * The static-form task page (rendered by blueprints/staticFormPage.ts): shows the unit's data, lets
  * the worker fill and submit the form, and shows the page's state in `body[data-state]`.
@@ -14,6 +14,8 @@ const formError = document.getElementById('hl-form-error');
 const submitButton = document.getElementById('hl-submit');
 const returnButton = document.getElementById('hl-return');
 const moreButton = document.getElementById('hl-more');
+const onboardingForm = document.getElementById('hl-onboarding-form');
+const onboardingError = document.getElementById('hl-onboarding-error');
 const templateBox = document.getElementById('hl-template');
 const templateHtml = templateBox ? templateBox.innerHTML : '';
 
@@ -48,6 +50,7 @@ function setState(next, status, detail) {
   for (const el of form.elements) el.disabled = !editable;
   submitButton.disabled = !editable;
   returnButton.disabled = !editable;
+  if (onboardingForm) for (const el of onboardingForm.elements) el.disabled = next !== 'onboarding';
 }
 
 const params = Object.fromEntries(new URLSearchParams(location.search));
@@ -90,6 +93,10 @@ function onEvent(event) {
     case 'status':
       onStatus(event.status, event.payload);
       return;
+    case 'onboarding':
+      if (!onboardingForm) setState('error', 'This task cannot be shown', 'it asks for onboarding, but the page has no onboarding form');
+      else if (state !== 'onboarding_submitting') setState('onboarding', 'Before you start', '');
+      return;
     case 'refused':
       setState('no_work', 'No work available', `${REASONS[event.reason] ?? event.reason} (${event.reason}: ${event.detail})`);
       body.dataset.reason = event.reason;
@@ -100,6 +107,9 @@ function onEvent(event) {
       return;
     case 'error':
       onError(event);
+      return;
+    case 'replaced':
+      setState('ended', 'Open in another window', 'This unit is open in another window or tab; carry on there.');
       return;
     default:
       return;
@@ -123,6 +133,9 @@ function onStatus(status, payload) {
 function onError(event) {
   if (event.code === 'bad_worker_identity' || event.code === 'unknown_run') {
     setState('error', 'This link does not work', event.message);
+  } else if ((event.ref === 'submit' || event.ref === 'live') && state === 'onboarding_submitting') {
+    setState('onboarding', 'Before you start', '');
+    onboardingError.textContent = event.message;
   } else if (event.ref === 'submit' || event.ref === 'live') {
     if (state === 'submitting') setState('working', 'Your task', '');
     formError.textContent = event.message;
@@ -162,11 +175,11 @@ function showUnit(initData) {
   }
 }
 
-/** The form's values, typed as the run's fields say (numbers, booleans); empty optional fields left out. */
-function formValues() {
-  if (body.dataset.template === 'custom') return Object.fromEntries(new FormData(form));
+/** A form's values, typed as the run's fields say (numbers, booleans); empty optional fields left out. */
+function formValues(target) {
+  if (target === form && body.dataset.template === 'custom') return Object.fromEntries(new FormData(form));
   const values = {};
-  for (const el of form.querySelectorAll('[data-type]')) {
+  for (const el of target.querySelectorAll('[data-type]')) {
     const type = el.dataset.type;
     if (type === 'checkbox') {
       values[el.name] = el.checked;
@@ -183,17 +196,31 @@ form.addEventListener('submit', (event) => {
   if (state !== 'working') return;
   formError.textContent = '';
   // Read before the inputs are disabled (disabled inputs are not part of FormData).
-  const values = formValues();
+  const values = formValues(form);
   setState('submitting', 'Submitting…');
   client.submit(values).then(
     () => {
-      if (state === 'submitting') setState('submitted', 'Submitted', ENDINGS.completed);
+      // The workflow has it; "submitted" is shown once it is stored (the `completed` status).
+      if (state === 'submitting') statusLine.textContent = 'Saving…';
     },
     (error) => {
       setState('working', 'Your task', '');
       formError.textContent = error.message ?? String(error);
     },
   );
+});
+
+onboardingForm?.addEventListener('submit', (event) => {
+  event.preventDefault();
+  if (state !== 'onboarding') return;
+  onboardingError.textContent = '';
+  const values = formValues(onboardingForm);
+  setState('onboarding_submitting', 'Checking your answers…');
+  // What follows the acknowledgement decides the page: `agent` (passed) or `refused` (not_qualified).
+  client.submit(values).catch((error) => {
+    setState('onboarding', 'Before you start', '');
+    onboardingError.textContent = error.message ?? String(error);
+  });
 });
 
 returnButton.addEventListener('click', () => {
@@ -206,6 +233,7 @@ returnButton.addEventListener('click', () => {
 
 moreButton.addEventListener('click', () => {
   form.reset();
+  onboardingForm?.reset();
   formError.textContent = '';
   delete body.dataset.reason;
   client.registerAgain();

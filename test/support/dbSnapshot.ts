@@ -98,7 +98,7 @@ export async function dbSnapshot(db: Database, runId: string): Promise<RunSnapsh
       assignment: name(a.assignment.id),
       worker: name(a.worker.id),
       status: a.status,
-      registrationKey: a.registrationKey ?? null,
+      registrationKey: name(a.registrationKey),
       initData: rename(a.initData ?? null),
       state: rename(a.state ?? null),
       submission: rename(a.submission ?? null),

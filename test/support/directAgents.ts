@@ -52,8 +52,8 @@ export async function workUntilRefused(
   let done = 0;
   for (;;) {
     const result = await requestUnit(client, runId, providerWorkerId);
-    if (result.outcome === 'refused') {
-      if (result.reason === 'no_units_available') {
+    if (result.outcome !== 'assigned') {
+      if (result.outcome === 'refused' && result.reason === 'no_units_available') {
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }

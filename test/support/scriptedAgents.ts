@@ -8,8 +8,8 @@ import { isGrpcServiceError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import type { Database } from '../../model/database.ts';
 import { Unit } from '../../model/entities.ts';
-import type { UnitRequestResult } from '../../workflows/definitions.ts';
-import { requestUnit, submit } from './directAgents.ts';
+import { type UnitRequestResult, requestUnitUpdate, taskRunWorkflowId } from '../../workflows/definitions.ts';
+import { submit } from './directAgents.ts';
 import { eventually } from './stack.ts';
 
 // gRPC status codes (grpc-js is only a transitive dependency here).
@@ -53,6 +53,30 @@ export async function whileServerUnavailable<T>(fn: () => Promise<T>, timeoutMs 
   }
 }
 
+/**
+ * The `requestUnit` update with a chosen registration key, asked again when Temporal dropped it
+ * unprocessed: the run was continuing as new (refused by the validator, or "aborted by closing
+ * workflow"), or the update arrived just as the workflow task completing the workflow was sent
+ * (the server fails that task with UnhandledCommand and answers the update "unexpected workflow
+ * task failure"). The next try reaches the new run, or finds the run ended.
+ */
+export async function requestUnitWithKey(client: Client, runId: string, providerWorkerId: string, registrationKey: string): Promise<UnitRequestResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await client.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(requestUnitUpdate, {
+        args: [{ provider: 'mock', providerWorkerId, registrationKey }],
+      });
+    } catch (err) {
+      const text = `${String(err)} ${String((err as Error).cause ?? '')}`;
+      if (attempt < 50 && /continuing as new|aborted by closing workflow|unexpected workflow task failure/i.test(text)) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
 /** Completes `units` units one at a time; returns the assignments in the order they were worked. */
 export async function workInTurns(opts: ScriptedWorkOptions): Promise<Assigned[]> {
   const { client, db, runId } = opts;
@@ -60,18 +84,23 @@ export async function workInTurns(opts: ScriptedWorkOptions): Promise<Assigned[]
   const done: Assigned[] = [];
   for (let step = 0; step < opts.units; step++) {
     const worker = opts.workers[step % opts.workers.length]!;
-    // A fixed registration key: a request retried after a crash finds the agent it already created.
-    const registrationKey = `${worker}-step-${step}`;
+    // A fixed registration key (per run): a request retried after a crash finds the agent it created.
+    const registrationKey = `${worker}-${runId}-step-${step}`;
+    let lastRefusal = '';
     const unit = await eventually(
       async () => {
-        const result = await whileServerUnavailable(() => requestUnit(client, runId, worker, registrationKey));
+        const result = await whileServerUnavailable(() => requestUnitWithKey(client, runId, worker, registrationKey));
         if (result.outcome === 'assigned') return result;
+        if (result.outcome !== 'refused') throw new Error(`step ${step}: ${worker} was sent to ${result.outcome}; these runs have none`);
+        lastRefusal = `${result.reason}: ${result.detail}`;
         if (result.reason === 'no_units_available') return undefined;
-        throw new Error(`step ${step}: ${worker} was refused (${result.reason}: ${result.detail})`);
+        throw new Error(`step ${step}: ${worker} was refused (${lastRefusal})`);
       },
       `step ${step}: a unit for ${worker}`,
       timeout,
-    );
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}${lastRefusal ? ` (last refusal: ${lastRefusal})` : ''}`, { cause: err });
+    });
     await opts.afterAssigned?.(step, unit);
     await whileServerUnavailable(() => submit(client, unit.assignmentId, unit.agentId, { label: step % 2 === 0 ? 'positive' : 'negative', step }));
     await opts.afterSubmitted?.(step, unit);
@@ -96,4 +125,35 @@ async function settled(opts: ScriptedWorkOptions, completed: number, timeoutMs: 
     `${completed} completed unit(s) and ${expectedActive} launched in run ${opts.runId}`,
     timeoutMs,
   );
+}
+
+/**
+ * One worker's loop for runs worked by several workers at once: take a unit, submit it, until the
+ * run refuses or has closed. Unlike a plain loop it ends quietly when the run's workflow closes
+ * between two requests (Temporal then answers "workflow execution already completed").
+ */
+export async function workUntilRunEnds(client: Client, runId: string, providerWorkerId: string): Promise<number> {
+  let done = 0;
+  for (let request = 0; ; request++) {
+    let result: UnitRequestResult;
+    try {
+      result = await requestUnitWithKey(client, runId, providerWorkerId, `${providerWorkerId}-${runId}-${request}`);
+    } catch (err) {
+      if (/already completed/i.test(String(err)) && (await runClosed(client, runId))) return done;
+      throw err;
+    }
+    if (result.outcome === 'refused') {
+      if (result.reason !== 'no_units_available') return done;
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    if (result.outcome !== 'assigned') throw new Error(`${providerWorkerId} was sent to ${result.outcome}; this loop only does units`);
+    await submit(client, result.assignmentId, result.agentId, { label: done % 2 === 0 ? 'positive' : 'negative', by: providerWorkerId });
+    done += 1;
+  }
+}
+
+async function runClosed(client: Client, runId: string): Promise<boolean> {
+  const { status } = await client.workflow.getHandle(taskRunWorkflowId(runId)).describe();
+  return status.name !== 'RUNNING' && status.name !== 'CONTINUED_AS_NEW';
 }

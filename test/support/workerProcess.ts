@@ -24,7 +24,7 @@ export interface WorkerProcessOptions {
   databaseUrl: string;
   taskQueue: string;
   secret?: string;
-  /** Extra environment (e.g. HITLOOP_LOG_LEVEL). */
+  /** Extra environment. HITLOOP_LOG_LEVEL must stay `info` or lower: readiness is its "worker started" line. */
   env?: NodeJS.ProcessEnv;
 }
 

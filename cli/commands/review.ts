@@ -1,0 +1,139 @@
+/**
+ * `hitloop review <runId>`: the run's completed units awaiting review, with their data.
+ * `hitloop review approve|reject|soft-reject <runId> [unitIds...] [--all] [--worker <id>]` and
+ * `hitloop review bonus <runId> <unitId> --amount <n> --reason <text>`: each unit's review is one
+ * request with a request key (given, or derived from the operation), so running the same command
+ * again reviews nothing twice and pays nothing twice.
+ */
+import type { Command } from 'commander';
+import { loadSettings } from '../../config/settings.ts';
+import { openDatabase } from '../../model/database.ts';
+import { connectOperator } from '../../operator/api.ts';
+import { DECISION_BY_COMMAND, parseBonusAmount, parseBonusReason } from '../../review/requests.ts';
+import { createReviewer, listForReview, type ReviewReport, type Reviewer } from '../../review/operator.ts';
+import type { SubmittedUnit } from '../../review/units.ts';
+
+const print = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+async function withReviewer<T>(fn: (reviewer: Reviewer) => Promise<T>): Promise<T> {
+  const op = await connectOperator(loadSettings());
+  try {
+    return await fn(createReviewer({ client: op.client, db: op.db, settings: op.settings }));
+  } finally {
+    await op.close();
+  }
+}
+
+const oneLine = (value: unknown): string => {
+  const text = JSON.stringify(value) ?? 'null';
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
+};
+
+export function formatSubmittedUnit(u: SubmittedUnit): string {
+  const review = u.review ? `  ${u.review.decision}${u.review.note ? ` (${u.review.note})` : ''}` : '';
+  const bonus = u.bonuses.length > 0 ? `  bonus ${u.bonuses.map((b) => `${b.amount} ${b.status}`).join(', ')}` : '';
+  return [
+    `${u.unitId}  ${u.unitStatus}${u.unitKind === 'normal' ? '' : ` (${u.unitKind})`}  worker ${u.provider}:${u.providerWorkerId}` +
+      `  submitted ${u.submittedAt ?? '-'}${u.durationSeconds === null ? '' : ` after ${u.durationSeconds} s`}${review}${bonus}`,
+    `  input: ${oneLine(u.assignmentData)}`,
+    `  data:  ${oneLine(u.data)}`,
+  ].join('\n');
+}
+
+function formatReport(r: ReviewReport): string {
+  const what = r.kind === 'bonus' ? `bonus ${r.amount} paid on ${r.unitId} (worker ${r.providerWorkerId})` : `${r.unitId}: ${r.unitStatus}`;
+  return `${what}${r.repeated ? ' (already done by this request; nothing repeated)' : ''}`;
+}
+
+interface SelectionOptions {
+  all?: boolean;
+  worker?: string;
+  note?: string;
+  requestKey?: string;
+  json?: boolean;
+}
+
+export function registerReviewCommands(program: Command): void {
+  const review = program
+    .command('review')
+    .description('list completed units awaiting review; `review approve|reject|soft-reject|bonus` decide and pay')
+    .argument('<runId>')
+    .option('--include-reviewed', 'also list units already reviewed')
+    .option('--worker <id>', "only this worker's units (hitloop worker id, or the id at the provider)")
+    .option('--json', 'print a JSON array')
+    .action(async (runId: string, opts: { includeReviewed?: boolean; worker?: string; json?: boolean }) => {
+      const settings = loadSettings();
+      const db = await openDatabase(settings.databaseUrl);
+      let units: SubmittedUnit[];
+      try {
+        units = await listForReview(db, runId, {
+          ...(opts.includeReviewed ? { includeReviewed: true } : {}),
+          ...(opts.worker ? { worker: opts.worker } : {}),
+        });
+      } finally {
+        await db.close();
+      }
+      if (opts.json) return print(JSON.stringify(units));
+      if (units.length === 0)
+        return print(
+          `run ${runId} has no ${opts.includeReviewed ? 'submitted' : 'completed'} units${opts.includeReviewed ? '' : ' awaiting review'}`,
+        );
+      for (const u of units) print(formatSubmittedUnit(u));
+      const waiting = units.filter((u) => u.unitStatus === 'completed').length;
+      print(`\n${waiting} unit(s) awaiting review; decide with \`hitloop review approve|reject|soft-reject ${runId} <unitId...> | --all\``);
+    });
+
+  for (const [name, decision] of Object.entries(DECISION_BY_COMMAND)) {
+    review
+      .command(name)
+      .description(
+        decision === 'approve'
+          ? 'approve completed units: paid, unit accepted'
+          : decision === 'reject'
+            ? 'reject completed units: not paid, unit rejected'
+            : 'soft-reject completed units: paid, but recorded as poor work',
+      )
+      .argument('<runId>')
+      .argument('[unitIds...]', 'the units (see `hitloop review <runId>`)')
+      .option('--all', 'every completed unit of the run awaiting review')
+      .option('--worker <id>', 'every completed unit of this worker awaiting review')
+      .option('--note <text>', 'a note kept with the review (and shown to the worker where the provider can)')
+      .option('--request-key <key>', `idempotency key (default: ${decision}-<unitId>; with several units, <key>:<unitId>)`)
+      .option('--json', 'print the outcomes as JSON')
+      .action(async (runId: string, unitIds: string[], opts: SelectionOptions) => {
+        const reports = await withReviewer((r) =>
+          r.review(runId, {
+            decision,
+            unitIds,
+            ...(opts.all ? { all: true } : {}),
+            ...(opts.worker ? { worker: opts.worker } : {}),
+            ...(opts.note ? { note: opts.note } : {}),
+            ...(opts.requestKey ? { requestKey: opts.requestKey } : {}),
+          }),
+        );
+        if (opts.json) return print(JSON.stringify(reports));
+        for (const report of reports) print(formatReport(report));
+      });
+  }
+
+  review
+    .command('bonus')
+    .description("pay a bonus on a unit's submitted work, through the worker's provider (never twice for one request key)")
+    .argument('<runId>')
+    .argument('<unitId>')
+    .requiredOption('--amount <amount>', "a number > 0, in the provider's currency")
+    .requiredOption('--reason <text>', 'why (shown to the worker)')
+    .option('--request-key <key>', 'idempotency key (default: derived from unit, amount and reason)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (runId: string, unitId: string, opts: { amount: string; reason: string; requestKey?: string; json?: boolean }) => {
+      // Refused before connecting to anything: a bad amount never reaches a provider.
+      parseBonusAmount(opts.amount);
+      parseBonusReason(opts.reason);
+      const report = await withReviewer((r) =>
+        r.bonus(runId, { unitId, amount: opts.amount, reason: opts.reason, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
+      );
+      print(opts.json ? JSON.stringify(report) : formatReport(report));
+    });
+}

@@ -1,0 +1,172 @@
+/**
+ * Review and bonus, done once per request key (SPEC §4). Each first records the request in the
+ * database (a Review or a Bonus row, unique by request key) together with the status changes, then
+ * calls the provider with the same key. A retry after a crash finds the row and repeats only the
+ * provider call, which the provider answers from its record of the key: no unit is reviewed twice
+ * and no bonus is paid twice.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '../model/database.ts';
+import type { Worker } from '../model/entities.ts';
+import { Agent, Bonus, Review, Unit, type ReviewDecision } from '../model/entities.ts';
+import type { AgentStatus, UnitStatus } from '../model/status.ts';
+import { transitionAgent, transitionUnit } from '../model/transitions.ts';
+import type { ProviderContext } from '../providers/types.ts';
+import { providers } from '../registry/builtins.ts';
+import type { ReviewOperation, ReviewOutcome } from '../workflows/review.ts';
+
+/** A request that cannot succeed as asked: retrying will not help; nothing was changed. */
+export class ReviewRefusedError extends Error {
+  override name = 'ReviewRefusedError';
+}
+
+export const UNIT_STATUS_OF: Readonly<Record<ReviewDecision, UnitStatus>> = {
+  approve: 'accepted',
+  reject: 'rejected',
+  soft_reject: 'soft_rejected',
+};
+export const AGENT_STATUS_OF: Readonly<Record<ReviewDecision, AgentStatus>> = {
+  approve: 'approved',
+  reject: 'rejected',
+  soft_reject: 'soft_rejected',
+};
+/** Unit statuses of submitted work: a bonus may be paid on any of them. */
+const SUBMITTED_UNIT_STATUSES: readonly UnitStatus[] = ['completed', 'accepted', 'rejected', 'soft_rejected'];
+const SUBMITTED_AGENT_STATUSES: readonly AgentStatus[] = ['completed', 'approved', 'rejected', 'soft_rejected'];
+
+interface Target {
+  unit: Unit;
+  agent: Agent;
+  worker: Worker;
+}
+
+/** The unit and the agent whose submission it holds; refused when the unit has no submission. */
+async function submittedTarget(em: EntityManager, unitId: string, what: string): Promise<Target> {
+  const unit = await em.findOne(Unit, unitId);
+  if (!unit) throw new ReviewRefusedError(`there is no unit "${unitId}"; \`hitloop review <runId>\` lists the units awaiting review`);
+  if (!SUBMITTED_UNIT_STATUSES.includes(unit.status)) {
+    throw new ReviewRefusedError(
+      `unit ${unitId} is ${unit.status}, not completed: only submitted work can get a ${what}; nothing was changed`,
+    );
+  }
+  const agent = await em.findOne(Agent, { unit: unitId, status: { $in: [...SUBMITTED_AGENT_STATUSES] } }, { populate: ['worker'] });
+  if (!agent) throw new ReviewRefusedError(`unit ${unitId} has no submitting agent on record; nothing was changed`);
+  return { unit, agent, worker: agent.worker.getEntity() };
+}
+
+function outcome(op: ReviewOperation, t: Target, extra: Partial<ReviewOutcome> & { alreadyDone: boolean }): ReviewOutcome {
+  return {
+    kind: op.kind,
+    requestKey: op.requestKey,
+    runId: t.unit.taskRun.id,
+    unitId: t.unit.id,
+    agentId: t.agent.id,
+    workerId: t.worker.id,
+    providerWorkerId: t.worker.providerWorkerId,
+    unitStatus: t.unit.status,
+    agentStatus: t.agent.status,
+    ...extra,
+  };
+}
+
+/**
+ * Approve, reject or soft-reject a completed unit: the unit becomes accepted / rejected /
+ * soft_rejected and its agent approved / rejected / soft_rejected. Soft-rejected work is paid
+ * (approved at the provider) but recorded as poor.
+ */
+export async function reviewUnit(
+  em: EntityManager,
+  ctx: ProviderContext,
+  op: Extract<ReviewOperation, { kind: 'review' }>,
+): Promise<ReviewOutcome> {
+  const recorded = await em.transactional(async (tem) => {
+    const previous = await tem.findOne(Review, { requestKey: op.requestKey });
+    if (previous) {
+      if (previous.unit.id !== op.unitId || previous.decision !== op.decision) {
+        throw new ReviewRefusedError(
+          `request key "${op.requestKey}" was already used to ${previous.decision.replace('_', '-')} unit ${previous.unit.id}; use another key for another operation`,
+        );
+      }
+      return { target: await submittedTarget(tem, op.unitId, 'review'), alreadyDone: true };
+    }
+    const target = await submittedTarget(tem, op.unitId, 'review');
+    if (target.unit.status !== 'completed') {
+      const by = await tem.findOne(Review, { unit: op.unitId }, { orderBy: { createdAt: 'desc' } });
+      throw new ReviewRefusedError(
+        `unit ${op.unitId} was already reviewed (${target.unit.status}${by ? `, request ${by.requestKey}` : ''}); a unit is reviewed once, nothing was changed`,
+      );
+    }
+    await tem.insert(Review, {
+      id: `rv-${randomUUID()}`,
+      unit: op.unitId,
+      agent: target.agent.id,
+      decision: op.decision,
+      note: op.note ?? null,
+      requestKey: op.requestKey,
+      createdAt: new Date(),
+    });
+    await transitionUnit(tem, op.unitId, UNIT_STATUS_OF[op.decision], { endedAt: new Date() });
+    await transitionAgent(tem, target.agent.id, AGENT_STATUS_OF[op.decision], { endedAt: new Date() });
+    return { target: await submittedTarget(tem, op.unitId, 'review'), alreadyDone: false };
+  });
+  const { target } = recorded;
+  const provider = providers.get(target.worker.provider);
+  const request = {
+    workerId: target.worker.providerWorkerId,
+    unitId: op.unitId,
+    requestKey: op.requestKey,
+    ...(op.note ? { note: op.note } : {}),
+  };
+  if (op.decision === 'reject') await provider.rejectWork(ctx, request);
+  else await provider.approveWork(ctx, request);
+  return outcome(op, target, { decision: op.decision, alreadyDone: recorded.alreadyDone });
+}
+
+/** Pay a bonus on a unit's submitted work, once per request key. */
+export async function payBonus(
+  em: EntityManager,
+  ctx: ProviderContext,
+  op: Extract<ReviewOperation, { kind: 'bonus' }>,
+): Promise<ReviewOutcome> {
+  const recorded = await em.transactional(async (tem) => {
+    const previous = await tem.findOne(Bonus, { requestKey: op.requestKey });
+    if (previous) {
+      if (previous.unit.id !== op.unitId || Number(previous.amount) !== op.amount || previous.reason !== op.reason) {
+        throw new ReviewRefusedError(
+          `request key "${op.requestKey}" was already used for a bonus of ${Number(previous.amount)} on unit ${previous.unit.id}; use another key for another bonus`,
+        );
+      }
+      return { target: await submittedTarget(tem, op.unitId, 'bonus'), bonus: previous };
+    }
+    const target = await submittedTarget(tem, op.unitId, 'bonus');
+    await tem.insert(Bonus, {
+      id: `bn-${randomUUID()}`,
+      agent: target.agent.id,
+      unit: op.unitId,
+      worker: target.worker.id,
+      taskRun: target.unit.taskRun.id,
+      amount: op.amount,
+      reason: op.reason,
+      requestKey: op.requestKey,
+      status: 'pending',
+      createdAt: new Date(),
+    });
+    return { target, bonus: null };
+  });
+  const { target } = recorded;
+  const alreadyPaid = recorded.bonus?.status === 'paid';
+  let providerRef = recorded.bonus?.providerRef ?? undefined;
+  if (!alreadyPaid) {
+    // Pending: either new, or a crash came between the provider's payment and this record of it.
+    const paid = await providers.get(target.worker.provider).payBonus(ctx, {
+      workerId: target.worker.providerWorkerId,
+      unitId: op.unitId,
+      amount: op.amount,
+      reason: op.reason,
+      requestKey: op.requestKey,
+    });
+    providerRef = paid.providerRef;
+    await em.nativeUpdate(Bonus, { requestKey: op.requestKey, status: 'pending' }, { status: 'paid', providerRef, paidAt: new Date() });
+  }
+  return outcome(op, target, { amount: op.amount, ...(providerRef ? { providerRef } : {}), alreadyDone: alreadyPaid });
+}

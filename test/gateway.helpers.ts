@@ -1,0 +1,75 @@
+/**
+ * Helpers of the gateway tests: a gateway on a test stack, raw protocol sockets, and a snapshot of
+ * everything a packet could change in the database (to prove a refused packet changed nothing).
+ */
+import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
+import type { ErrorPacket, ServerPacket } from '../gateway/protocol.ts';
+import { type Gateway, type GatewayOptions, startGateway } from '../gateway/server.ts';
+import type { Database } from '../model/database.ts';
+import { Agent, OutboxMessage, Unit, Worker } from '../model/entities.ts';
+import { AgentConnection } from '../simulate/agentConnection.ts';
+import { type Stack, testLog } from './support/stack.ts';
+
+export function startTestGateway(stack: Stack, opts: Partial<GatewayOptions> = {}): Promise<Gateway> {
+  return startGateway({
+    settings: stack.settings,
+    db: stack.db,
+    client: stack.env.client,
+    log: testLog,
+    pollIntervalMs: 50,
+    ackFlushMs: 100,
+    ...opts,
+  });
+}
+
+export function connect(gateway: Gateway | string, opts: { answerPings?: boolean } = {}): Promise<AgentConnection> {
+  return AgentConnection.open(typeof gateway === 'string' ? gateway : gateway.wsUrl, opts);
+}
+
+export interface Registered {
+  conn: AgentConnection;
+  agentId: string;
+  token: string;
+  assignmentId: string;
+  unitId: string;
+  initData: unknown;
+}
+
+/** Register a mock worker and wait for its agent (throws with the answer if it was not an agent). */
+export async function register(conn: AgentConnection, runId: string, workerId: string, registrationKey = randomUUID()): Promise<Registered> {
+  conn.register(runId, { worker_id: workerId }, registrationKey);
+  const reply = await conn.expect((p) => p.type === 'agent' || p.type === 'refused' || (p.type === 'error' && p.ref === 'register'), 120_000, 'register answer');
+  if (reply.type !== 'agent') throw new Error(`register of ${workerId} was answered with ${JSON.stringify(reply)}`);
+  return { conn, agentId: reply.agentId, token: reply.token, assignmentId: reply.assignmentId, unitId: reply.unitId, initData: reply.initData };
+}
+
+export async function untilStatus(conn: AgentConnection, status: string): Promise<void> {
+  await conn.until(() => conn.status === status, 60_000, `status ${status}`);
+}
+
+/** The next error packet (optionally of a code). */
+export function nextError(conn: AgentConnection, code?: string): Promise<ErrorPacket> {
+  return conn.expect<ErrorPacket>((p: ServerPacket) => p.type === 'error' && (code === undefined || p.code === code), 30_000, `error ${code ?? ''}`);
+}
+
+/** Everything a client packet could change: agents, units, workers, outbox. */
+export async function snapshot(db: Database): Promise<unknown> {
+  const em = db.em();
+  const agents = await em.find(Agent, {}, { orderBy: { id: 'asc' }, fields: ['id', 'status', 'state', 'submission', 'submitKey'] });
+  const units = await em.find(Unit, {}, { orderBy: { id: 'asc' }, fields: ['id', 'status'] });
+  const workers = await em.count(Worker, {});
+  const outbox = await em.find(OutboxMessage, {}, { orderBy: { id: 'asc' }, fields: ['id', 'seq', 'kind', 'payload'] });
+  return {
+    agents: agents.map((a) => [a.id, a.status, a.state ?? null, a.submission ?? null, a.submitKey ?? null]),
+    units: units.map((u) => [u.id, u.status]),
+    workers,
+    outbox: outbox.map((m) => [m.id, m.seq, m.kind, m.payload]),
+  };
+}
+
+export async function expectUnchanged(db: Database, before: unknown, settleMs = 300): Promise<void> {
+  // Give a wrongly sent signal time to reach a workflow and its activities before looking.
+  await new Promise((r) => setTimeout(r, settleMs));
+  expect(await snapshot(db)).toEqual(before);
+}
