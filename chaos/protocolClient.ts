@@ -145,10 +145,30 @@ export class ProtocolSocket {
     }
   }
 
+  /**
+   * Resolves once `condition` holds (now, or after some later packet), without taking any packet
+   * from the unclaimed queue: for state the socket follows, such as the agent's status.
+   */
+  async until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (condition()) return;
+    if (this.#closed) throw new SocketClosedError(`the gateway socket is closed; ${what} will not come`);
+    await new Promise<ServerPacket>((resolve, reject) => {
+      const waiter: Waiter = {
+        match: () => condition(),
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          reject(new ProtocolError(`no ${what} within ${timeoutMs} ms`));
+        }, timeoutMs),
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
   /** Resolves once the agent's status is `status` (already, or by a later message). */
-  async waitForStatus(status: string, timeoutMs: number): Promise<void> {
-    if (this.status === status) return;
-    await this.next(() => this.status === status, timeoutMs, `the "${status}" status`);
+  waitForStatus(status: string, timeoutMs: number): Promise<void> {
+    return this.until(() => this.status === status, timeoutMs, `the "${status}" status`);
   }
 
   /** A clean close (code 1000). */

@@ -7,9 +7,9 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { isValidProviderWorkerId, type WorkerIdentityReader } from '../gateway/workerIdentity.ts';
-import { recordOnce } from './mock.ts';
+import { inHouseOperations, recordOnce } from './inHouse.ts';
 import type { CrowdProvider } from './types.ts';
+import { isValidProviderWorkerId } from './workerIds.ts';
 
 export const LOCAL_PROVIDER = 'local';
 
@@ -39,7 +39,7 @@ export function localWorkerLink(gatewayUrl: string, secret: string, runId: strin
   return `${gatewayUrl.replace(/\/+$/, '')}/task/${encodeURIComponent(runId)}?${query}`;
 }
 
-export const localProvider: CrowdProvider & WorkerIdentityReader = {
+export const localProvider: CrowdProvider = {
   type: LOCAL_PROVIDER,
   optionsSchema: localProviderOptionsSchema,
 
@@ -61,43 +61,5 @@ export const localProvider: CrowdProvider & WorkerIdentityReader = {
     await recordOnce(ctx, LOCAL_PROVIDER, 'setUpRun', `setup:${runId}`, runId, { workers });
     ctx.log.info({ runId, annotators: workers.length }, 'local run set up: print the annotators\' links with `hitloop links`');
   },
-  async launchUnit(ctx, req) {
-    const recorded = await recordOnce(ctx, LOCAL_PROVIDER, 'launchUnit', req.requestKey, req.unitId, {
-      runId: req.runId,
-      reward: req.reward,
-      taskUrl: req.taskUrl,
-      providerUnitId: `local-${req.unitId}`,
-    });
-    return { providerUnitId: String(recorded.providerUnitId) };
-  },
-  async expireUnit(ctx, req) {
-    await recordOnce(ctx, LOCAL_PROVIDER, 'expireUnit', req.requestKey, req.unitId, { providerUnitId: req.providerUnitId });
-  },
-  async approveWork(ctx, req) {
-    await recordOnce(ctx, LOCAL_PROVIDER, 'approveWork', req.requestKey, req.unitId, { workerId: req.workerId, note: req.note ?? null });
-  },
-  async rejectWork(ctx, req) {
-    await recordOnce(ctx, LOCAL_PROVIDER, 'rejectWork', req.requestKey, req.unitId, { workerId: req.workerId, note: req.note ?? null });
-  },
-  async payBonus(ctx, req) {
-    const recorded = await recordOnce(ctx, LOCAL_PROVIDER, 'payBonus', req.requestKey, req.workerId, {
-      unitId: req.unitId,
-      amount: req.amount,
-      reason: req.reason,
-      providerRef: `local-bonus-${req.requestKey}`,
-    });
-    return { providerRef: String(recorded.providerRef) };
-  },
-  async grantQualification(ctx, req) {
-    await recordOnce(ctx, LOCAL_PROVIDER, 'grantQualification', req.requestKey, req.workerId, { qualification: req.qualification, value: req.value ?? null });
-  },
-  async revokeQualification(ctx, req) {
-    await recordOnce(ctx, LOCAL_PROVIDER, 'revokeQualification', req.requestKey, req.workerId, { qualification: req.qualification });
-  },
-  async blockWorker(ctx, req) {
-    await recordOnce(ctx, LOCAL_PROVIDER, 'blockWorker', req.requestKey, req.workerId, { reason: req.reason ?? null });
-  },
-  async unblockWorker(ctx, req) {
-    await recordOnce(ctx, LOCAL_PROVIDER, 'unblockWorker', req.requestKey, req.workerId, {});
-  },
+  ...inHouseOperations(LOCAL_PROVIDER),
 };

@@ -71,11 +71,27 @@ export interface BlockRequest {
   requestKey: string;
 }
 
+export interface WorkerIdentityRequest {
+  runId: string;
+  /** The task link's query parameters, as the page sent them. */
+  params: Readonly<Record<string, string>>;
+  /** The secret of the settings, for providers whose links are signed. */
+  secret: string;
+}
+
+export type WorkerIdentity = { ok: true; providerWorkerId: string } | { ok: false; message: string };
+
 export interface CrowdProvider {
   /** The name a run config uses (`provider: mock`). */
   readonly type: string;
   /** Schema of the provider's options in a run config (all keys beside `type`). */
   readonly optionsSchema: z.ZodType;
+  /**
+   * Who a worker opening a task link is, from the link's query parameters (as the provider puts
+   * them there, signed where the provider signs them). Without it the gateway cannot register the
+   * provider's workers.
+   */
+  identifyWorker?(request: WorkerIdentityRequest): WorkerIdentity;
   /** Create whatever the provider needs for a run (a study, a HIT type). */
   setUpRun(ctx: ProviderContext, run: SetUpRunRequest): Promise<void>;
   /** Make one unit available to workers. */

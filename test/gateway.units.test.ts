@@ -95,7 +95,7 @@ describe('worker identity', () => {
   it('mock links carry a plain worker_id; other providers must say how to identify workers', () => {
     expect(identifyWorker(mockProvider, { runId: 'r', params: { worker_id: 'w1' }, secret: 's' })).toEqual({ ok: true, providerWorkerId: 'w1' });
     expect(identifyWorker(mockProvider, { runId: 'r', params: { worker_id: '../x' }, secret: 's' })).toMatchObject({ ok: false });
-    expect(identifyWorker({ ...mockProvider, type: 'prolific' }, { runId: 'r', params: { worker_id: 'w1' }, secret: 's' })).toMatchObject({
+    expect(identifyWorker({ ...mockProvider, type: 'prolific', identifyWorker: undefined }, { runId: 'r', params: { worker_id: 'w1' }, secret: 's' })).toMatchObject({
       ok: false,
       message: expect.stringContaining('prolific'),
     });

@@ -54,7 +54,8 @@ export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<H
       }
     },
     shutdown() {
-      worker.shutdown();
+      // Temporal's runtime also stops workers on SIGINT / SIGTERM; a second request is not an error.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
     },
   };
 }

@@ -306,12 +306,18 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     return result.unitKind !== undefined && result.unitKind !== 'normal';
   }
 
+  /** Assignment workflows being started right now, by assignment id. */
+  const childStarts = new Map<string, Promise<void>>();
+
   async function handAgentToAssignment(result: Extract<UnitRequestResult, { outcome: 'assigned' }>): Promise<void> {
     const agent = { agentId: result.agentId, unitId: result.unitId, workerId: result.workerId };
     const workflowId = assignmentWorkflowId(result.assignmentId);
     const unitsPerAssignment = isQualifying(result) ? 1 : s.plan.unitsPerAssignment;
     const wasOpen = result.assignmentId in s.openAssignments;
     if (!wasOpen) s.openAssignments[result.assignmentId] = unitsPerAssignment;
+    // A partner's hand-off in the same batch may be starting this assignment's workflow right now.
+    const starting = childStarts.get(result.assignmentId);
+    if (starting) await starting;
     if (wasOpen && (await signalAssignment(workflowId, agent))) return;
     const input: AssignmentInput = {
       runId,
@@ -322,12 +328,22 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       autoApproveAfterSeconds: s.plan.autoApproveAfterSeconds,
       firstAgent: agent,
     };
+    // ABANDON: the assignment outlives this run of the TaskRun workflow across continue-as-new.
+    const start = startChild(AssignmentWorkflow, { workflowId, args: [input], parentClosePolicy: ParentClosePolicy.ABANDON });
+    childStarts.set(
+      result.assignmentId,
+      start.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     try {
-      // ABANDON: the assignment outlives this run of the TaskRun workflow across continue-as-new.
-      await startChild(AssignmentWorkflow, { workflowId, args: [input], parentClosePolicy: ParentClosePolicy.ABANDON });
+      await start;
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       await signalAssignment(workflowId, agent);
+    } finally {
+      childStarts.delete(result.assignmentId);
     }
   }
 

@@ -37,7 +37,7 @@ export const assignmentBenchmark: Benchmark = {
         const workerId = `bench-${mode}-${arrival++}`;
         if (mode === 'direct') {
           const result = await calls.requestUnit(runId, { provider: 'mock', providerWorkerId: workerId, registrationKey: randomUUID() });
-          if (result.outcome !== 'assigned') throw new Error(`registration of ${workerId} refused: ${result.reason} (${result.detail})`);
+          if (result.outcome !== 'assigned') throw new Error(`registration of ${workerId} was not assigned a unit: ${JSON.stringify(result)}`);
         } else {
           const agent = await registerOverGateway(gatewayUrl, runId, workerId);
           agent.close();

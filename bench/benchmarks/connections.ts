@@ -46,14 +46,12 @@ export const connectionsBenchmark: Benchmark = {
         const started = performance.now();
         await Promise.all(
           Array.from({ length: LANES }, async () => {
-            for (;;) {
+            while (next < count) {
               const i = next++;
-              if (i >= count) return;
               sockets.push(await registerOverGateway(url, runId, `idle-${i}`));
             }
           }),
         );
-        next = Math.max(next, count);
         ctx.log(`${sockets.length} agents connected (${round((performance.now() - started) / 1000)} s for this step)`);
       };
       await connectUpTo(WARMUP);

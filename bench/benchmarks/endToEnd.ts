@@ -26,6 +26,7 @@ async function directWorkers(stack: Stack, runId: string, workers: number): Prom
           await new Promise((r) => setTimeout(r, 100));
           continue;
         }
+        if (result.outcome !== 'assigned') throw new Error(`worker e2e-direct-${w} got ${result.outcome}: the benchmark run has no onboarding`);
         await stack.client.workflow
           .getHandle(assignmentWorkflowId(result.assignmentId))
           .signal(agentSubmitSignal, { agentId: result.agentId, submitKey: `s-${result.agentId}`, data: { label: n % 2 ? 'positive' : 'negative' } });

@@ -79,7 +79,7 @@ export async function requestUnitWithKey(client: Client, runId: string, provider
 
 /** Completes `units` units one at a time; returns the assignments in the order they were worked. */
 export async function workInTurns(opts: ScriptedWorkOptions): Promise<Assigned[]> {
-  const { client, db, runId } = opts;
+  const { client, runId } = opts;
   const timeout = opts.stepTimeoutMs ?? 150_000;
   const done: Assigned[] = [];
   for (let step = 0; step < opts.units; step++) {

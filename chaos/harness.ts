@@ -1,0 +1,324 @@
+/**
+ * The chaos run: a task run of N assignments worked by M simulated workers over the real protocol,
+ * while the hitloop worker process, a gateway process and the Temporal dev server are killed with
+ * SIGKILL at seeded-random moments and started again (Temporal on its own database file). At the
+ * end, the invariants of chaos/invariants.ts are checked from the database and from Temporal.
+ *
+ * A process that dies without being killed by the harness is restarted and reported: it is a
+ * finding, not part of the plan.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Unit, TaskRun } from '../model/entities.ts';
+import { isFinalTaskRunStatus } from '../model/status.ts';
+import { taskRunWorkflowId } from '../workflows/definitions.ts';
+import { saveRunHistories, setSaveHistories, type SavedHistory } from '../bench/histories.ts';
+import { runDirectWorker } from './directWorker.ts';
+import { describeFault, planFaults, type FaultKind, type InjectedFault, type PlannedFault } from './faults.ts';
+import { checkInvariants, type InvariantResult } from './invariants.ts';
+import { Ledger } from './ledger.ts';
+import type { ManagedProcess, UnexpectedExit } from './managedProcess.ts';
+import { SeededRandom } from './random.ts';
+import { runSimulatedWorker, type WorkerBehaviour } from './simulatedWorker.ts';
+import { startStack, type Stack } from './stack.ts';
+
+export interface ChaosOptions {
+  seed: number;
+  assignments: number;
+  /** Simulated crowd workers. */
+  workers: number;
+  /** Kills of each process kind (worker, gateway, Temporal). */
+  killsPerKind: number;
+  /** Gateway processes; agents of a killed one reconnect to another (or to it, restarted). */
+  gateways: number;
+  /** `gateway`: workers speak the WebSocket protocol; `direct`: they call Temporal (no gateway to kill). */
+  mode: 'gateway' | 'direct';
+  dialect: 'postgresql' | 'sqlite';
+  /** Give up waiting for the run to end after this long. */
+  timeoutMs: number;
+  /** Keep the run's workflow histories as replay fixtures (test/fixtures/histories/chaos-*.json). */
+  saveHistories: boolean;
+  /** Directory for logs and the Temporal database (default: a new temp directory, kept). */
+  workDir?: string;
+  /** The run's reconnect window: abandoned units come back to the pool after it. */
+  reconnectWindowSeconds: number;
+  /** Continue-as-new thresholds of the TaskRun workflow, low enough to happen under faults. */
+  updateLimit: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_CHAOS_OPTIONS: Omit<ChaosOptions, 'seed' | 'log'> = {
+  assignments: 200,
+  workers: 24,
+  killsPerKind: 3,
+  gateways: 2,
+  mode: 'gateway',
+  dialect: 'postgresql',
+  timeoutMs: 30 * 60_000,
+  saveHistories: false,
+  reconnectWindowSeconds: 30,
+  updateLimit: 400,
+};
+
+export interface ChaosReport {
+  seed: number;
+  options: Omit<ChaosOptions, 'log'>;
+  runId: string;
+  passed: boolean;
+  durationS: number;
+  planned: PlannedFault[];
+  faults: InjectedFault[];
+  unexpectedExits: Array<Omit<UnexpectedExit, 'at'> & { at: string }>;
+  invariants: InvariantResult[];
+  counters: Record<string, number>;
+  anomalies: string[];
+  acknowledgedSubmissions: number;
+  continuedAsNew: number;
+  savedHistories: SavedHistory[];
+  workDir: string;
+  rerun: string;
+}
+
+export function rerunCommand(o: Omit<ChaosOptions, 'log'>): string {
+  return (
+    `npm run chaos -- --seed ${o.seed} --assignments ${o.assignments} --workers ${o.workers} --kills ${o.killsPerKind} ` +
+    `--gateways ${o.gateways} --mode ${o.mode} --dialect ${o.dialect}`
+  );
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function chaosConfig(o: Omit<ChaosOptions, 'log'>): Record<string, unknown> {
+  return {
+    task_name: `chaos-${o.seed}`,
+    task_title: 'Chaos run: label a sentence',
+    task_description: 'Say whether the sentence is positive, and comment.',
+    task_tags: ['chaos'],
+    task_reward: 0.1,
+    provider: 'mock',
+    // Long enough that no worker slowed by the faults times out; abandoned units return after the window.
+    assignment_duration_seconds: 900,
+    reconnect_window_seconds: o.reconnectWindowSeconds,
+    no_submission_patience_seconds: 3600,
+    blueprint: {
+      type: 'static-form',
+      fields: [
+        { name: 'label', type: 'select', options: ['positive', 'negative'] },
+        { name: 'comment', type: 'textarea', required: false },
+      ],
+    },
+    data: Array.from({ length: o.assignments }, (_, i) => ({ text: `chaos sentence ${i}` })),
+  };
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const { log, ...o } = options;
+  const started = Date.now();
+  const rng = new SeededRandom(o.seed);
+  const kinds: FaultKind[] = o.mode === 'gateway' ? ['worker', 'gateway', 'temporal'] : ['worker', 'temporal'];
+  const planned = planFaults(rng.fork(), { units: o.assignments, killsPerKind: o.killsPerKind, gateways: o.gateways, kinds });
+  const workDir = o.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `hitloop-chaos-${o.seed}-`));
+  log(`chaos run: seed ${o.seed}, ${o.assignments} assignments, ${o.workers} workers, ${o.mode} mode on ${o.dialect}; logs in ${workDir}`);
+  for (const f of planned) log(`  planned ${describeFault(f)}`);
+
+  const stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info' });
+  const ledger = new Ledger();
+  const injected: InjectedFault[] = [];
+  const unexpected: UnexpectedExit[] = [];
+  /** Processes down on purpose right now: the supervisor leaves them alone. */
+  const downOnPurpose = new Set<ManagedProcess | 'temporal'>();
+  let stopping = false;
+  let runEnded = false;
+  let runId = '';
+  let completed = 0;
+  let savedHistories: SavedHistory[] = [];
+  let continuedAsNew = 0;
+  let invariants: InvariantResult[] = [];
+
+  const supervise = (p: ManagedProcess): void => {
+    p.onUnexpectedExit = (exit) => {
+      unexpected.push(exit);
+      log(`  !! ${exit.name} exited on its own (code ${exit.code}, signal ${exit.signal}); restarting it. Last output:\n${exit.tail.slice(-8).join('\n')}`);
+      if (stopping || downOnPurpose.has(p)) return;
+      void sleep(1000).then(() => (stopping || p.running ? undefined : p.start().catch((err: unknown) => log(`  !! restarting ${exit.name} failed: ${(err as Error).message}`))));
+    };
+  };
+
+  try {
+    supervise(await stack.addWorker());
+    if (o.mode === 'gateway') for (let i = 0; i < o.gateways; i++) supervise(await stack.addGateway());
+    const temporalWatch = setInterval(() => {
+      if (stopping || downOnPurpose.has('temporal') || stack.temporal.pid !== undefined) return;
+      unexpected.push({ name: 'temporal', at: new Date(), code: null, signal: null, tail: [`see ${stack.temporal.logFile}`] });
+      log('  !! the Temporal dev server exited on its own; restarting it');
+      downOnPurpose.add('temporal');
+      void stack.temporal.start().finally(() => downOnPurpose.delete('temporal'));
+    }, 1000);
+    temporalWatch.unref();
+
+    ({ runId } = await stack.operator.launch(chaosConfig(o), { workflowOptions: { updateLimit: o.updateLimit } }));
+    log(`run ${runId} launched (workflow ${taskRunWorkflowId(runId)})`);
+
+    // Progress, from the database (PostgreSQL / SQLite are never killed).
+    const progress = setInterval(() => {
+      void stack.db
+        .em()
+        .count(Unit, { taskRun: runId, status: 'completed' })
+        .then((n) => {
+          completed = n;
+        })
+        .catch(() => undefined);
+    }, 250);
+    progress.unref();
+
+    let nextFault = 0;
+    const gate = async (): Promise<void> => {
+      while (!runEnded && nextFault < planned.length && completed >= planned[nextFault]!.holdAtCompleted) await sleep(100);
+    };
+
+    const injector = (async () => {
+      for (const f of planned) {
+        while (completed < f.afterCompleted && !runEnded) await sleep(100);
+        if (runEnded) break;
+        await sleep(f.delayMs);
+        const killedAt = new Date();
+        const completedAtKill = completed;
+        let pid: number | undefined;
+        if (f.kind === 'temporal') {
+          pid = stack.temporal.pid;
+          downOnPurpose.add('temporal');
+          await stack.temporal.kill9();
+          await sleep(f.downMs);
+          await stack.temporal.start();
+          downOnPurpose.delete('temporal');
+        } else {
+          const p = f.kind === 'worker' ? stack.workers[0]! : stack.gateways[f.target]!;
+          pid = p.pid;
+          downOnPurpose.add(p);
+          await p.kill9();
+          await sleep(f.downMs);
+          if (!p.running) await p.start();
+          downOnPurpose.delete(p);
+        }
+        const fault: InjectedFault = { ...f, killedAt: killedAt.toISOString(), completedAtKill, pid, backAfterMs: Date.now() - killedAt.getTime() };
+        injected.push(fault);
+        nextFault += 1;
+        log(`  fault ${describeFault(fault)}`);
+      }
+    })();
+
+    const env = { runId, gatewayUrls: stack.gateways.map((g) => stack.gatewayUrl(g)), ledger, gate, stopped: () => runEnded };
+    const workerRng = rng.fork();
+    const workers = Array.from({ length: o.workers }, (_, i) => {
+      const r = workerRng.fork();
+      const behaviour: WorkerBehaviour = { dropper: i % 3 === 0, abandonRate: 0.03, thinkMs: [100, 1500], maxLiveActions: 2 };
+      const id = `chaos-${i + 1}`;
+      const run = o.mode === 'gateway' ? runSimulatedWorker(id, env, r, behaviour) : runDirectWorker(id, { ...env, client: stack.client }, r, behaviour);
+      return run.catch((err: unknown) => {
+        ledger.anomaly(`${id} crashed: ${(err as Error).stack ?? String(err)}`);
+      });
+    });
+
+    // Wait for the run to end (or the time limit), logging progress.
+    const deadline = started + o.timeoutMs;
+    let lastLog = 0;
+    for (;;) {
+      const row = await stack.db.em().findOne(TaskRun, runId, { fields: ['status'] });
+      if (row && isFinalTaskRunStatus(row.status)) break;
+      if (Date.now() > deadline) {
+        log(`!! the run did not end within ${o.timeoutMs / 1000} s`);
+        log(await diagnose(stack, runId));
+        break;
+      }
+      if (Date.now() - lastLog > 10_000) {
+        lastLog = Date.now();
+        log(`  ${Math.round((Date.now() - started) / 1000)} s: ${completed}/${o.assignments} completed, ${injected.length}/${planned.length} faults, ${ledger.acked.length} acks, counters ${JSON.stringify(ledger.counters)}`);
+      }
+      await sleep(500);
+    }
+    runEnded = true;
+    clearInterval(progress);
+    await injector;
+    await Promise.race([Promise.all(workers), sleep(15_000)]);
+    clearInterval(temporalWatch);
+    // The workflow writes the run's final status just before it returns.
+    await stack.client.workflow.getHandle(taskRunWorkflowId(runId)).result().catch(() => undefined);
+
+    invariants = await checkInvariants({ db: stack.db, client: stack.client, runId, ledger, units: o.assignments, checkDeliveries: o.mode === 'gateway' });
+    if (injected.length < planned.length) {
+      invariants.push({
+        name: 'every planned fault injected',
+        ok: false,
+        detail: `${injected.length} of ${planned.length} faults happened before the run ended`,
+        violations: planned.slice(injected.length).map(describeFault),
+      });
+    }
+    if (ledger.anomalies.length > 0) {
+      invariants.push({ name: 'no protocol anomaly seen by workers', ok: false, detail: `${ledger.anomalies.length} anomalies`, violations: ledger.anomalies.slice(0, 20) });
+    }
+    for await (const _ of stack.client.workflow.list({ query: `WorkflowId = '${taskRunWorkflowId(runId)}'` })) continuedAsNew += 1;
+    continuedAsNew = Math.max(0, continuedAsNew - 1);
+    if (o.saveHistories) {
+      setSaveHistories(true);
+      savedHistories = await saveRunHistories(stack, runId, 'chaos', { assignments: 4 });
+    }
+  } finally {
+    stopping = true;
+    runEnded = true;
+    await stack.stop().catch((err: unknown) => log(`stopping the stack: ${(err as Error).message}`));
+  }
+
+  const passed = invariants.length > 0 && invariants.every((i) => i.ok);
+  return {
+    seed: o.seed,
+    options: o,
+    runId,
+    passed,
+    durationS: Math.round((Date.now() - started) / 100) / 10,
+    planned,
+    faults: injected,
+    unexpectedExits: unexpected.map((e) => ({ ...e, at: e.at.toISOString() })),
+    invariants,
+    counters: ledger.counters,
+    anomalies: ledger.anomalies,
+    acknowledgedSubmissions: ledger.acked.length,
+    continuedAsNew,
+    savedHistories,
+    workDir,
+    rerun: rerunCommand(o),
+  };
+}
+
+/** What is stuck, when a run does not end: unit counts, holding agents, the workflow's pending work. */
+async function diagnose(stack: Stack, runId: string): Promise<string> {
+  const lines: string[] = [];
+  const rows: Array<{ status: string; n: number | string }> = await stack.db.em().getConnection().execute('select status, count(*) as n from unit where task_run_id = ? group by status', [runId]);
+  lines.push(`units: ${rows.map((r) => `${r.status} ${r.n}`).join(', ')}`);
+  try {
+    const d = await stack.client.workflow.getHandle(taskRunWorkflowId(runId)).describe();
+    lines.push(`TaskRun workflow: ${d.status.name}, history ${d.historyLength} events, pending activities ${JSON.stringify(d.raw.pendingActivities?.map((a) => ({ type: a.activityType?.name, attempt: a.attempt, state: a.state, lastFailure: a.lastFailure?.message })))}`);
+  } catch (err) {
+    lines.push(`TaskRun workflow: cannot describe (${(err as Error).message})`);
+  }
+  return lines.join('\n');
+}
+
+export function formatReport(r: ChaosReport): string {
+  const lines = [
+    '',
+    `chaos run ${r.passed ? 'PASSED' : 'FAILED'}: seed ${r.seed}, run ${r.runId}, ${r.durationS} s`,
+    `  ${r.options.assignments} assignments, ${r.options.workers} workers (${r.options.mode}, ${r.options.gateways} gateways, ${r.options.dialect}); TaskRun continued as new ${r.continuedAsNew} time(s)`,
+    `  faults injected (${r.faults.length} of ${r.planned.length}):`,
+    ...r.faults.map((f) => `    ${describeFault(f)}`),
+    `  processes that exited on their own: ${r.unexpectedExits.length === 0 ? 'none' : ''}`,
+    ...r.unexpectedExits.map((e) => `    ${e.name} at ${e.at}: code ${e.code} signal ${e.signal}`),
+    `  worker-side counts: ${JSON.stringify(r.counters)}`,
+    '  invariants:',
+    ...r.invariants.flatMap((i) => [`    [${i.ok ? 'ok' : 'FAIL'}] ${i.name}: ${i.detail}`, ...i.violations.map((v) => `           - ${v}`)]),
+    ...(r.savedHistories.length ? ['  histories saved:', ...r.savedHistories.map((h) => `    ${h.file} (${h.events} events)`)] : []),
+    `  logs: ${r.workDir}`,
+  ];
+  if (!r.passed) lines.push(`  rerun this exact run with: ${r.rerun}`);
+  return `${lines.join('\n')}\n`;
+}
