@@ -47,6 +47,8 @@ export function createAssignmentActivities(deps: ActivityDeps) {
     submitKey: string;
     data: Record<string, unknown>;
   }): Promise<{ accepted: boolean; reason?: string }> {
+    /** Whether a screening or gold score may have to reach the provider: unknown on a retry. */
+    let scored: boolean | undefined;
     const outcome = await db.em().transactional(async (em) => {
       const agent = await em.findOneOrFail(Agent, input.agentId);
       if (agent.status === 'completed') {
@@ -61,10 +63,16 @@ export function createAssignmentActivities(deps: ActivityDeps) {
         submittedAt: new Date(),
       });
       // A screening or gold unit is scored in this same transaction: exactly once per submission.
-      await scoreQualifyingSubmission(em, { runId: input.runId, unitId: input.unitId, workerId: agent.worker.id, data: input.data });
+      const score = await scoreQualifyingSubmission(em, {
+        runId: input.runId,
+        unitId: input.unitId,
+        workerId: agent.worker.id,
+        data: input.data,
+      });
+      scored = score !== null;
       return { accepted: true };
     });
-    if (outcome.accepted) {
+    if (outcome.accepted && scored !== false) {
       const em = db.em();
       await tellProviderOfScore(em, providerContext(deps, em), { runId: input.runId, agentId: input.agentId });
     }

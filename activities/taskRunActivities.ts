@@ -325,16 +325,18 @@ export function createTaskRunActivities(deps: ActivityDeps) {
           } satisfies UnitRequestResult;
         }
         // A screening or gold unit comes first when one is due (only while real work is waiting).
-        const qualifying = await assignQualifyingUnit(em, {
-          runId: input.runId,
-          config,
-          blueprint,
-          worker,
-          grants: await grantsOf(em, worker.id),
-          agentId: request.agentId,
-          registrationKey: request.registrationKey,
-        });
-        if (qualifying) return qualifying;
+        if (config.screening.enabled || config.gold.enabled) {
+          const qualifying = await assignQualifyingUnit(em, {
+            runId: input.runId,
+            config,
+            blueprint,
+            worker,
+            grants: await grantsOf(em, worker.id),
+            agentId: request.agentId,
+            registrationKey: request.registrationKey,
+          });
+          if (qualifying) return qualifying;
+        }
         await transitionUnit(em, unit.id, 'assigned', { worker: worker.id, assignedAt: new Date() });
         const assignment = await em.findOneOrFail(Assignment, unit.assignment.id);
         em.create(Agent, {

@@ -9,6 +9,7 @@ export const doneUnits = (s: RunStatusReport): number => s.units.completed + s.u
 export function createProgressMeter(now: () => number = Date.now) {
   let first: { at: number; done: number } | undefined;
   return (s: RunStatusReport): string => {
+    if (s.totalUnits === 0) return `preparing units ...  (${s.status})`;
     const done = doneUnits(s);
     const at = now();
     first ??= { at, done };

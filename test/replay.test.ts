@@ -18,7 +18,7 @@ import { eventually, startStack, type Stack } from './support/stack.ts';
 /** Scenarios the committed fixtures must cover (file name prefixes). */
 const SCENARIOS = ['caps', 'patience', 'lifetime', 'continue-as-new', 'shutdown', 'worker-crash', 'temporal-restart'];
 
-describe.runIf(recordingHistories())('recording histories (HITLOOP_RECORD_HISTORIES=1)', () => {
+describe.runIf(recordingHistories())('recording histories on sqlite (HITLOOP_RECORD_HISTORIES=1)', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack('sqlite');

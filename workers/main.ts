@@ -1,11 +1,12 @@
 /** `hitloop worker`: one worker process, stopped gracefully by SIGTERM or SIGINT. */
 import { loadSettings } from '../config/settings.ts';
 import { createLogger } from '../cli/logger.ts';
-import { createHitloopWorker } from './worker.ts';
+import { createHitloopWorker, installSdkLogging } from './worker.ts';
 
 export async function runWorkerProcess(): Promise<void> {
   const settings = loadSettings();
   const log = createLogger(settings.logLevel, 'worker');
+  installSdkLogging(log, settings.logLevel);
   const w = await createHitloopWorker({ settings, log });
   const stop = (signal: string): void => {
     log.info({ signal }, 'shutting down: finishing in-flight activities');

@@ -2,7 +2,7 @@
  * A hitloop worker: hosts the TaskRun and Assignment workflows (pre-bundled) and every activity,
  * on the task queue of the settings. `hitloop worker` runs one until SIGTERM / SIGINT.
  */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.ts';
 import type { Settings } from '../config/settings.ts';
@@ -58,4 +58,20 @@ export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<H
       if (worker.getState() === 'RUNNING') worker.shutdown();
     },
   };
+}
+
+/**
+ * Route the Temporal SDK's own log lines through our logger, and keep them to warnings unless we
+ * log at debug level. Call once per process, before the first worker or connection.
+ */
+export function installSdkLogging(log: Logger, level: string): void {
+  const sdkLevel = level === 'debug' || level === 'trace' ? 'INFO' : 'WARN';
+  Runtime.install({
+    logger: new DefaultLogger(sdkLevel, (entry) => {
+      const fields = { sdk: true, ...entry.meta };
+      if (entry.level === 'ERROR') log.error(fields, entry.message);
+      else if (entry.level === 'WARN') log.warn(fields, entry.message);
+      else log.info(fields, entry.message);
+    }),
+  });
 }

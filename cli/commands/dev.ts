@@ -11,7 +11,7 @@ import { startDevServer } from '../../toolchain/devServer.ts';
 import { startGateway } from '../../gateway/server.ts';
 import { connectOperator } from '../../operator/api.ts';
 import { runSimulation } from '../../simulate/simulate.ts';
-import { createHitloopWorker } from '../../workers/worker.ts';
+import { createHitloopWorker, installSdkLogging } from '../../workers/worker.ts';
 import { createLogger } from '../logger.ts';
 import { createProgressMeter } from '../progress.ts';
 import { formatStatus } from './runs.ts';
@@ -57,6 +57,7 @@ async function runDev(opts: DevOptions): Promise<number> {
     gatewayUrl: process.env.HITLOOP_GATEWAY_URL ?? `http://127.0.0.1:${gatewayPort}`,
   };
   const log = createLogger(settings.logLevel, 'dev');
+  installSdkLogging(log, settings.logLevel);
   const say = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };

@@ -11,12 +11,12 @@ import {
   submitOnboardingUpdate,
   taskRunWorkflowId,
 } from '../../workflows/definitions.ts';
-import { requestUnit } from './directAgents.ts';
+import { requestUnitWithKey } from './scriptedAgents.ts';
 
 export type Onboarding = Extract<UnitRequestResult, { outcome: 'onboarding' }>;
 
 export async function register(client: Client, runId: string, worker: string, registrationKey: string): Promise<UnitRequestResult> {
-  return requestUnit(client, runId, worker, registrationKey);
+  return requestUnitWithKey(client, runId, worker, registrationKey);
 }
 
 export async function submitOnboarding(
