@@ -13,7 +13,7 @@ import { validateRunConfig } from '../config/validateRun.ts';
 import { Agent, Assignment, Qualification, Task, TaskRun, Unit, Worker } from '../model/entities.ts';
 import type { EntityManager } from '../model/database.ts';
 import { transitionTaskRun, transitionUnit } from '../model/transitions.ts';
-import type { TaskRunStatus, UnitStatus } from '../model/status.ts';
+import { ACTIVE_AGENT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
 import { blueprints, providers } from '../registry/builtins.ts';
 import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/definitions.ts';
 import type { RunPlan } from '../workflows/runPlan.ts';
@@ -24,6 +24,7 @@ import { decideEligibility, findOrCreateWorker, grantsOf, pickUnitFor } from './
 import { enqueueForAgents } from './outbox.ts';
 
 const INSERT_BATCH = 500;
+const EXPIRE_PAGE = 1_000;
 
 export function createTaskRunActivities(deps: ActivityDeps) {
   const { db } = deps;
@@ -198,6 +199,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
         requestKey: `launch:${unit.id}`,
       });
       await transitionUnit(em, unit.id, 'launched', { providerUnitId, launchedAt: new Date(), pay: input.reward });
+      Context.current().heartbeat();
     }
     Context.current().heartbeat();
     return { launched: claimed.length };
@@ -215,39 +217,38 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     const info = Context.current().info;
     const requestKey = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
     const from: UnitStatus[] = input.scope === 'all' ? ['created', 'launched', 'assigned'] : ['created', 'launched'];
-    const em = db.em();
-    const { config } = await loadRun(em, input.runId);
+    const { config } = await loadRun(db.em(), input.runId);
     const provider = providers.get(config.provider.type);
-    const ctx = providerContext(deps, em);
     const counts: Partial<Record<UnitStatus, number>> = {};
     for (const status of from) {
       const marker = `${requestKey}:${status}`;
-      const victims = await em.find(Unit, { taskRun: input.runId, status }, { fields: ['id', 'providerUnitId', 'status'] });
-      for (const unit of victims) {
-        if (unit.providerUnitId) {
-          await provider.expireUnit(ctx, {
-            runId: input.runId,
-            unitId: unit.id,
-            providerUnitId: unit.providerUnitId,
-            requestKey: `expire:${unit.id}`,
-          });
+      // Only units the provider knows of need a call: a page at a time, so a huge run stays small in memory.
+      for (let after = ''; ; ) {
+        const em = db.em();
+        const page = await em.find(
+          Unit,
+          { taskRun: input.runId, status, providerUnitId: { $ne: null }, id: { $gt: after } },
+          { fields: ['id', 'providerUnitId'], orderBy: { id: 'asc' }, limit: EXPIRE_PAGE },
+        );
+        if (page.length === 0) break;
+        after = page[page.length - 1]!.id;
+        const ctx = providerContext(deps, em);
+        for (const unit of page) {
+          await provider.expireUnit(ctx, { runId: input.runId, unitId: unit.id, providerUnitId: unit.providerUnitId!, requestKey: `expire:${unit.id}` });
         }
+        if (status === 'assigned') {
+          const holders = await em.find(
+            Agent,
+            { unit: { $in: page.map((u) => u.id) }, status: { $in: [...ACTIVE_AGENT_STATUSES] } },
+            { fields: ['id'] },
+          );
+          const holderIds = holders.map((a) => a.id);
+          await em.nativeUpdate(Agent, { id: { $in: holderIds } }, { status: 'expired', endedAt: new Date() });
+          await enqueueForAgents(em, holderIds, 'status', { status: 'expired', reason: input.reason }, `status:expired`);
+        }
+        Context.current().heartbeat({ status, after });
       }
-      if (status === 'assigned' && victims.length > 0) {
-        const holders = await em.find(
-          Agent,
-          { unit: { $in: victims.map((u) => u.id) }, status: { $in: ['accepted', 'onboarding', 'waiting', 'in_task'] } },
-          { fields: ['id'] },
-        );
-        await em.nativeUpdate(Agent, { id: { $in: holders.map((a) => a.id) } }, { status: 'expired', endedAt: new Date() });
-        await enqueueForAgents(
-          em,
-          holders.map((a) => a.id),
-          'status',
-          { status: 'expired', reason: input.reason },
-          `status:expired`,
-        );
-      }
+      const em = db.em();
       await em.nativeUpdate(Unit, { taskRun: input.runId, status }, { status: 'expired', expiredBy: marker, endedAt: new Date() });
       const n = await em.count(Unit, { taskRun: input.runId, expiredBy: marker });
       if (n > 0) counts[status] = n;

@@ -28,6 +28,13 @@ import {
 /** gRPC status codes worth retrying: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, UNAVAILABLE. */
 const RETRYABLE_GRPC = new Set([4, 8, 10, 14]);
 const RETRYABLE_TEXT = /continuing as new|limit exceeded|in-flight|too many|resource.?exhausted|unavailable|deadline/i;
+/**
+ * Temporal drops an accepted-but-unprocessed update when the run closes under it (continue-as-new:
+ * "aborted by closing workflow") or when the workflow task that would run it fails because the run
+ * is completing ("unexpected workflow task failure"). Sent again, the update reaches the next run,
+ * or learns the run has ended.
+ */
+const DROPPED_UPDATE_TEXT = /aborted by closing workflow|unexpected workflow task failure/i;
 
 export class WorkflowGoneError extends Error {
   override name = 'WorkflowGoneError';
@@ -62,8 +69,10 @@ function isRetryable(err: unknown): boolean {
     if (isGrpcServiceError(current) && RETRYABLE_GRPC.has(current.code)) return true;
     current = current instanceof Error ? current.cause : undefined;
   }
-  if (err instanceof WorkflowUpdateFailedError) return RETRYABLE_TEXT.test(errorChainText(err));
-  return RETRYABLE_TEXT.test(errorChainText(err)) && !(err instanceof WorkflowNotFoundError);
+  const text = errorChainText(err);
+  if (DROPPED_UPDATE_TEXT.test(text)) return true;
+  if (err instanceof WorkflowUpdateFailedError) return RETRYABLE_TEXT.test(text);
+  return RETRYABLE_TEXT.test(text) && !(err instanceof WorkflowNotFoundError);
 }
 
 function isNotFound(err: unknown): boolean {

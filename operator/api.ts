@@ -176,7 +176,15 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
   async function changeLimits(runId: string, change: RunLimitsChange): Promise<RunLimits> {
     const parsed = RunLimitsChangeSchema.safeParse(change);
     if (!parsed.success) {
-      throw new OperatorError(parsed.error.issues.map((i) => `${i.path.join('.') || 'change'}: ${i.message}`).join('; '));
+      throw new OperatorError(
+        parsed.error.issues
+          .map((i) => {
+            const key = i.path.join('.');
+            const value = key ? (change as Record<string, unknown>)[key] : undefined;
+            return key ? `${key}: ${JSON.stringify(value)} is not allowed: ${i.message}` : i.message;
+          })
+          .join('; '),
+      );
     }
     try {
       return await c.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(changeRunLimitsUpdate, { args: [parsed.data] });

@@ -1,5 +1,6 @@
 /** `hitloop worker`: one worker process, stopped gracefully by SIGTERM or SIGINT. */
 import { loadSettings } from '../config/settings.ts';
+import { describeError } from '../cli/errors.ts';
 import { createLogger } from '../cli/logger.ts';
 import { createHitloopWorker, installSdkLogging } from './worker.ts';
 
@@ -27,5 +28,8 @@ export function redactUrl(url: string): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await runWorkerProcess();
+  await runWorkerProcess().catch((err: unknown) => {
+    process.stderr.write(`hitloop worker: ${describeError(err)}\n`);
+    process.exit(1);
+  });
 }

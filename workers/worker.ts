@@ -30,7 +30,7 @@ export interface HitloopWorker {
 export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<HitloopWorker> {
   const { settings, log } = opts;
   const db = opts.db ?? (await openDatabase(settings.databaseUrl));
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: settings.temporalAddress }));
+  const connection = opts.connection ?? (await connectToTemporal(settings.temporalAddress));
   const workflowBundle = await ensureWorkflowBundle();
   const worker = await Worker.create({
     connection,
@@ -41,6 +41,8 @@ export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<H
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 20,
     // Let in-flight activities finish (and record their results) on SIGTERM before exiting.
     shutdownGraceTime: '20s',
+    // After a crash, another worker picks the workflows up this soon (the default waits 10 s).
+    stickyQueueScheduleToStartTimeout: '3s',
   });
   return {
     worker,
@@ -74,4 +76,14 @@ export function installSdkLogging(log: Logger, level: string): void {
       else log.info(fields, entry.message);
     }),
   });
+}
+
+async function connectToTemporal(address: string): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect({ address });
+  } catch (err) {
+    throw new Error(`cannot reach the Temporal server at ${address} (${(err as Error).message}); start one with \`hitloop dev\` or set TEMPORAL_ADDRESS`, {
+      cause: err,
+    });
+  }
 }

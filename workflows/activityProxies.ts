@@ -15,9 +15,19 @@ const retry = {
   nonRetryableErrorTypes: ['InvalidTaskRunConfig', 'IllegalTransitionError', 'UnknownTypeError'],
 };
 
+// Timeouts are short on purpose: an activity lost with a crashed worker is retried only once its
+// timeout has passed, so they bound how long a crash stalls a run.
+
 /** Short database and provider calls. */
 export const runActivities = proxyActivities<TaskRunActivities>({
-  startToCloseTimeout: '60s',
+  startToCloseTimeout: '20s',
+  retry,
+});
+
+/** Launching and expiring many units: as long as they need, heartbeating as they go. */
+export const bulkRunActivities = proxyActivities<Pick<TaskRunActivities, 'launchUnits' | 'expireUnits'>>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '20s',
   retry,
 });
 
@@ -29,18 +39,18 @@ export const { createAssignments } = proxyActivities<Pick<TaskRunActivities, 'cr
 });
 
 export const assignmentActivities = proxyActivities<AssignmentActivities>({
-  startToCloseTimeout: '30s',
+  startToCloseTimeout: '10s',
   retry,
 });
 
 /** Auto-approve and the budget guard's spend reading. */
 export const reviewActivities = proxyActivities<Pick<ReviewActivities, 'autoApproveUnits' | 'runSpend'>>({
-  startToCloseTimeout: '60s',
+  startToCloseTimeout: '20s',
   retry,
 });
 
 /** Onboarding decisions. */
 export const qualificationActivities = proxyActivities<QualificationActivities>({
-  startToCloseTimeout: '60s',
+  startToCloseTimeout: '20s',
   retry,
 });

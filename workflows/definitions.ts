@@ -79,14 +79,16 @@ export const OnboardingSubmitSchema = UnitRequestSchema.extend({
 export type OnboardingSubmit = z.infer<typeof OnboardingSubmitSchema>;
 export const submitOnboardingUpdate = defineUpdate<UnitRequestResult, [OnboardingSubmit]>('submitOnboarding');
 
+const cap = () => z.number('must be an integer >= 0 (0 = no cap)').int('must be an integer >= 0 (0 = no cap)').min(0, 'must be an integer >= 0 (0 = no cap)');
+
 /** Caps and terms an operator may change while the run is live (SPEC §2). */
 export const RunLimitsChangeSchema = z
   .object({
-    max_num_concurrent_units: z.number().int().min(0),
-    allowed_concurrent: z.number().int().min(0),
-    maximum_units_per_worker: z.number().int().min(0),
-    task_reward: z.number().min(0),
-    task_lifetime_seconds: z.number().int().positive(),
+    max_num_concurrent_units: cap(),
+    allowed_concurrent: cap(),
+    maximum_units_per_worker: cap(),
+    task_reward: z.number('must be a number >= 0').min(0, 'must be a number >= 0'),
+    task_lifetime_seconds: z.number('must be a whole number of seconds > 0').int('must be a whole number of seconds > 0').positive('must be a whole number of seconds > 0'),
   })
   .partial()
   .strict()

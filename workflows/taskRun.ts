@@ -24,7 +24,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TaskRunStatus } from '../model/status.ts';
-import { createAssignments, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
+import { bulkRunActivities, createAssignments, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
 import { AssignmentWorkflow, type AssignmentInput } from './assignment.ts';
 import {
   type RunLimits,
@@ -365,7 +365,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   }
 
   async function expireAndTell(scope: 'unassigned' | 'all', reason: string): Promise<void> {
-    const expired = await runActivities.expireUnits({ runId, scope, reason });
+    const expired = await bulkRunActivities.expireUnits({ runId, scope, reason });
     for (const [from, n] of Object.entries(expired)) moveCount(s.counts, from as 'created', 'expired', n);
     if (scope === 'all') {
       const open = Object.keys(s.openAssignments);
@@ -425,7 +425,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       let toLaunch = draining ? 0 : unitsToLaunch(s.counts, s.limits.max_num_concurrent_units, LAUNCH_BATCH);
       if (toLaunch > 0 && s.plan.maxSpend != null) toLaunch = await limitToBudget(toLaunch);
       if (toLaunch > 0) {
-        const { launched } = await runActivities.launchUnits({
+        const { launched } = await bulkRunActivities.launchUnits({
           runId,
           batch: s.nextLaunchBatch,
           count: toLaunch,

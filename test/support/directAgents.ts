@@ -6,34 +6,12 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { ProviderCall, Unit } from '../../model/entities.ts';
 import type { Database } from '../../model/database.ts';
-import {
-  type UnitRequestResult,
-  agentSubmitSignal,
-  assignmentWorkflowId,
-  requestUnitUpdate,
-  taskRunWorkflowId,
-} from '../../workflows/definitions.ts';
+import { WorkflowCalls } from '../../gateway/workflowCalls.ts';
+import { type UnitRequestResult, agentSubmitSignal, assignmentWorkflowId } from '../../workflows/definitions.ts';
 
-export async function requestUnit(
-  client: Client,
-  runId: string,
-  providerWorkerId: string,
-  registrationKey = randomUUID(),
-): Promise<UnitRequestResult> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await client.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(requestUnitUpdate, {
-        args: [{ provider: 'mock', providerWorkerId, registrationKey }],
-      });
-    } catch (err) {
-      // Refused while the run continues as new: the next attempt reaches the new run.
-      if (attempt < 50 && /continuing as new|limit|not found/i.test(String((err as Error).cause ?? err))) {
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      throw err;
-    }
-  }
+/** Registers like the gateway does (its retries included): the same answers a page would get. */
+export async function requestUnit(client: Client, runId: string, providerWorkerId: string, registrationKey = randomUUID()): Promise<UnitRequestResult> {
+  return new WorkflowCalls(client).requestUnit(runId, { provider: 'mock', providerWorkerId, registrationKey });
 }
 
 export async function submit(client: Client, assignmentId: string, agentId: string, data: Record<string, unknown>): Promise<void> {
