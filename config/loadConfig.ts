@@ -4,8 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML, { LineCounter } from 'yaml';
+import YAML from 'yaml';
 import { checkDataFiles } from './dataSource.ts';
+import { parseYamlDocument } from './yamlDocument.ts';
 import { ConfigError, showValue, type ConfigIssue } from './errors.ts';
 import { taskRunConfigSchema, type TaskRunConfig } from './taskRunConfig.ts';
 import { configErrorFromZod, type IssueOptions } from './zodIssues.ts';
@@ -49,20 +50,7 @@ export function loadRawTaskRunConfig(file: string, overrides: readonly string[] 
   } catch (error) {
     throw ConfigError.single('', `cannot read the config file ${path.resolve(file)}: ${(error as Error).message}`, file);
   }
-  const lineCounter = new LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map(
-        (error): ConfigIssue => ({
-          path: '',
-          message: `YAML syntax error: ${error.message.split('\n')[0] ?? error.message}`,
-          line: lineCounter.linePos(error.pos[0]).line,
-        }),
-      ),
-      file,
-    );
-  }
+  const { doc, lineCounter } = parseYamlDocument(text, file);
   const content: unknown = doc.toJS();
   if (!isPlainObject(content)) {
     throw ConfigError.single(

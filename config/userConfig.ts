@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML, { LineCounter } from 'yaml';
+import YAML from 'yaml';
 import { z } from 'zod';
-import { ConfigError, type ConfigIssue } from './errors.ts';
+import { parseYamlDocument } from './yamlDocument.ts';
+import { ConfigError } from './errors.ts';
 import { configErrorFromZod, explain, unknownKeyMessage } from './zodIssues.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -132,20 +133,7 @@ function readDocument(file: string): YAML.Document | undefined {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ConfigError.single('', `cannot read the user config file: ${(error as Error).message}`, file);
   }
-  const lineCounter = new LineCounter();
-  const doc = YAML.parseDocument(source, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map(
-        (error): ConfigIssue => ({
-          path: '',
-          message: `YAML syntax error: ${error.message.split('\n')[0] ?? error.message}`,
-          line: lineCounter.linePos(error.pos[0]).line,
-        }),
-      ),
-      file,
-    );
-  }
+  const { doc } = parseYamlDocument(source, file);
   const contents = doc.contents;
   if (contents !== null && !YAML.isMap(contents)) {
     throw ConfigError.single('', 'the file must hold a mapping of settings (database_url: ..., secret: ...)', file);

@@ -16,6 +16,7 @@ import { PAYABLE_UNIT_STATUSES, UNIT_STATUSES, isFinalTaskRunStatus, type TaskRu
 import {
   type RunLimits,
   type RunLimitsChange,
+  type RunSummary,
   type UnitCounts,
   RunLimitsChangeSchema,
   changeRunLimitsUpdate,
@@ -36,14 +37,8 @@ export interface LaunchResult {
   workflowId: string;
 }
 
-export interface RunStatusReport {
-  runId: string;
-  taskName: string;
-  status: TaskRunStatus;
-  endReason: string | null;
-  failureReason: string | null;
-  units: UnitCounts;
-  totalUnits: number;
+export interface RunStatusReport extends RunSummary {
+  /** Pay of payable units plus paid bonuses (SPEC §4). */
   spend: number;
 }
 

@@ -122,7 +122,8 @@ export const unitReleasedSignal = defineSignal<[UnitReleased]>('unitReleased');
 
 export type UnitCounts = Record<UnitStatus, number>;
 
-export interface RunStatusView {
+/** What every view of a run's state says: the workflow's query and the operator's database reading. */
+export interface RunSummary {
   runId: string;
   taskName: string;
   status: TaskRunStatus;
@@ -130,6 +131,9 @@ export interface RunStatusView {
   failureReason: string | null;
   units: UnitCounts;
   totalUnits: number;
+}
+
+export interface RunStatusView extends RunSummary {
   limits: RunLimits;
   startedAt: string;
   lastSubmissionAt: string | null;
