@@ -53,6 +53,12 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** Node 24 runs hitloop's processes: this one if it is 24, else the copy scripts/env.sh installs. */
+export function nodeBinary(): string {
+  if (process.versions.node.startsWith('24.')) return process.execPath;
+  return path.join(process.env.HOME ?? '/root', '.cache', 'hitloop', 'node24', 'node_modules', '.bin', 'node');
+}
+
 export function scratchPostgresServerUrl(): string {
   return process.env.HITLOOP_TEST_POSTGRES_URL || DEFAULT_SCRATCH_POSTGRES_URL;
 }
@@ -111,7 +117,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const worker = track(
         new ManagedProcess({
           name,
-          command: process.execPath,
+          command: nodeBinary(),
           args: [...(opts.workerNodeArgs ?? []), path.join(REPO_ROOT, 'workers', 'main.ts')],
           env: { ...baseEnv(), ...opts.workerEnv },
           logFile: path.join(workDir, `${name}.log`),
@@ -131,7 +137,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const gateway = track(
         new ManagedProcess({
           name,
-          command: process.execPath,
+          command: nodeBinary(),
           // gateway/main.ts is what `hitloop gateway` runs; the port comes from HITLOOP_GATEWAY_PORT.
           args: [...(opts.gatewayNodeArgs ?? []), path.join(REPO_ROOT, 'gateway', 'main.ts')],
           env: { ...baseEnv(), HITLOOP_GATEWAY_PORT: String(port), HITLOOP_GATEWAY_URL: url, ...opts.gatewayEnv },
