@@ -56,12 +56,19 @@ export class GatewayConnection {
   #refilledAt: number;
   #dropped = 0;
   #lastRateError = 0;
+  readonly #onBind: ((conn: GatewayConnection) => Promise<void>) | undefined;
 
-  constructor(id: string, ws: WebSocket, limits: GatewayLimits) {
+  /**
+   * `onBind` runs on each bind; the socket's later signals wait for the promise it returns (the
+   * gateway's lease on the agent, gateway/liveness.ts: written before the workflow hears of this
+   * connection, so a sweeper can disconnect it if this gateway dies). It must never reject.
+   */
+  constructor(id: string, ws: WebSocket, limits: GatewayLimits, onBind?: (conn: GatewayConnection) => Promise<void>) {
     this.id = id;
     this.ws = ws;
     this.#tokens = limits.packetBurst;
     this.#refilledAt = Date.now();
+    this.#onBind = onBind;
   }
 
   isHolding(): boolean {
@@ -76,6 +83,10 @@ export class GatewayConnection {
     this.ackedSeq = lastSeq;
     this.flushedAckSeq = lastSeq;
     this.submitted = status === 'completed';
+    if (this.#onBind) {
+      const leased = this.#onBind(this);
+      this.signalChain = this.signalChain.then(() => leased);
+    }
   }
 
   send(frame: string): void {

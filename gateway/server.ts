@@ -17,6 +17,8 @@ import type { Settings } from '../config/settings.ts';
 import { openDatabase, type Database } from '../model/database.ts';
 import { GatewayConnection } from './connection.ts';
 import { createHttpHandler, type Readiness } from './http.ts';
+import { type Liveness, startLiveness } from './liveness.ts';
+import { livenessSettings } from './livenessSettings.ts';
 import { OutboxDelivery } from './outboxDelivery.ts';
 import { type GatewayContext, handleClose, handlePacket } from './packetHandlers.ts';
 import { CLOSE_CODES, DEFAULT_LIMITS, type GatewayLimits, WEBSOCKET_PATH, encodeError, parseClientPacket } from './protocol.ts';
@@ -44,6 +46,13 @@ export interface GatewayOptions {
   /** Outbox poll interval (see gateway/outboxDelivery.ts). */
   pollIntervalMs?: number;
   ackFlushMs?: number;
+  /**
+   * Heartbeat and dead-gateway sweep interval, and how long a silent gateway has before its agents'
+   * reconnect windows are started by the others (gateway/liveness.ts). Default from
+   * HITLOOP_GATEWAY_HEARTBEAT_MS / HITLOOP_GATEWAY_DEAD_AFTER_MS, else 5 s and 4 heartbeats.
+   */
+  heartbeatMs?: number;
+  deadAfterMs?: number;
 }
 
 export interface GatewayStats {
@@ -80,6 +89,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const { settings } = opts;
   const tokens = new TokenSigner(settings.secret);
+  // Checked before anything is opened: a bad value fails fast with what to change.
+  const liveSettings = livenessSettings({ heartbeatMs: opts.heartbeatMs, deadAfterMs: opts.deadAfterMs });
   const db = opts.db ?? (await openDatabase(settings.databaseUrl));
   let connection: Connection | undefined;
   let client = opts.client;
@@ -131,6 +142,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     await closeOwned();
     throw new Error(`the gateway cannot follow the outbox in the database: ${(err as Error).message}`, { cause: err });
   }
+  let liveness: Liveness;
+  try {
+    liveness = await startLiveness({ db, log, calls, instanceId, settings: liveSettings });
+  } catch (err) {
+    await delivery.stop();
+    await closeOwned();
+    throw new Error(
+      `the gateway cannot write its heartbeat to the database (${(err as Error).message}); check that its migrations are applied (node model/migrate.ts up)`,
+      { cause: err },
+    );
+  }
 
   const dependencies = cachedReadiness(async () => {
     try {
@@ -160,7 +182,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   function accept(ws: WebSocket): void {
-    const conn = new GatewayConnection(`${instanceId}-${++connectionCounter}`, ws, limits);
+    const conn = new GatewayConnection(`${instanceId}-${++connectionCounter}`, ws, limits, (bound) => liveness.hold(bound));
     connections.add(conn);
     ws.on('message', (data, isBinary) => onFrame(conn, data, isBinary));
     ws.on('pong', () => {
@@ -170,6 +192,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     ws.on('close', () => {
       connections.delete(conn);
       handleClose(ctx, conn);
+      liveness.closed(conn);
     });
   }
 
@@ -222,6 +245,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   } catch (err) {
     clearInterval(pinger);
+    await liveness.stop();
     await delivery.stop();
     await closeOwned();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -260,6 +284,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await Promise.all(socketsClosed);
       // The disconnect signals of the sockets just closed, and any other signal still on its way.
       await Promise.race([Promise.allSettled([...inFlight]), sleep(SHUTDOWN_WAIT_MS)]);
+      await liveness.stop();
       await delivery.stop();
       server.closeAllConnections();
       await serverClosed;

@@ -314,6 +314,50 @@ export const ProviderCall = defineEntity({
 });
 export interface ProviderCall extends InferEntity<typeof ProviderCall> {}
 
+/**
+ * One gateway process's heartbeat (gateway/instanceLease.ts). `id` names one incarnation of a
+ * gateway (its instance id plus a random suffix), so a restarted process never inherits the row of
+ * its predecessor. `beat` counts heartbeats: the other gateways compare it with itself over their
+ * own clocks, never `beatAt` across hosts. A row declared dead is removed once its leases are swept.
+ */
+export const GatewayInstance = defineEntity({
+  name: 'GatewayInstance',
+  tableName: 'gateway_instance',
+  properties: {
+    id: p.string().primary(),
+    beat: p.integer().default(0),
+    startedAt: p.datetime(),
+    /** For operators reading the table; liveness is judged from `beat`. */
+    beatAt: p.datetime(),
+    /** The gateway that saw this one stop beating and took over its agents (null while alive). */
+    declaredDeadBy: p.string().nullable(),
+    declaredDeadAt: p.datetime().nullable(),
+  },
+});
+export interface GatewayInstance extends InferEntity<typeof GatewayInstance> {}
+
+/**
+ * A gateway holds an agent's socket: written before the agent's reconnect signal, removed once the
+ * socket's disconnect signal is sent. Leases of a dead gateway are claimed (`claimedBy`) by a live
+ * one, which sends the disconnect the dead one could not. Plain ids, no foreign keys: a lease may
+ * outlive its gateway's row on purpose (that is how a dead gateway's leases are recognised).
+ */
+export const GatewayLease = defineEntity({
+  name: 'GatewayLease',
+  tableName: 'gateway_lease',
+  properties: {
+    /** The holding gateway's incarnation (GatewayInstance.id). */
+    instance: p.string().primary(),
+    connectionId: p.string().primary(),
+    agentId: p.string(),
+    assignmentId: p.string(),
+    boundAt: p.datetime(),
+    claimedBy: p.string().nullable(),
+  },
+  indexes: [{ properties: ['claimedBy'] }],
+});
+export interface GatewayLease extends InferEntity<typeof GatewayLease> {}
+
 export const ALL_ENTITIES = [
   Project,
   Task,
@@ -329,4 +373,6 @@ export const ALL_ENTITIES = [
   Bonus,
   OutboxMessage,
   ProviderCall,
+  GatewayInstance,
+  GatewayLease,
 ] as const;
