@@ -4,79 +4,13 @@
  * its agents reconnect to the other instance or the restarted one, and the run completes with no
  * submission lost or duplicated.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, Unit } from '../model/entities.ts';
 import { runSimulation } from '../simulate/simulate.ts';
 import { freePort } from '../toolchain/ports.ts';
+import { type GatewayProcess, startGatewayProcess } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { eventually, startStack, type Stack } from './support/stack.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const GATEWAY_MAIN = path.join(ROOT, 'gateway', 'main.ts');
-
-interface GatewayProcess {
-  url: string;
-  child: ChildProcess;
-  output(): string;
-  kill(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-async function startGatewayProcess(stack: Stack, port: number): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [GATEWAY_MAIN], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      HITLOOP_DATABASE_URL: stack.settings.databaseUrl,
-      TEMPORAL_ADDRESS: stack.settings.temporalAddress,
-      HITLOOP_SECRET: stack.settings.secret,
-      HITLOOP_GATEWAY_PORT: String(port),
-      HITLOOP_LOG_LEVEL: 'warn',
-    },
-  });
-  children.add(child);
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const listening = new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code, signal) => reject(new Error(`gateway process exited (${code ?? signal}) before listening:\n${output.slice(-3000)}`)));
-    setTimeout(() => reject(new Error(`gateway process did not listen within 60 s:\n${output.slice(-3000)}`)), 60_000).unref();
-  });
-  const url = await listening;
-  await eventually(async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), `gateway on port ${port} to be ready`);
-  return {
-    url,
-    child,
-    output: () => output,
-    async kill() {
-      child.kill('SIGKILL');
-      await exited;
-      children.delete(child);
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      children.delete(child);
-    },
-  };
-}
 
 describe('gateway failover (two processes, SQLite)', () => {
   let stack: Stack;
@@ -95,8 +29,8 @@ describe('gateway failover (two processes, SQLite)', () => {
     const { runId } = await stack.operator.launch(formConfig({}, units));
     await eventually(async () => ((await stack.operator.status(runId)).status === 'running' ? true : undefined), 'the run to be running');
     const [portA, portB] = [await freePort(), await freePort()];
-    const a = await startGatewayProcess(stack, portA);
-    const b = await startGatewayProcess(stack, portB);
+    const a = await startGatewayProcess(stack, { port: portA });
+    const b = await startGatewayProcess(stack, { port: portB });
     gateways.push(a, b);
 
     const simulation = runSimulation({ gatewayUrl: [a.url, b.url], runId, workers: 8, thinkMs: 300, seed: 11, timeoutMs: 240_000 });
@@ -106,7 +40,7 @@ describe('gateway failover (two processes, SQLite)', () => {
     }, 'some units to be submitted before the crash');
     await a.kill();
     // Started again on the same port: workers coming back may land on it or on B.
-    const restarted = await startGatewayProcess(stack, portA);
+    const restarted = await startGatewayProcess(stack, { port: portA });
     gateways.push(restarted);
 
     const summary = await simulation;

@@ -1,15 +1,21 @@
 /**
- * Helpers of the gateway tests: a gateway on a test stack, raw protocol sockets, and a snapshot of
+ * Helpers of the gateway tests: a gateway on a test stack (in process, or as a process of its own),
+ * raw protocol sockets, and a snapshot of
  * everything a packet could change in the database (to prove a refused packet changed nothing).
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { ErrorPacket, ServerPacket } from '../gateway/protocol.ts';
 import { type Gateway, type GatewayOptions, startGateway } from '../gateway/server.ts';
 import type { Database } from '../model/database.ts';
 import { Agent, OutboxMessage, Unit, Worker } from '../model/entities.ts';
 import { AgentConnection } from '../simulate/agentConnection.ts';
-import { type Stack, testLog } from './support/stack.ts';
+import { gatewayWebSocketUrl } from '../simulate/simulate.ts';
+import { freePort } from '../toolchain/ports.ts';
+import { eventually, type Stack, testLog } from './support/stack.ts';
 
 export function startTestGateway(stack: Stack, opts: Partial<GatewayOptions> = {}): Promise<Gateway> {
   return startGateway({
@@ -72,4 +78,63 @@ export async function expectUnchanged(db: Database, before: unknown, settleMs = 
   // Give a wrongly sent signal time to reach a workflow and its activities before looking.
   await new Promise((r) => setTimeout(r, settleMs));
   expect(await snapshot(db)).toEqual(before);
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const GATEWAY_MAIN = path.join(ROOT, 'gateway', 'main.ts');
+
+/** A gateway running as a process of its own (`node gateway/main.ts`, as `hitloop gateway` runs it). */
+export interface GatewayProcess {
+  url: string;
+  wsUrl: string;
+  child: ChildProcess;
+  output(): string;
+  /** SIGKILL: the crash the tests are about. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const gatewayChildren = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of gatewayChildren) child.kill('SIGKILL');
+});
+
+/** Start a gateway process on the stack's database and Temporal; `env` adds or overrides variables. */
+export async function startGatewayProcess(stack: Stack, opts: { port?: number; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+  const port = opts.port ?? (await freePort());
+  const child = spawn(process.execPath, [GATEWAY_MAIN], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      HITLOOP_DATABASE_URL: stack.settings.databaseUrl,
+      TEMPORAL_ADDRESS: stack.settings.temporalAddress,
+      HITLOOP_SECRET: stack.settings.secret,
+      HITLOOP_GATEWAY_PORT: String(port),
+      HITLOOP_LOG_LEVEL: 'warn',
+      ...opts.env,
+    },
+  });
+  gatewayChildren.add(child);
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.once('exit', (code, signal) => reject(new Error(`gateway process exited (${code ?? signal}) before listening:\n${output.slice(-3000)}`)));
+    setTimeout(() => reject(new Error(`gateway process did not listen within 60 s:\n${output.slice(-3000)}`)), 60_000).unref();
+  });
+  await eventually(async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), `gateway on port ${port} to be ready`);
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+    gatewayChildren.delete(child);
+  };
+  return { url, wsUrl: gatewayWebSocketUrl(url), child, output: () => output, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') };
 }

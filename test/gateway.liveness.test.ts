@@ -13,9 +13,6 @@
  * send one disconnect per dead connection; a gateway that only stalled is not declared dead while
  * it beats, and once declared dead it closes the sockets it held and carries on as a new incarnation.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { SignalDefinition } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,18 +24,13 @@ import { openDatabase, type Database } from '../model/database.ts';
 import { Agent, Assignment, GatewayInstance, GatewayLease, Task, TaskRun, Unit, Worker } from '../model/entities.ts';
 import type { AgentStatus } from '../model/status.ts';
 import type { AgentConnection } from '../simulate/agentConnection.ts';
-import { gatewayWebSocketUrl } from '../simulate/simulate.ts';
-import { freePort } from '../toolchain/ports.ts';
 import type { AssignmentStateView } from '../workflows/definitions.ts';
-import { connect, nextError, register, untilStatus } from './gateway.helpers.ts';
+import { type GatewayProcess, connect, nextError, register, startGatewayProcess, untilStatus } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { livenessSettings } from '../gateway/livenessSettings.ts';
 import { createTestDatabase } from './support/databases.ts';
 import { type Dialect, eventually, startStack, type Stack, testLog } from './support/stack.ts';
 import { startTestTemporal } from './support/temporal.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const GATEWAY_MAIN = path.join(ROOT, 'gateway', 'main.ts');
 
 /** Short liveness intervals for the gateway processes: A is declared dead ~2 s after it stops beating. */
 const HEARTBEAT_MS = 400;
@@ -46,58 +38,11 @@ const DEAD_AFTER_MS = 2_000;
 /** Far beyond the test: a unit released before this came through the reconnect window. */
 const ASSIGNMENT_SECONDS = 900;
 
-interface GatewayProcess {
-  url: string;
-  wsUrl: string;
-  child: ChildProcess;
-  kill(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
 /** `hitloop gateway` as a process of its own (so it can be SIGKILLed), with short liveness intervals. */
-async function startGatewayProcess(stack: Stack): Promise<GatewayProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [GATEWAY_MAIN], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      HITLOOP_DATABASE_URL: stack.settings.databaseUrl,
-      TEMPORAL_ADDRESS: stack.settings.temporalAddress,
-      HITLOOP_SECRET: stack.settings.secret,
-      HITLOOP_GATEWAY_PORT: String(port),
-      HITLOOP_GATEWAY_HEARTBEAT_MS: String(HEARTBEAT_MS),
-      HITLOOP_GATEWAY_DEAD_AFTER_MS: String(DEAD_AFTER_MS),
-      HITLOOP_LOG_LEVEL: 'warn',
-    },
+function startLivenessGateway(stack: Stack): Promise<GatewayProcess> {
+  return startGatewayProcess(stack, {
+    env: { HITLOOP_GATEWAY_HEARTBEAT_MS: String(HEARTBEAT_MS), HITLOOP_GATEWAY_DEAD_AFTER_MS: String(DEAD_AFTER_MS) },
   });
-  children.add(child);
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code, signal) => reject(new Error(`gateway process exited (${code ?? signal}) before listening:\n${output.slice(-3000)}`)));
-    setTimeout(() => reject(new Error(`gateway process did not listen within 60 s:\n${output.slice(-3000)}`)), 60_000).unref();
-  });
-  await eventually(async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), `gateway on port ${port} to be ready`);
-  const end = async (signal: NodeJS.Signals): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    await exited;
-    children.delete(child);
-  };
-  return { url, wsUrl: gatewayWebSocketUrl(url), child, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') };
 }
 
 describe('gateway liveness settings', () => {
@@ -139,7 +84,7 @@ describe('gateway liveness: a gateway killed with SIGKILL', () => {
     }
 
     async function startGateway(): Promise<GatewayProcess> {
-      const g = await startGatewayProcess(stack);
+      const g = await startLivenessGateway(stack);
       gateways.push(g);
       return g;
     }
