@@ -15,6 +15,7 @@
  * the leases it had written (1001: resume), so those agents' reconnects clear the windows the
  * sweeper started, and carries on as a new incarnation.
  */
+import { CoalescingPump } from './coalescingPump.ts';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database } from '../model/database.ts';
@@ -68,10 +69,7 @@ export class InstanceLease {
   #beat = 0;
   #healthy = false;
   #heartbeatDue = false;
-  #pumping = false;
-  #pumpAgain = false;
-  #pumpScheduled = false;
-  #pumpDone: Promise<void> = Promise.resolve();
+  readonly #pump: CoalescingPump;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -82,6 +80,11 @@ export class InstanceLease {
     this.#heartbeatMs = opts.heartbeatMs;
     this.#leaseWaitMs = opts.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS;
     this.#incarnation = newIncarnationId(opts.instanceId);
+    this.#pump = new CoalescingPump({
+      round: () => this.#round(),
+      log: this.#log,
+      failureMessage: 'gateway lease round failed; the next heartbeat retries',
+    });
   }
 
   /** The id of this gateway's current heartbeat row. */
@@ -99,7 +102,7 @@ export class InstanceLease {
     this.#healthy = true;
     this.#timer = setInterval(() => {
       this.#heartbeatDue = true;
-      this.#schedule();
+      this.#pump.request();
     }, this.#heartbeatMs);
     this.#timer.unref();
   }
@@ -113,7 +116,16 @@ export class InstanceLease {
     if (!agent || this.#stopped) return Promise.resolve();
     let entry = this.#entries.get(conn);
     if (!entry) {
-      entry = { conn, agentId: agent.agentId, assignmentId: agent.assignmentId, boundAt: new Date(), version: 0, writtenVersion: 0, writtenAs: null, waiters: [] };
+      entry = {
+        conn,
+        agentId: agent.agentId,
+        assignmentId: agent.assignmentId,
+        boundAt: new Date(),
+        version: 0,
+        writtenVersion: 0,
+        writtenAs: null,
+        waiters: [],
+      };
       this.#entries.set(conn, entry);
     }
     entry.agentId = agent.agentId;
@@ -121,7 +133,7 @@ export class InstanceLease {
     entry.boundAt = new Date();
     entry.version += 1;
     const written = new Promise<void>((resolve) => entry.waiters.push(resolve));
-    this.#schedule();
+    this.#pump.request();
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.#leaseWaitMs);
@@ -138,7 +150,7 @@ export class InstanceLease {
     for (const resolve of entry.waiters.splice(0)) resolve();
     if (entry.writtenAs) {
       this.#toDelete.push({ instance: entry.writtenAs, connectionId: conn.id });
-      this.#schedule();
+      this.#pump.request();
     }
   }
 
@@ -150,7 +162,7 @@ export class InstanceLease {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
-    await this.#pumpDone;
+    await this.#pump.stop();
     try {
       await this.#writeRound();
       // Rows of sockets released while the first round wrote them.
@@ -158,48 +170,28 @@ export class InstanceLease {
       await this.#db.em().nativeDelete(GatewayInstance, { id: this.#incarnation });
     } catch (err) {
       // The row goes stale instead, and is swept like a crashed gateway's.
-      this.#log.warn({ err, incarnation: this.#incarnation }, 'could not remove the gateway heartbeat row at shutdown; other gateways will sweep it');
+      this.#log.warn(
+        { err, incarnation: this.#incarnation },
+        'could not remove the gateway heartbeat row at shutdown; other gateways will sweep it',
+      );
     }
   }
 
-  #schedule(): void {
-    if (this.#stopped) return;
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
+  async #round(): Promise<void> {
+    if (this.#heartbeatDue) {
+      this.#heartbeatDue = false;
+      await this.#heartbeat();
     }
-    if (this.#pumpScheduled) return;
-    this.#pumpScheduled = true;
-    // Coalesce: every bind and release of this turn of the event loop goes in one round.
-    setImmediate(() => {
-      this.#pumpScheduled = false;
-      if (!this.#stopped) this.#pumpDone = this.#pump();
-    });
-  }
-
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    try {
-      do {
-        this.#pumpAgain = false;
-        if (this.#heartbeatDue) {
-          this.#heartbeatDue = false;
-          await this.#heartbeat();
-        }
-        await this.#writeRound();
-      } while (this.#pumpAgain && !this.#stopped);
-    } catch (err) {
-      this.#log.warn({ err }, 'gateway lease round failed; the next heartbeat retries');
-    } finally {
-      this.#pumping = false;
-    }
+    await this.#writeRound();
   }
 
   async #heartbeat(): Promise<void> {
     const beat = this.#beat + 1;
     let updated: number;
     try {
-      updated = await this.#db.em().nativeUpdate(GatewayInstance, { id: this.#incarnation, declaredDeadBy: null }, { beat, beatAt: new Date() });
+      updated = await this.#db
+        .em()
+        .nativeUpdate(GatewayInstance, { id: this.#incarnation, declaredDeadBy: null }, { beat, beatAt: new Date() });
     } catch (err) {
       this.#healthy = false;
       this.#log.warn({ err, incarnation: this.#incarnation }, 'gateway heartbeat not written; other gateways may declare this one dead');
@@ -291,7 +283,7 @@ export class InstanceLease {
       }
     }
     // Failed writes wait for the next heartbeat; only new work warrants another round now.
-    if (releasedMeanwhile && !this.#stopped) this.#pumpAgain = true;
+    if (releasedMeanwhile && !this.#stopped) this.#pump.request();
   }
 
   async #deleteLeases(keys: LeaseKey[]): Promise<void> {

@@ -12,6 +12,7 @@
  * Payloads are spliced into frames as stored JSON text; only `status` payloads are parsed, to follow
  * the agent's status. Acks are cumulative and written in batches, not per packet.
  */
+import { CoalescingPump } from './coalescingPump.ts';
 import type { Logger } from 'pino';
 import type { Database } from '../model/database.ts';
 import { OutboxMessage } from '../model/entities.ts';
@@ -54,14 +55,10 @@ export class OutboxDelivery {
   readonly #ackDirty = new Set<GatewayConnection>();
   #cursor = 0;
   #pollDue = false;
-  #pumping = false;
-  #pumpAgain = false;
-  #pumpScheduled = false;
-  #pumpDone: Promise<void> = Promise.resolve();
+  readonly #pump: CoalescingPump;
   #pollTimer: NodeJS.Timeout | undefined;
   #ackTimer: NodeJS.Timeout | undefined;
   #listener: PgNotificationListener | undefined;
-  #stopped = false;
   /** Frames sent, for the gateway's stats. */
   delivered = 0;
 
@@ -71,6 +68,12 @@ export class OutboxDelivery {
     this.#pollIntervalMs = opts.pollIntervalMs ?? (opts.db.dialect === 'postgresql' ? 1_000 : 100);
     this.#ackFlushMs = opts.ackFlushMs ?? 1_000;
     this.#onStatus = opts.onStatus;
+    this.#pump = new CoalescingPump({
+      round: () => this.#round(),
+      moreWork: () => this.#dirty.size > 0,
+      log: this.#log,
+      failureMessage: 'outbox delivery round failed; the next poll retries',
+    });
   }
 
   async start(): Promise<void> {
@@ -91,7 +94,7 @@ export class OutboxDelivery {
     }
     this.#pollTimer = setInterval(() => {
       this.#pollDue = true;
-      this.#schedulePump();
+      this.#pump.request();
     }, this.#pollIntervalMs);
     this.#pollTimer.unref();
     this.#ackTimer = setInterval(() => void this.flushAcks(), this.#ackFlushMs);
@@ -99,10 +102,9 @@ export class OutboxDelivery {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
     clearInterval(this.#pollTimer);
     clearInterval(this.#ackTimer);
-    await this.#pumpDone;
+    await this.#pump.stop();
     await this.flushAcks();
     await this.#listener?.stop();
   }
@@ -145,39 +147,14 @@ export class OutboxDelivery {
 
   markDirty(agentId: string): void {
     this.#dirty.add(agentId);
-    this.#schedulePump();
+    this.#pump.request();
   }
 
-  #schedulePump(): void {
-    if (this.#stopped) return;
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
-    }
-    if (this.#pumpScheduled) return;
-    this.#pumpScheduled = true;
-    // Coalesce: everything marked in this turn of the event loop goes in one round.
-    setImmediate(() => {
-      this.#pumpScheduled = false;
-      this.#pumpDone = this.#pump();
-    });
-  }
-
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    try {
-      do {
-        this.#pumpAgain = false;
-        if (this.#dirty.size > 0) await this.#fetchDirty();
-        if (this.#pollDue) {
-          this.#pollDue = false;
-          await this.#pollNew();
-        }
-      } while ((this.#pumpAgain || this.#dirty.size > 0) && !this.#stopped);
-    } catch (err) {
-      this.#log.warn({ err }, 'outbox delivery round failed; the next poll retries');
-    } finally {
-      this.#pumping = false;
+  async #round(): Promise<void> {
+    if (this.#dirty.size > 0) await this.#fetchDirty();
+    if (this.#pollDue) {
+      this.#pollDue = false;
+      await this.#pollNew();
     }
   }
 
@@ -254,11 +231,13 @@ export class OutboxDelivery {
       if (chunk.length === 0) continue;
       const marks = chunk.map((c) => ({ conn: c, seq: c.ackedSeq }));
       try {
-        await this.#db.em().nativeUpdate(
-          OutboxMessage,
-          { ackedAt: null, $or: marks.map((m) => ({ agent: m.conn.agent!.agentId, seq: { $lte: m.seq } })) },
-          { ackedAt: new Date() },
-        );
+        await this.#db
+          .em()
+          .nativeUpdate(
+            OutboxMessage,
+            { ackedAt: null, $or: marks.map((m) => ({ agent: m.conn.agent!.agentId, seq: { $lte: m.seq } })) },
+            { ackedAt: new Date() },
+          );
         for (const m of marks) m.conn.flushedAckSeq = Math.max(m.conn.flushedAckSeq, m.seq);
       } catch (err) {
         // Acks only record progress; delivery follows the client's own cursor. Try again next time.
