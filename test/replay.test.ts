@@ -83,7 +83,9 @@ describe('replaying recorded histories', () => {
   it('replays every committed history against the current workflow code without nondeterminism', async () => {
     const recorded = readRecordedHistories();
     const covered = new Set(recorded.map((r) => r.scenario));
-    expect([...covered].sort(), 'scenarios with committed histories (record with HITLOOP_RECORD_HISTORIES=1)').toEqual([...SCENARIOS].sort());
+    // These tests' own scenarios must all be there; the chaos run and the benchmarks add theirs.
+    const missing = SCENARIOS.filter((scenario) => !covered.has(scenario));
+    expect(missing, 'scenarios without committed histories (record with HITLOOP_RECORD_HISTORIES=1)').toEqual([]);
     const workflowBundle = await ensureWorkflowBundle();
     const results = Worker.runReplayHistories(
       { workflowBundle, replayName: 'hitloop-replay-test' },

@@ -15,6 +15,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   setHandler,
   startChild,
   upsertMemo,
@@ -24,7 +25,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TaskRunStatus } from '../model/status.ts';
-import { bulkRunActivities, createAssignments, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
+import { bulkRunActivities, createAssignments, localRunActivities, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
 import { AssignmentWorkflow, type AssignmentInput } from './assignment.ts';
 import {
   type RunLimits,
@@ -273,11 +274,11 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       }
       assigning = true;
       try {
-        const results = await runActivities.assignUnitsToWorkers({
-          runId,
-          limits: s.limits,
-          requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })),
-        });
+        const decide = { runId, limits: s.limits, requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })) };
+        // Runs recorded before registrations were decided by a local activity replay the old way.
+        const results = patched('assign-units-locally')
+          ? await localRunActivities.assignUnitsToWorkers(decide)
+          : await runActivities.assignUnitsToWorkers(decide);
         // The assignment workflow knows its agent before the worker hears of it.
         await Promise.all(
           batch.map(async (p, i) => {
