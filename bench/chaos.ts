@@ -1,6 +1,7 @@
 /**
  * `npm run chaos -- [--seed N] [--assignments 200] [--workers 24] [--kills 3] [--gateways 2]
- *   [--mode gateway|direct] [--dialect postgresql|sqlite] [--timeout-minutes 30] [--save-histories]`
+ *   [--mode gateway|direct] [--dialect postgresql|sqlite] [--max-down-seconds 4] [--reconnect-window 30]
+ *   [--update-limit 400] [--timeout-minutes 30] [--save-histories]`
  *
  * Runs the chaos harness (chaos/harness.ts) and prints the seed, the faults injected and the
  * invariants; exits 1 with the command to rerun the same run when an invariant fails. The full
@@ -10,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CHAOS_OPTIONS, formatReport, runChaos, type ChaosOptions } from '../chaos/harness.ts';
 import { newSeed } from '../chaos/random.ts';
+import { exitOnSignals } from '../chaos/managedProcess.ts';
 import { REPO_ROOT } from '../chaos/stack.ts';
 
 function parseArgs(argv: string[]): ChaosOptions {
@@ -31,6 +33,7 @@ function parseArgs(argv: string[]): ChaosOptions {
       case '--timeout-minutes': o.timeoutMs = int(flag, value(), 1) * 60_000; break;
       case '--update-limit': o.updateLimit = int(flag, value(), 10); break;
       case '--reconnect-window': o.reconnectWindowSeconds = int(flag, value(), 1); break;
+      case '--max-down-seconds': o.maxDownMs = int(flag, value(), 1) * 1000; break;
       case '--save-histories': o.saveHistories = true; break;
       case '--mode': {
         const m = value();
@@ -51,6 +54,7 @@ function parseArgs(argv: string[]): ChaosOptions {
   return o;
 }
 
+exitOnSignals();
 let options: ChaosOptions;
 try {
   options = parseArgs(process.argv.slice(2));

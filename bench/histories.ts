@@ -1,20 +1,22 @@
 /**
  * Saving workflow histories of a benchmark or chaos run as fixtures for the replay test
  * (test/replay.test.ts replays every file of test/fixtures/histories against the current workflow
- * code). A file holds `historyToJSON(history)`: the JSON form of the protobuf History, which
- * `historyFromJSON` reads back. Saved only when asked (`--save-histories`): the fixtures change
- * when someone decides they should.
+ * code). Same format and naming as test/support/histories.ts: `<scenario>.<workflow>[.run<n>].json`
+ * holding `{ scenario, workflowId, runId, workflowType, history }` with the history in Temporal's
+ * JSON form. Scenarios here: `chaos-run`, `bench-e2e`, `bench-scale`. Saved only when asked
+ * (`--save-histories`): fixtures change when someone decides they should.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { Client } from '@temporalio/client';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
+import { fetchAllRuns, HISTORIES_DIR, type RecordedHistory } from '../test/support/histories.ts';
+import { historyToJsonValue } from '../test/support/historyJson.ts';
+import { assignmentWorkflowId, taskRunWorkflowId } from '../workflows/definitions.ts';
 import { REPO_ROOT } from '../chaos/stack.ts';
 
-export const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'fixtures', 'histories');
-
 /** Histories bigger than this are not kept as fixtures (the repository is not a data store). */
-const MAX_FIXTURE_BYTES = 4 * 1024 * 1024;
+const MAX_FIXTURE_BYTES = 2.5 * 1024 * 1024;
 
 export interface SavedHistory {
   file: string;
@@ -29,50 +31,62 @@ export function setSaveHistories(on: boolean): void {
   saving = on;
 }
 
-export async function saveHistory(client: Client, workflowId: string, executionRunId: string | undefined, name: string): Promise<SavedHistory | null> {
-  const history = await client.workflow.getHandle(workflowId, executionRunId).fetchHistory();
-  const json = historyToJSON(history);
-  if (json.length > MAX_FIXTURE_BYTES) return null;
-  fs.mkdirSync(HISTORIES_DIR, { recursive: true });
-  const file = path.join(HISTORIES_DIR, `${name}.json`);
-  fs.writeFileSync(file, json);
-  return { file: path.relative(REPO_ROOT, file), workflowId, events: history.events?.length ?? 0, bytes: json.length };
+/**
+ * `runs` is a workflow's continue-as-new chain, oldest first; `keep` says which of them get a file
+ * (named `.run<n>` after their place in the chain, when there are several).
+ */
+function write(
+  scenario: string,
+  name: string,
+  workflowId: string,
+  runs: Array<{ runId: string; history: History }>,
+  keep: (index: number, count: number) => boolean = () => true,
+): SavedHistory[] {
+  const saved: SavedHistory[] = [];
+  runs.forEach(({ runId, history }, i) => {
+    if (!keep(i, runs.length)) return;
+    const record: RecordedHistory = {
+      scenario,
+      workflowId,
+      runId,
+      workflowType: history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? 'unknown',
+      history: historyToJsonValue(history),
+    };
+    // Indented like test/support/histories.ts writes them, unless that alone makes a file too big.
+    let text = `${JSON.stringify(record, null, 1)}\n`;
+    if (text.length > MAX_FIXTURE_BYTES) text = `${JSON.stringify(record)}\n`;
+    if (text.length > MAX_FIXTURE_BYTES) return;
+    const file = path.join(HISTORIES_DIR, `${scenario}.${name}${runs.length > 1 ? `.run${i + 1}` : ''}.json`);
+    fs.writeFileSync(file, text);
+    saved.push({ file: path.relative(REPO_ROOT, file), workflowId, events: history.events?.length ?? 0, bytes: text.length });
+  });
+  return saved;
 }
 
 /**
- * The TaskRun workflow's executions (each continue-as-new run, oldest first) and up to
- * `assignments` assignment workflows with the longest histories, as `<prefix>-taskrun-<n>.json` and
- * `<prefix>-assignment-<n>.json`. Earlier files of the same prefix are removed first.
+ * The first and the last run of the TaskRun workflow's continue-as-new chain (the middle ones of a
+ * long run repeat the same story) and the `assignments` assignment workflows with the longest
+ * histories (those that saw drops, reconnects and released agents), replacing the scenario's
+ * earlier files.
  */
 export async function saveRunHistories(
   stack: { client: Client },
   runId: string,
-  prefix: string,
-  opts: { assignments?: number; force?: boolean } = {},
+  scenario: string,
+  opts: { assignments?: number } = {},
 ): Promise<SavedHistory[]> {
-  if (!saving && !opts.force) return [];
-  if (fs.existsSync(HISTORIES_DIR)) {
-    for (const f of fs.readdirSync(HISTORIES_DIR)) if (f.startsWith(`${prefix}-`) && f.endsWith('.json')) fs.rmSync(path.join(HISTORIES_DIR, f));
+  if (!saving) return [];
+  fs.mkdirSync(HISTORIES_DIR, { recursive: true });
+  for (const f of fs.readdirSync(HISTORIES_DIR)) if (f.startsWith(`${scenario}.`)) fs.rmSync(path.join(HISTORIES_DIR, f));
+  const firstAndLast = (i: number, count: number): boolean => i === 0 || i === count - 1;
+  const saved = write(scenario, 'taskrun', taskRunWorkflowId(runId), await fetchAllRuns(stack.client, taskRunWorkflowId(runId)), firstAndLast);
+  const closed: Array<{ workflowId: string; events: number }> = [];
+  for await (const wf of stack.client.workflow.list({ query: `WorkflowType = 'AssignmentWorkflow' AND ExecutionStatus != 'Running'` })) {
+    if (wf.workflowId.startsWith(assignmentWorkflowId(`${runId}-`))) closed.push({ workflowId: wf.workflowId, events: wf.historyLength });
   }
-  const saved: SavedHistory[] = [];
-  const executions: Array<{ runId: string; startTime: Date }> = [];
-  for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'taskrun-${runId}'` })) executions.push({ runId: wf.runId, startTime: wf.startTime });
-  executions.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
-  for (const [i, e] of executions.entries()) {
-    const s = await saveHistory(stack.client, `taskrun-${runId}`, e.runId, `${prefix}-taskrun-${i + 1}`);
-    if (s) saved.push(s);
-  }
-  const wanted = opts.assignments ?? 3;
-  if (wanted > 0) {
-    const closed: Array<{ workflowId: string; runId: string; events: number }> = [];
-    for await (const wf of stack.client.workflow.list({ query: `WorkflowType = 'AssignmentWorkflow' AND ExecutionStatus != 'Running'` })) {
-      if (wf.workflowId.startsWith(`assignment-${runId}-`)) closed.push({ workflowId: wf.workflowId, runId: wf.runId, events: wf.historyLength });
-    }
-    closed.sort((a, b) => b.events - a.events);
-    for (const [i, a] of closed.slice(0, wanted).entries()) {
-      const s = await saveHistory(stack.client, a.workflowId, a.runId, `${prefix}-assignment-${i + 1}`);
-      if (s) saved.push(s);
-    }
+  closed.sort((a, b) => b.events - a.events || a.workflowId.localeCompare(b.workflowId));
+  for (const [i, a] of closed.slice(0, opts.assignments ?? 2).entries()) {
+    saved.push(...write(scenario, `assignment${i + 1}`, a.workflowId, await fetchAllRuns(stack.client, a.workflowId)));
   }
   return saved;
 }

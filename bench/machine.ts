@@ -13,6 +13,8 @@ export interface MachineDescription {
   node: string;
   temporalCli: string;
   database: string;
+  /** 1-minute load average when the benchmark started: other work on the machine skews the figures. */
+  loadAverageAtStart: number;
 }
 
 function osName(): string {
@@ -51,5 +53,6 @@ export async function describeMachine(opts: { temporalCliPath: string; db: Datab
     node: process.version,
     temporalCli,
     database,
+    loadAverageAtStart: Math.round(os.loadavg()[0]! * 100) / 100,
   };
 }

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { exitOnSignals } from '../chaos/managedProcess.ts';
 import { REPO_ROOT } from '../chaos/stack.ts';
 import type { Benchmark, BenchContext, TableRow } from './benchmark.ts';
 import { assignmentBenchmark } from './benchmarks/assignment.ts';
@@ -68,7 +69,8 @@ async function main(argv: string[]): Promise<number> {
         figures: outcome.figures,
         ...(profiles ? { profiles: profiles.map(({ text: _text, ...p }) => p) } : {}),
       };
-      const file = path.join(RESULTS_DIR, `${bench.name}${ctx.quick ? '.quick' : ''}.json`);
+      // Quick and profiled runs do not overwrite the figures of a plain full run.
+      const file = path.join(RESULTS_DIR, `${bench.name}${ctx.quick ? '.quick' : ''}${ctx.profile ? '.profiled' : ''}.json`);
       fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
       rows.push(...outcome.rows);
       process.stdout.write(`  -> ${path.relative(REPO_ROOT, file)}\n`);
@@ -84,4 +86,6 @@ async function main(argv: string[]): Promise<number> {
   return failures.length ? 1 : 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+exitOnSignals();
+// Exit explicitly: a failed benchmark may leave a socket or timer that would keep the process alive.
+process.exit(await main(process.argv.slice(2)));

@@ -30,9 +30,14 @@ export async function startBenchStack(ctx: BenchContext, opts: BenchStackOptions
     // info would write a line per activity; the benchmarks measure hitloop, not its logging.
     logLevel: 'warn',
   });
-  ctx.machine ??= await describeMachine({ temporalCliPath: stack.temporal.cliPath, db: stack.db });
-  for (let i = 0; i < (opts.workers ?? 1); i++) await stack.addWorker();
-  for (let i = 0; i < (opts.gateways ?? 0); i++) await stack.addGateway();
+  try {
+    ctx.machine ??= await describeMachine({ temporalCliPath: stack.temporal.cliPath, db: stack.db });
+    for (let i = 0; i < (opts.workers ?? 1); i++) await stack.addWorker();
+    for (let i = 0; i < (opts.gateways ?? 0); i++) await stack.addGateway();
+  } catch (err) {
+    await stack.stop().catch(() => undefined);
+    throw err;
+  }
   return stack;
 }
 

@@ -32,6 +32,8 @@ export interface FaultPlanOptions {
   gateways: number;
   /** Kinds to inject (default all three; the direct mode has no gateway to kill). */
   kinds?: readonly FaultKind[];
+  /** Longest time a killed process stays down (default 4 s). */
+  maxDownMs?: number;
 }
 
 export function planFaults(rng: SeededRandom, o: FaultPlanOptions): PlannedFault[] {
@@ -49,7 +51,7 @@ export function planFaults(rng: SeededRandom, o: FaultPlanOptions): PlannedFault
       afterCompleted: Math.floor(o.units * at),
       holdAtCompleted: Math.max(Math.floor(o.units * at) + 1, Math.floor(o.units * sliceEnd)),
       delayMs: rng.int(0, 1500),
-      downMs: kind === 'temporal' ? rng.int(500, 4000) : rng.int(300, 4000),
+      downMs: rng.int(300, Math.max(300, o.maxDownMs ?? 4000)),
     };
   });
 }

@@ -45,6 +45,8 @@ export interface ChaosOptions {
   reconnectWindowSeconds: number;
   /** Continue-as-new thresholds of the TaskRun workflow, low enough to happen under faults. */
   updateLimit: number;
+  /** Longest time a killed process stays down before its restart. */
+  maxDownMs: number;
   log: (line: string) => void;
 }
 
@@ -59,6 +61,7 @@ export const DEFAULT_CHAOS_OPTIONS: Omit<ChaosOptions, 'seed' | 'log'> = {
   saveHistories: false,
   reconnectWindowSeconds: 30,
   updateLimit: 400,
+  maxDownMs: 4000,
 };
 
 export interface ChaosReport {
@@ -83,7 +86,8 @@ export interface ChaosReport {
 export function rerunCommand(o: Omit<ChaosOptions, 'log'>): string {
   return (
     `npm run chaos -- --seed ${o.seed} --assignments ${o.assignments} --workers ${o.workers} --kills ${o.killsPerKind} ` +
-    `--gateways ${o.gateways} --mode ${o.mode} --dialect ${o.dialect}`
+    `--gateways ${o.gateways} --mode ${o.mode} --dialect ${o.dialect} --max-down-seconds ${o.maxDownMs / 1000} ` +
+    `--reconnect-window ${o.reconnectWindowSeconds} --update-limit ${o.updateLimit}`
   );
 }
 
@@ -97,8 +101,9 @@ function chaosConfig(o: Omit<ChaosOptions, 'log'>): Record<string, unknown> {
     task_tags: ['chaos'],
     task_reward: 0.1,
     provider: 'mock',
-    // Long enough that no worker slowed by the faults times out; abandoned units return after the window.
-    assignment_duration_seconds: 900,
+    // Long enough that no worker slowed by the faults times out. Through the gateway, an abandoned unit
+    // returns after the reconnect window; direct workers have no socket to drop, so theirs time out.
+    assignment_duration_seconds: o.mode === 'gateway' ? 900 : 60,
     reconnect_window_seconds: o.reconnectWindowSeconds,
     no_submission_patience_seconds: 3600,
     blueprint: {
@@ -117,7 +122,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const rng = new SeededRandom(o.seed);
   const kinds: FaultKind[] = o.mode === 'gateway' ? ['worker', 'gateway', 'temporal'] : ['worker', 'temporal'];
-  const planned = planFaults(rng.fork(), { units: o.assignments, killsPerKind: o.killsPerKind, gateways: o.gateways, kinds });
+  const planned = planFaults(rng.fork(), { units: o.assignments, killsPerKind: o.killsPerKind, gateways: o.gateways, kinds, maxDownMs: o.maxDownMs });
   const workDir = o.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `hitloop-chaos-${o.seed}-`));
   log(`chaos run: seed ${o.seed}, ${o.assignments} assignments, ${o.workers} workers, ${o.mode} mode on ${o.dialect}; logs in ${workDir}`);
   for (const f of planned) log(`  planned ${describeFault(f)}`);
@@ -134,7 +139,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let completed = 0;
   let savedHistories: SavedHistory[] = [];
   let continuedAsNew = 0;
-  let invariants: InvariantResult[] = [];
+  let invariants: InvariantResult[];
 
   const supervise = (p: ManagedProcess): void => {
     p.onUnexpectedExit = (exit) => {
@@ -261,7 +266,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     continuedAsNew = Math.max(0, continuedAsNew - 1);
     if (o.saveHistories) {
       setSaveHistories(true);
-      savedHistories = await saveRunHistories(stack, runId, 'chaos', { assignments: 4 });
+      savedHistories = await saveRunHistories(stack, runId, 'chaos-run', { assignments: 4 });
     }
   } finally {
     stopping = true;

@@ -160,7 +160,9 @@ export class ManagedProcess {
   }
 }
 
-/** Kill every still-running process if the harness itself exits abruptly: no orphans left behind. */
+/**
+ * Kill every still-running process if the harness itself exits abruptly: no orphans left behind.
+ */
 const everyProcess = new Set<ManagedProcess>();
 export function track(p: ManagedProcess): ManagedProcess {
   everyProcess.add(p);
@@ -178,3 +180,12 @@ process.once('exit', () => {
     }
   }
 });
+/** For command-line entry points: Ctrl-C or a SIGTERM exits through the hook above, killing the children. */
+export function exitOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\n${signal}: stopping every child process\n`);
+      process.exit(130);
+    });
+  }
+}

@@ -14,6 +14,7 @@ import { openDatabase, type Database, type Dialect } from '../model/database.ts'
 import { createScratchDatabase, DEFAULT_SCRATCH_POSTGRES_URL } from '../model/scratchDatabase.ts';
 import { connectOperator, type Operator } from '../operator/api.ts';
 import { freePort } from '../toolchain/ports.ts';
+import { ensureWorkflowBundle } from '../workers/workflowBundle.ts';
 import { ManagedProcess, track } from './managedProcess.ts';
 import { RestartableTemporal } from './temporalServer.ts';
 
@@ -59,6 +60,17 @@ export function nodeBinary(): string {
   return path.join(process.env.HOME ?? '/root', '.cache', 'hitloop', 'node24', 'node_modules', '.bin', 'node');
 }
 
+/** Whether the worker process `pid` polls the task queue for workflow tasks (its SDK identity is `<pid>@<host>`). */
+async function isPolling(client: Client, taskQueue: string, pid: number | undefined): Promise<boolean> {
+  if (pid === undefined) return false;
+  const answer = await client.workflowService.describeTaskQueue({
+    namespace: 'default',
+    taskQueue: { name: taskQueue },
+    taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+  });
+  return (answer.pollers ?? []).some((p) => p.identity?.startsWith(`${pid}@`));
+}
+
 export function scratchPostgresServerUrl(): string {
   return process.env.HITLOOP_TEST_POSTGRES_URL || DEFAULT_SCRATCH_POSTGRES_URL;
 }
@@ -67,6 +79,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const workDir = path.resolve(opts.workDir);
   fs.mkdirSync(workDir, { recursive: true });
   const dialect = opts.dialect ?? 'postgresql';
+  // Built here, once, so that no worker process spends its start-up timeout bundling (a minute on two cores).
+  await ensureWorkflowBundle();
   const temporal = new RestartableTemporal(path.join(workDir, 'temporal'), path.join(workDir, 'temporal.log'));
   await temporal.start();
   const scratch = await createScratchDatabase(dialect, { prefix: dialect === 'postgresql' ? 'hitloop_bench_' : 'hitloop-bench-', postgresUrl: scratchPostgresServerUrl() });
@@ -114,15 +128,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     gateways,
     async addWorker() {
       const name = `worker-${workers.length + 1}`;
-      const worker = track(
+      const worker: ManagedProcess = track(
         new ManagedProcess({
           name,
           command: nodeBinary(),
           args: [...(opts.workerNodeArgs ?? []), path.join(REPO_ROOT, 'workers', 'main.ts')],
           env: { ...baseEnv(), ...opts.workerEnv },
           logFile: path.join(workDir, `${name}.log`),
-          // The SDK's own line once the worker polls (printed whatever HITLOOP_LOG_LEVEL says).
-          readyLine: /state: 'RUNNING'/,
+          // Ready once Temporal sees this process poll its task queue (whatever the log level).
+          readyProbe: () => isPolling(client, taskQueue, worker.pid),
           readyTimeoutMs: 120_000,
         }),
       );

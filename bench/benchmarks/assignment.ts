@@ -11,6 +11,9 @@ import { registerOverGateway } from '../../chaos/protocolClient.ts';
 import type { Benchmark, BenchContext, BenchOutcome, TableRow } from '../benchmark.ts';
 import { benchConfig, inlineData, startBenchStack, waitUntilLaunched } from '../setup.ts';
 import { closedLoop, round, summarize } from '../stats.ts';
+import { fetchAllRuns } from '../../test/support/histories.ts';
+import { taskRunWorkflowId } from '../../workflows/definitions.ts';
+import { PHASES, PHASE_MEANING, registrationPhases } from '../registrationPhases.ts';
 
 const LEVELS = [1, 10, 100] as const;
 
@@ -33,6 +36,7 @@ export const assignmentBenchmark: Benchmark = {
       const calls = new WorkflowCalls(stack.client);
       const gatewayUrl = stack.gatewayUrl(stack.gateways[0]!);
       let arrival = 0;
+      const oneAtATime: Partial<Record<Mode, { from: number; to: number }>> = {};
       const register = async (mode: Mode): Promise<void> => {
         const workerId = `bench-${mode}-${arrival++}`;
         if (mode === 'direct') {
@@ -48,7 +52,9 @@ export const assignmentBenchmark: Benchmark = {
         for (const c of LEVELS) {
           await closedLoop(warmup(c), c, () => register(mode));
           const cpuBefore = { worker: stack.workers[0]!.cpuSeconds() ?? 0, gateway: stack.gateways[0]!.cpuSeconds() ?? 0, temporal: stack.temporal.cpuSeconds() };
+          const from = Date.now();
           const { latenciesMs, wallMs } = await closedLoop(perLevel[c]!, c, () => register(mode));
+          if (c === 1) oneAtATime[mode] = { from, to: Date.now() };
           const latency = summarize(latenciesMs);
           const perSecond = round((latenciesMs.length / wallMs) * 1000);
           const cpu = {
@@ -67,6 +73,32 @@ export const assignmentBenchmark: Benchmark = {
           });
         }
         figures[mode] = byLevel;
+      }
+      // Where one registration's time goes (concurrency 1), from the TaskRun workflow's history.
+      const histories = (await fetchAllRuns(stack.client, taskRunWorkflowId(runId))).map((r) => r.history);
+      const phases: Record<string, unknown> = {};
+      for (const mode of modes) {
+        const window = oneAtATime[mode];
+        if (!window) continue;
+        const breakdown = registrationPhases(histories, window.from, window.to);
+        phases[mode] = breakdown;
+        const how = breakdown.decidedBy.localActivity > 0 ? 'decided by a local activity' : 'decided by an activity';
+        ctx.log(`${mode} c=1, where the time goes (p50 of ${breakdown.phases.acceptedToCompleted?.count ?? 0}, ${how}):`);
+        for (const phase of PHASES) {
+          const summary = breakdown.phases[phase];
+          if (summary) ctx.log(`  ${String(summary.p50Ms).padStart(7)} ms  ${PHASE_MEANING[phase]}`);
+        }
+      }
+      figures.phasesAtConcurrency1 = phases;
+      const direct = (phases.direct as ReturnType<typeof registrationPhases> | undefined)?.phases;
+      if (direct?.acceptedToCompleted) {
+        const parts = PHASES.filter((p) => p !== 'acceptedToCompleted' && direct[p]).map((p) => `${p} ${direct[p]!.p50Ms}`);
+        rows.push({
+          benchmark: 'assignment',
+          metric: 'one registration, server-side phases (p50)',
+          value: `${direct.acceptedToCompleted.p50Ms} ms accepted->completed`,
+          note: `${parts.join(', ')} ms`,
+        });
       }
       const assigned = await stack.db.em().count(Unit, { taskRun: runId, status: 'assigned' });
       figures.unitsAssigned = assigned;

@@ -11,7 +11,7 @@ import { benchConfig, inlineData, startBenchStack, waitUntilLaunched, writeJsonl
 import { round } from '../stats.ts';
 
 /** Registrations in flight while connecting agents. */
-const LANES = 50;
+const LANES = 20;
 /** Agents registered before the baseline reading: the gateway's caches and code paths are warm. */
 const WARMUP = 20;
 
@@ -49,6 +49,7 @@ export const connectionsBenchmark: Benchmark = {
             while (next < count) {
               const i = next++;
               sockets.push(await registerOverGateway(url, runId, `idle-${i}`));
+              if (sockets.length % 1000 === 0) ctx.log(`  ${sockets.length} agents connected, ${round((performance.now() - started) / 1000)} s into this step`);
             }
           }),
         );
@@ -57,19 +58,23 @@ export const connectionsBenchmark: Benchmark = {
       await connectUpTo(WARMUP);
       const base = await settledRss(gateway);
       ctx.log(`baseline gateway RSS with ${WARMUP} agents: ${mib(base)} MiB`);
-      const readings: Array<{ agents: number; rssMiB: number; perAgentKiB: number }> = [];
+      const readings: Array<{ agents: number; rssMiB: number; perAgentKiB: number; marginalKiB: number | null }> = [];
+      let previous: { agents: number; rss: number } | null = null;
       for (const level of levels) {
         await connectUpTo(level + WARMUP);
         const rss = await settledRss(gateway);
         const perAgentKiB = round((rss - base) / level / 1024, 1);
-        readings.push({ agents: level, rssMiB: mib(rss), perAgentKiB });
-        ctx.log(`${level} idle agents: gateway RSS ${mib(rss)} MiB, ${perAgentKiB} KiB per agent`);
+        // Against the previous level: the cost of one more agent once the heap has grown.
+        const marginalKiB = previous ? round((rss - previous.rss) / (level - previous.agents) / 1024, 1) : null;
+        readings.push({ agents: level, rssMiB: mib(rss), perAgentKiB, marginalKiB });
+        previous = { agents: level, rss };
+        ctx.log(`${level} idle agents: gateway RSS ${mib(rss)} MiB, ${perAgentKiB} KiB per agent${marginalKiB === null ? '' : ` (${marginalKiB} KiB each beyond the previous level)`}`);
       }
       const rows: TableRow[] = readings.map((r) => ({
         benchmark: 'connections',
         metric: `${r.agents.toLocaleString('en')} idle agents on one gateway`,
         value: `${r.perAgentKiB} KiB per agent`,
-        note: `gateway RSS ${r.rssMiB} MiB (baseline ${mib(base)} MiB)`,
+        note: `gateway RSS ${r.rssMiB} MiB (baseline ${mib(base)} MiB)${r.marginalKiB === null ? '' : `; ${r.marginalKiB} KiB per agent beyond the previous level`}`,
       }));
       return { figures: { runId, warmupAgents: WARMUP, baselineRssMiB: mib(base), readings, gatewayPeakRssMiB: mib(gateway.memory()?.peakRss ?? 0) }, rows };
     } finally {

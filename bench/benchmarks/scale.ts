@@ -55,7 +55,7 @@ export const scaleBenchmark: Benchmark = {
       );
       const regMs = performance.now() - regStart;
       const history = await largestHistory(stack, runId);
-      const saved = await saveRunHistories(stack, runId, 'bench-scale');
+      const saved = await saveRunHistories(stack, runId, 'bench-scale', { assignments: 1 });
       const workerPeak = Math.max(workerMemory.stop(), worker.memory()?.peakRss ?? 0);
       const gatewayPeak = Math.max(gatewayMemory.stop(), gateway.memory()?.peakRss ?? 0);
       const figures = {

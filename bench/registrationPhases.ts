@@ -1,0 +1,99 @@
+/**
+ * Where the time of one registration goes, read from the TaskRun workflow's history (server event
+ * times): the workflow task that accepts the `requestUnit` update, the `assignUnitsToWorkers`
+ * activity (dispatch and run), the workflow task after it, the assignment child workflow's start,
+ * and the workflow task that completes the update. Meaningful for registrations one at a time
+ * (concurrency 1), where each update's events follow one another.
+ */
+import type { History } from '@temporalio/common/lib/proto-utils.js';
+import { summarize, type LatencySummary } from './stats.ts';
+
+type Event = NonNullable<History['events']>[number];
+
+function ms(e: Event | undefined): number {
+  const t = e?.eventTime;
+  if (!t) return Number.NaN;
+  return Number(t.seconds) * 1000 + (t.nanos ?? 0) / 1e6;
+}
+
+export const PHASES = [
+  'acceptTask',
+  'activityDispatch',
+  'activityRun',
+  'taskAfterActivity',
+  'childWorkflowStart',
+  'completeTask',
+  'acceptedToCompleted',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const PHASE_MEANING: Record<Phase, string> = {
+  acceptTask: 'workflow task accepting the update (scheduled -> completed; with a local activity, the decision runs inside it)',
+  activityDispatch: 'assignUnitsToWorkers activity waiting for the worker (scheduled -> started)',
+  activityRun: 'assignUnitsToWorkers activity running (database transaction)',
+  taskAfterActivity: 'workflow task after the activity (scheduled -> completed)',
+  childWorkflowStart: 'assignment child workflow start (initiated -> started)',
+  completeTask: 'workflow task completing the update (scheduled -> completed)',
+  acceptedToCompleted: 'update accepted -> completed, in all',
+};
+
+export interface RegistrationPhases {
+  /** How the TaskRun workflow decided these registrations. */
+  decidedBy: { activity: number; localActivity: number };
+  /** Phases that apply (the activity phases only when a regular activity decided). */
+  phases: Partial<Record<Phase, LatencySummary>>;
+}
+
+/** Phases of every update accepted within [fromMs, toMs] (epoch ms). */
+export function registrationPhases(histories: History[], fromMs: number, toMs: number): RegistrationPhases {
+  const samples = Object.fromEntries(PHASES.map((p) => [p, [] as number[]])) as Record<Phase, number[]>;
+  const decidedBy = { activity: 0, localActivity: 0 };
+  for (const history of histories) {
+    const events = history.events ?? [];
+    const byId = new Map(events.map((e) => [Number(e.eventId), e]));
+    const taskSpan = (completedEventId: number): number => {
+      const done = byId.get(completedEventId);
+      const scheduled = byId.get(Number(done?.workflowTaskCompletedEventAttributes?.scheduledEventId));
+      return ms(done) - ms(scheduled);
+    };
+    /** The workflow task completed right before event `id` (commands are recorded after it). */
+    const completedBefore = (id: number): number => {
+      for (let i = id - 1; i > 0; i--) if (byId.get(i)?.workflowTaskCompletedEventAttributes) return i;
+      return -1;
+    };
+    for (const [index, accepted] of events.entries()) {
+      if (accepted.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name !== 'requestUnit') continue;
+      const acceptedAt = ms(accepted);
+      if (acceptedAt < fromMs || acceptedAt > toMs) continue;
+      const acceptedId = Number(accepted.eventId);
+      const end = events.findIndex((e, i) => i > index && Number(e.workflowExecutionUpdateCompletedEventAttributes?.acceptedEventId) === acceptedId);
+      if (end < 0) continue;
+      const completed = events[end]!;
+      const span = events.slice(index + 1, end);
+      // Only one registration in flight: no other update may start or end inside its span.
+      if (span.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionUpdateCompletedEventAttributes)) continue;
+      const initiated = span.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+      const childStarted = span.find((e) => Number(e.childWorkflowExecutionStartedEventAttributes?.initiatedEventId) === Number(initiated?.eventId));
+      if (!initiated || !childStarted) continue;
+      const scheduled = span.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'assignUnitsToWorkers');
+      if (scheduled) {
+        const started = span.find((e) => Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(scheduled.eventId));
+        const finished = span.find((e) => Number(e.activityTaskCompletedEventAttributes?.scheduledEventId) === Number(scheduled.eventId));
+        if (!started || !finished) continue;
+        decidedBy.activity += 1;
+        samples.activityDispatch.push(ms(started) - ms(scheduled));
+        samples.activityRun.push(ms(finished) - ms(started));
+        samples.taskAfterActivity.push(taskSpan(completedBefore(Number(initiated.eventId))));
+      } else {
+        decidedBy.localActivity += 1;
+      }
+      samples.acceptTask.push(taskSpan(completedBefore(acceptedId)));
+      samples.childWorkflowStart.push(ms(childStarted) - ms(initiated));
+      samples.completeTask.push(taskSpan(completedBefore(Number(completed.eventId))));
+      samples.acceptedToCompleted.push(ms(completed) - acceptedAt);
+    }
+  }
+  const phases: Partial<Record<Phase, LatencySummary>> = {};
+  for (const p of PHASES) if (samples[p].length > 0) phases[p] = summarize(samples[p]);
+  return { decidedBy, phases };
+}
