@@ -45,18 +45,29 @@ export class RestartableTemporal {
     fs.mkdirSync(this.dataDir, { recursive: true });
     const log = fs.createWriteStream(this.logFile, { flags: 'a' });
     log.write(`\n===== ${new Date().toISOString()} start temporal on port ${this.#port}\n`);
-    try {
-      this.#server = await startDevServer({
-        dataDir: this.dataDir,
-        port: this.#port,
-        uiPort: this.#uiPort,
-        cliPath: this.#cliPath,
-        // Restarting right after a kill: the port may need a moment, the schema is already there.
-        startTimeoutMs: 120_000,
-        log: (line) => log.write(`${line}\n`),
-      });
-    } finally {
-      this.#server?.process.once('exit', () => log.end());
+    // The CLI picks its HTTP API port itself, at random, and now and then picks the very port it is
+    // about to serve gRPC on ("bind: address already in use"): such a start is simply tried again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#server = await startDevServer({
+          dataDir: this.dataDir,
+          port: this.#port,
+          uiPort: this.#uiPort,
+          cliPath: this.#cliPath,
+          // Restarting right after a kill: the port may need a moment, the schema is already there.
+          startTimeoutMs: 120_000,
+          log: (line) => log.write(`${line}\n`),
+        });
+        this.#server.process.once('exit', () => log.end());
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/address already in use/.test((err as Error).message)) {
+          log.end();
+          throw err;
+        }
+        log.write(`start attempt ${attempt} failed on a port clash; trying again\n`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
     this.starts += 1;
   }

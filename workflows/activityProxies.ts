@@ -2,7 +2,7 @@
  * How workflows call activities: timeouts and retries per kind of work. Activities are idempotent,
  * so retrying forever is safe; a few error types mean "retrying cannot help" and stop at once.
  */
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { AssignmentActivities } from '../activities/assignmentActivities.ts';
 import type { QualificationActivities } from '../activities/qualificationActivities.ts';
 import type { ReviewActivities } from '../activities/reviewActivities.ts';
@@ -20,15 +20,6 @@ const retry = {
 
 /** Short database and provider calls. */
 export const runActivities = proxyActivities<TaskRunActivities>({
-  startToCloseTimeout: '20s',
-  retry,
-});
-
-/**
- * Deciding registrations: a local activity, run by the worker that runs the workflow task, so a
- * worker waiting for a unit does not also wait for an activity task to be scheduled and polled.
- */
-export const localRunActivities = proxyLocalActivities<Pick<TaskRunActivities, 'assignUnitsToWorkers'>>({
   startToCloseTimeout: '20s',
   retry,
 });

@@ -15,7 +15,6 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
-  patched,
   setHandler,
   startChild,
   upsertMemo,
@@ -25,7 +24,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TaskRunStatus } from '../model/status.ts';
-import { bulkRunActivities, createAssignments, localRunActivities, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
+import { bulkRunActivities, createAssignments, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
 import { AssignmentWorkflow, type AssignmentInput } from './assignment.ts';
 import {
   type RunLimits,
@@ -274,11 +273,13 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       }
       assigning = true;
       try {
-        const decide = { runId, limits: s.limits, requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })) };
-        // Runs recorded before registrations were decided by a local activity replay the old way.
-        const results = patched('assign-units-locally')
-          ? await localRunActivities.assignUnitsToWorkers(decide)
-          : await runActivities.assignUnitsToWorkers(decide);
+        // A regular activity, not a local one: its input (the batch and the agent ids chosen for it) is
+        // recorded when scheduled, so a retry after any crash decides exactly the same requests again.
+        const results = await runActivities.assignUnitsToWorkers({
+          runId,
+          limits: s.limits,
+          requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })),
+        });
         // The assignment workflow knows its agent before the worker hears of it.
         await Promise.all(
           batch.map(async (p, i) => {
