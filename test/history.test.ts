@@ -17,23 +17,13 @@ import { eventually, startStack, type Dialect, type Stack } from './support/stac
 
 type HistoryEvent = NonNullable<History['events']>[number];
 
-/** A local activity shows in history (and in the Web UI) as a marker that names its activity type. */
-function localActivityType(e: HistoryEvent): string | undefined {
-  const marker = e.markerRecordedEventAttributes;
-  if (marker?.markerName !== 'core_local_activity') return undefined;
-  const data = marker.details?.data?.payloads?.[0]?.data;
-  if (!data) return undefined;
-  const parsed = JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string };
-  return parsed.activity_type;
-}
-
 /** The names a reader of the history sees: activity types, signals, updates, child workflows. */
 function storyOf(events: HistoryEvent[]) {
   const names = (pick: (e: HistoryEvent) => string | null | undefined): string[] => [
     ...new Set(events.map(pick).filter((n): n is string => !!n)),
   ];
   return {
-    activities: names((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? localActivityType(e)),
+    activities: names((e) => e.activityTaskScheduledEventAttributes?.activityType?.name),
     signalsReceived: names((e) => e.workflowExecutionSignaledEventAttributes?.signalName),
     signalsSent: names((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName),
     updates: names((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name),
