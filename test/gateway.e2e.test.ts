@@ -11,7 +11,7 @@ import type { Gateway } from '../gateway/server.ts';
 import { Agent, OutboxMessage, Unit } from '../model/entities.ts';
 import type { AgentConnection } from '../simulate/agentConnection.ts';
 import { runSimulation } from '../simulate/simulate.ts';
-import { connect, nextError, register, startTestGateway, untilStatus } from './gateway.helpers.ts';
+import { connect, launchRunning, nextError, register, startTestGateway, untilStatus } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { eventually, startStack, type Stack } from './support/stack.ts';
 
@@ -25,15 +25,6 @@ describe('gateway end to end (PostgreSQL, two gateways)', () => {
     const conn = await connect(gateway);
     sockets.push(conn);
     return conn;
-  }
-
-  async function launchRunning(config: Record<string, unknown>): Promise<string> {
-    const { runId } = await stack.operator.launch(config);
-    await eventually(async () => {
-      const s = await stack.operator.status(runId);
-      return s.status === 'running' && s.units.launched > 0 ? true : undefined;
-    }, `run ${runId} to be running with units launched`);
-    return runId;
   }
 
   beforeAll(async () => {
@@ -50,7 +41,7 @@ describe('gateway end to end (PostgreSQL, two gateways)', () => {
   });
 
   it('simulated workers split over two gateways complete a run; every unit is submitted exactly once', async () => {
-    const runId = await launchRunning(formConfig({ max_num_concurrent_units: 6 }, 24));
+    const runId = await launchRunning(stack, formConfig({ max_num_concurrent_units: 6 }, 24), 'some-launched');
     const summary = await runSimulation({ gatewayUrl: [one.url, two.url], runId, workers: 6, thinkMs: 20, timeoutMs: 180_000 });
     expect(summary.errors).toEqual([]);
     expect(summary.timedOut).toBe(false);
@@ -68,7 +59,7 @@ describe('gateway end to end (PostgreSQL, two gateways)', () => {
   });
 
   it('pairs of simulated workers exchange live updates, drop their connections and resume on the other gateway, and complete the run', async () => {
-    const runId = await launchRunning(formConfig({ units_per_assignment: 2 }, 12));
+    const runId = await launchRunning(stack, formConfig({ units_per_assignment: 2 }, 12), 'some-launched');
     const summary = await runSimulation({
       gatewayUrl: [one.url, two.url],
       runId,
@@ -95,7 +86,7 @@ describe('gateway end to end (PostgreSQL, two gateways)', () => {
   });
 
   it('live updates reach the workflow and the partner on the other gateway; a reconnect within the window gets what it missed exactly once', async () => {
-    const runId = await launchRunning(formConfig({ units_per_assignment: 2 }, 1));
+    const runId = await launchRunning(stack, formConfig({ units_per_assignment: 2 }, 1), 'some-launched');
     const a = await register(await open(one), runId, 'pat');
     const b = await register(await open(two), runId, 'quinn');
     expect(b.assignmentId).toBe(a.assignmentId);
@@ -114,14 +105,25 @@ describe('gateway end to end (PostgreSQL, two gateways)', () => {
     await a.conn.until(() => a.conn.lastSeq > 0);
     const lastSeq = a.conn.lastSeq;
     a.conn.drop();
-    await eventually(async () => ((await stack.env.client.workflow.getHandle(`assignment-${a.assignmentId}`).query('assignmentState')) as {
-      agents: Array<{ agentId: string; connected: boolean }>;
-    }).agents.find((x) => x.agentId === a.agentId)?.connected === false ? true : undefined, 'the workflow to see pat disconnected');
+    await eventually(
+      async () =>
+        (
+          (await stack.env.client.workflow.getHandle(`assignment-${a.assignmentId}`).query('assignmentState')) as {
+            agents: Array<{ agentId: string; connected: boolean }>;
+          }
+        ).agents.find((x) => x.agentId === a.agentId)?.connected === false
+          ? true
+          : undefined,
+      'the workflow to see pat disconnected',
+    );
     for (let i = 0; i < 3; i++) {
       b.conn.send({ type: 'live', actionId: `missed-${i}`, data: { text: `missed ${i}` } });
       await b.conn.expect((p) => p.type === 'live_ack' && p.actionId === `missed-${i}`);
     }
-    await eventually(async () => ((await stack.db.em().count(OutboxMessage, { agent: a.agentId, kind: 'live' })) === 3 ? true : undefined), 'the missed messages in the outbox');
+    await eventually(
+      async () => ((await stack.db.em().count(OutboxMessage, { agent: a.agentId, kind: 'live' })) === 3 ? true : undefined),
+      'the missed messages in the outbox',
+    );
 
     const back = await open(two);
     back.resume(runId, a.agentId, a.token, lastSeq);
@@ -132,9 +134,17 @@ describe('gateway end to end (PostgreSQL, two gateways)', () => {
     const total = await stack.db.em().count(OutboxMessage, { agent: a.agentId });
     // Each missed message exactly once, in order, and nothing from before the drop again.
     expect(back.seqsReceived).toEqual(Array.from({ length: total - lastSeq }, (_, i) => lastSeq + 1 + i));
-    await eventually(async () => ((await stack.env.client.workflow.getHandle(`assignment-${a.assignmentId}`).query('assignmentState')) as {
-      agents: Array<{ agentId: string; connected: boolean }>;
-    }).agents.find((x) => x.agentId === a.agentId)?.connected === true ? true : undefined, 'the workflow to see pat back');
+    await eventually(
+      async () =>
+        (
+          (await stack.env.client.workflow.getHandle(`assignment-${a.assignmentId}`).query('assignmentState')) as {
+            agents: Array<{ agentId: string; connected: boolean }>;
+          }
+        ).agents.find((x) => x.agentId === a.agentId)?.connected === true
+          ? true
+          : undefined,
+      'the workflow to see pat back',
+    );
 
     back.send({ type: 'submit', submitKey: 'pat-1', data: { label: 'positive' } });
     b.conn.send({ type: 'submit', submitKey: 'quinn-1', data: { label: 'negative' } });
@@ -146,12 +156,18 @@ describe('gateway end to end (PostgreSQL, two gateways)', () => {
   });
 
   it('a reconnect after the window is refused and the unit goes back to the pool for another worker', async () => {
-    const runId = await launchRunning(formConfig({ reconnect_window_seconds: 1 }, 1));
+    const runId = await launchRunning(stack, formConfig({ reconnect_window_seconds: 1 }, 1), 'some-launched');
     const rita = await register(await open(one), runId, 'rita');
     await untilStatus(rita.conn, 'in_task');
     rita.conn.drop();
-    await eventually(async () => ((await stack.db.em().findOneOrFail(Agent, rita.agentId)).status === 'disconnect' ? true : undefined), 'rita to be disconnected');
-    await eventually(async () => ((await stack.db.em().findOneOrFail(Unit, rita.unitId)).status === 'launched' ? true : undefined), 'the unit to be launched again');
+    await eventually(
+      async () => ((await stack.db.em().findOneOrFail(Agent, rita.agentId)).status === 'disconnect' ? true : undefined),
+      'rita to be disconnected',
+    );
+    await eventually(
+      async () => ((await stack.db.em().findOneOrFail(Unit, rita.unitId)).status === 'launched' ? true : undefined),
+      'the unit to be launched again',
+    );
 
     const late = await open(two);
     late.send({ type: 'resume', runId, agentId: rita.agentId, token: rita.token, lastSeq: 0 });
@@ -164,7 +180,7 @@ describe('gateway end to end (PostgreSQL, two gateways)', () => {
   });
 
   it('200 registrations racing for 50 units: 50 assigned, each unit once, 150 refused; a retried register is the same agent', async () => {
-    const runId = await launchRunning(formConfig({}, 50));
+    const runId = await launchRunning(stack, formConfig({}, 50), 'some-launched');
     const conns = await Promise.all(Array.from({ length: 200 }, (_, i) => open(i % 2 === 0 ? one : two)));
     const keys = conns.map(() => randomUUID());
     conns.forEach((c, i) => c.send({ type: 'register', runId, params: { worker_id: `racer-${i}` }, registrationKey: keys[i]! }));

@@ -43,11 +43,27 @@ export interface Registered {
 }
 
 /** Register a mock worker and wait for its agent (throws with the answer if it was not an agent). */
-export async function register(conn: AgentConnection, runId: string, workerId: string, registrationKey = randomUUID()): Promise<Registered> {
+export async function register(
+  conn: AgentConnection,
+  runId: string,
+  workerId: string,
+  registrationKey = randomUUID(),
+): Promise<Registered> {
   conn.register(runId, { worker_id: workerId }, registrationKey);
-  const reply = await conn.expect((p) => p.type === 'agent' || p.type === 'refused' || (p.type === 'error' && p.ref === 'register'), 120_000, 'register answer');
+  const reply = await conn.expect(
+    (p) => p.type === 'agent' || p.type === 'refused' || (p.type === 'error' && p.ref === 'register'),
+    120_000,
+    'register answer',
+  );
   if (reply.type !== 'agent') throw new Error(`register of ${workerId} was answered with ${JSON.stringify(reply)}`);
-  return { conn, agentId: reply.agentId, token: reply.token, assignmentId: reply.assignmentId, unitId: reply.unitId, initData: reply.initData };
+  return {
+    conn,
+    agentId: reply.agentId,
+    token: reply.token,
+    assignmentId: reply.assignmentId,
+    unitId: reply.unitId,
+    initData: reply.initData,
+  };
 }
 
 export async function untilStatus(conn: AgentConnection, status: string): Promise<void> {
@@ -56,7 +72,11 @@ export async function untilStatus(conn: AgentConnection, status: string): Promis
 
 /** The next error packet (optionally of a code). */
 export function nextError(conn: AgentConnection, code?: string): Promise<ErrorPacket> {
-  return conn.expect<ErrorPacket>((p: ServerPacket) => p.type === 'error' && (code === undefined || p.code === code), 30_000, `error ${code ?? ''}`);
+  return conn.expect<ErrorPacket>(
+    (p: ServerPacket) => p.type === 'error' && (code === undefined || p.code === code),
+    30_000,
+    `error ${code ?? ''}`,
+  );
 }
 
 /** Everything a client packet could change: agents, units, workers, outbox. */
@@ -100,7 +120,10 @@ process.once('exit', () => {
 });
 
 /** Start a gateway process on the stack's database and Temporal; `env` adds or overrides variables. */
-export async function startGatewayProcess(stack: Stack, opts: { port?: number; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  stack: Stack,
+  opts: { port?: number; env?: Record<string, string> } = {},
+): Promise<GatewayProcess> {
   const port = opts.port ?? (await freePort());
   const child = spawn(process.execPath, [GATEWAY_MAIN], {
     cwd: ROOT,
@@ -127,7 +150,9 @@ export async function startGatewayProcess(stack: Stack, opts: { port?: number; e
     child.stderr!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.once('exit', (code, signal) => reject(new Error(`gateway process exited (${code ?? signal}) before listening:\n${output.slice(-3000)}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`gateway process exited (${code ?? signal}) before listening:\n${output.slice(-3000)}`)),
+    );
     setTimeout(() => reject(new Error(`gateway process did not listen within 60 s:\n${output.slice(-3000)}`)), 60_000).unref();
   });
   await eventually(async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), `gateway on port ${port} to be ready`);
@@ -137,4 +162,22 @@ export async function startGatewayProcess(stack: Stack, opts: { port?: number; e
     gatewayChildren.delete(child);
   };
   return { url, wsUrl: gatewayWebSocketUrl(url), child, output: () => output, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') };
+}
+
+/** Launch a run and wait until it is running with units launched (all of them, or at least one). */
+export async function launchRunning(
+  stack: Stack,
+  config: Record<string, unknown>,
+  until: 'all-launched' | 'some-launched' = 'all-launched',
+): Promise<string> {
+  const { runId } = await stack.operator.launch(config);
+  await eventually(
+    async () => {
+      const s = await stack.operator.status(runId);
+      const launched = until === 'all-launched' ? s.units.created === 0 : s.units.launched > 0;
+      return s.status === 'running' && launched ? true : undefined;
+    },
+    `run ${runId} to be running with ${until === 'all-launched' ? 'its units' : 'units'} launched`,
+  );
+  return runId;
 }

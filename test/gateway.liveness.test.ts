@@ -25,7 +25,7 @@ import { Agent, Assignment, GatewayInstance, GatewayLease, Task, TaskRun, Unit, 
 import type { AgentStatus } from '../model/status.ts';
 import type { AgentConnection } from '../simulate/agentConnection.ts';
 import type { AssignmentStateView } from '../workflows/definitions.ts';
-import { type GatewayProcess, connect, nextError, register, startGatewayProcess, untilStatus } from './gateway.helpers.ts';
+import { type GatewayProcess, connect, launchRunning, nextError, register, startGatewayProcess, untilStatus } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { livenessSettings } from '../gateway/livenessSettings.ts';
 import { createTestDatabase } from './support/databases.ts';
@@ -53,7 +53,9 @@ describe('gateway liveness settings', () => {
       heartbeatMs: 300,
       deadAfterMs: 900,
     });
-    expect(() => livenessSettings({}, { HITLOOP_GATEWAY_HEARTBEAT_MS: '1.5s' })).toThrow(/HITLOOP_GATEWAY_HEARTBEAT_MS must be a whole number of milliseconds > 0; got '1.5s'/);
+    expect(() => livenessSettings({}, { HITLOOP_GATEWAY_HEARTBEAT_MS: '1.5s' })).toThrow(
+      /HITLOOP_GATEWAY_HEARTBEAT_MS must be a whole number of milliseconds > 0; got '1.5s'/,
+    );
     expect(() => livenessSettings({}, { HITLOOP_GATEWAY_HEARTBEAT_MS: '1000', HITLOOP_GATEWAY_DEAD_AFTER_MS: '1500' })).toThrow(
       /at least 2 heartbeat intervals .* set 1500 ms: raise HITLOOP_GATEWAY_DEAD_AFTER_MS/,
     );
@@ -89,15 +91,6 @@ describe('gateway liveness: a gateway killed with SIGKILL', () => {
       return g;
     }
 
-    async function launchRunning(config: Record<string, unknown>): Promise<string> {
-      const { runId } = await stack.operator.launch(config);
-      await eventually(async () => {
-        const s = await stack.operator.status(runId);
-        return s.status === 'running' && s.units.created === 0 ? true : undefined;
-      }, `run ${runId} to be running with its units launched`);
-      return runId;
-    }
-
     async function assignmentAgent(assignmentId: string, agentId: string) {
       const view = await stack.env.client.workflow.getHandle(`assignment-${assignmentId}`).query<AssignmentStateView>('assignmentState');
       const agent = view.agents.find((a) => a.agentId === agentId);
@@ -112,11 +105,15 @@ describe('gateway liveness: a gateway killed with SIGKILL', () => {
 
     /** B has claimed and handled every lease of A's incarnation, then forgotten A's heartbeat row. */
     async function untilSwept(incarnation: string): Promise<void> {
-      await eventually(async () => {
-        const leases = await stack.db.em().count(GatewayLease, { instance: incarnation });
-        const rows = await stack.db.em().count(GatewayInstance, { id: incarnation });
-        return leases === 0 && rows === 0 ? true : undefined;
-      }, `gateway B to sweep the leases of the dead gateway ${incarnation}`, 90_000);
+      await eventually(
+        async () => {
+          const leases = await stack.db.em().count(GatewayLease, { instance: incarnation });
+          const rows = await stack.db.em().count(GatewayInstance, { id: incarnation });
+          return leases === 0 && rows === 0 ? true : undefined;
+        },
+        `gateway B to sweep the leases of the dead gateway ${incarnation}`,
+        90_000,
+      );
     }
 
     beforeAll(async () => {
@@ -130,7 +127,10 @@ describe('gateway liveness: a gateway killed with SIGKILL', () => {
     });
 
     it('an agent that never comes back ends `disconnect` one reconnect window after the crash; its unit goes back to the pool and another worker takes it through B', async () => {
-      const runId = await launchRunning(formConfig({ reconnect_window_seconds: 2, assignment_duration_seconds: ASSIGNMENT_SECONDS }, 1));
+      const runId = await launchRunning(
+        stack,
+        formConfig({ reconnect_window_seconds: 2, assignment_duration_seconds: ASSIGNMENT_SECONDS }, 1),
+      );
       const a = await startGateway();
       const wanda = await register(await open(a), runId, 'wanda');
       await untilStatus(wanda.conn, 'in_task');
@@ -142,15 +142,21 @@ describe('gateway liveness: a gateway killed with SIGKILL', () => {
       await eventually(async () => (wanda.conn.closed ? true : undefined), "wanda's socket to die with gateway A");
 
       // Wanda never comes back. Her unit is released by the reconnect window, long before the assignment ends.
-      const ended = await eventually(async () => {
-        const row = await stack.db.em().findOneOrFail(Agent, wanda.agentId);
-        return row.status === 'disconnect' || row.status === 'timeout' ? row.status : undefined;
-      }, 'wanda to be released', 90_000);
+      const ended = await eventually(
+        async () => {
+          const row = await stack.db.em().findOneOrFail(Agent, wanda.agentId);
+          return row.status === 'disconnect' || row.status === 'timeout' ? row.status : undefined;
+        },
+        'wanda to be released',
+        90_000,
+      );
       const releasedAfterMs = Date.now() - killedAt;
       expect(ended).toBe('disconnect');
       expect((await stack.db.em().findOneOrFail(Unit, wanda.unitId)).status).toBe('launched');
       expect(releasedAfterMs).toBeLessThan((ASSIGNMENT_SECONDS * 1000) / 10);
-      console.info(`[${dialect}] killed gateway A: wanda's unit back in the pool after ${releasedAfterMs} ms (window 2 s, heartbeat ${HEARTBEAT_MS} ms, dead after ${DEAD_AFTER_MS} ms)`);
+      console.info(
+        `[${dialect}] killed gateway A: wanda's unit back in the pool after ${releasedAfterMs} ms (window 2 s, heartbeat ${HEARTBEAT_MS} ms, dead after ${DEAD_AFTER_MS} ms)`,
+      );
       await untilSwept(lease.instance);
 
       // Xavier takes the unit through B and submits it.
@@ -168,7 +174,10 @@ describe('gateway liveness: a gateway killed with SIGKILL', () => {
     });
 
     it('agents that resume on B within the window keep their units: one before B noticed the crash, one after B started its window', async () => {
-      const runId = await launchRunning(formConfig({ reconnect_window_seconds: 60, assignment_duration_seconds: ASSIGNMENT_SECONDS }, 2));
+      const runId = await launchRunning(
+        stack,
+        formConfig({ reconnect_window_seconds: 60, assignment_duration_seconds: ASSIGNMENT_SECONDS }, 2),
+      );
       const a = await startGateway();
       const yara = await register(await open(a), runId, 'yara');
       const zed = await register(await open(a), runId, 'zed');
@@ -187,10 +196,14 @@ describe('gateway liveness: a gateway killed with SIGKILL', () => {
       const resumedBeforeSweep = !(await stack.db.em().findOne(GatewayInstance, lease.instance))?.declaredDeadBy;
 
       // Zed waits until B has started his reconnect window, then resumes within it.
-      await eventually(async () => {
-        const view = await assignmentAgent(zed.assignmentId, zed.agentId);
-        return !view.connected && view.reconnectDeadline !== null ? true : undefined;
-      }, "gateway B to start zed's reconnect window", 90_000);
+      await eventually(
+        async () => {
+          const view = await assignmentAgent(zed.assignmentId, zed.agentId);
+          return !view.connected && view.reconnectDeadline !== null ? true : undefined;
+        },
+        "gateway B to start zed's reconnect window",
+        90_000,
+      );
       const zedBack = await open(b);
       zedBack.resume(runId, zed.agentId, zed.token, zed.conn.lastSeq);
       expect(await zedBack.expect((p) => p.type === 'agent')).toMatchObject({ agentId: zed.agentId, resumed: true, status: 'in_task' });
@@ -228,13 +241,37 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('gateway leases and the dead-ga
     const em = db.em();
     const t = Math.random().toString(36).slice(2, 8);
     em.create(Task, { id: `k-${t}`, name: `task ${t}` });
-    em.create(TaskRun, { id: `r-${t}`, task: `k-${t}`, status: 'running', workflowId: `taskrun-r-${t}`, config: {}, providerType: 'mock', blueprintType: 'static-form', reward: 1 });
+    em.create(TaskRun, {
+      id: `r-${t}`,
+      task: `k-${t}`,
+      status: 'running',
+      workflowId: `taskrun-r-${t}`,
+      config: {},
+      providerType: 'mock',
+      blueprintType: 'static-form',
+      reward: 1,
+    });
     em.create(Worker, { id: `w-${t}`, provider: 'mock', providerWorkerId: `pw-${t}` });
     const agents = statuses.map((status, i) => {
       const assignmentId = `r-${t}-a${i}`;
       em.create(Assignment, { id: assignmentId, taskRun: `r-${t}`, index: i, data: {} });
-      em.create(Unit, { id: `${assignmentId}-u0`, assignment: assignmentId, taskRun: `r-${t}`, unitIndex: 0, status: 'assigned', pay: 1, worker: `w-${t}` });
-      em.create(Agent, { id: `${assignmentId}-g0`, unit: `${assignmentId}-u0`, assignment: assignmentId, taskRun: `r-${t}`, worker: `w-${t}`, status });
+      em.create(Unit, {
+        id: `${assignmentId}-u0`,
+        assignment: assignmentId,
+        taskRun: `r-${t}`,
+        unitIndex: 0,
+        status: 'assigned',
+        pay: 1,
+        worker: `w-${t}`,
+      });
+      em.create(Agent, {
+        id: `${assignmentId}-g0`,
+        unit: `${assignmentId}-u0`,
+        assignment: assignmentId,
+        taskRun: `r-${t}`,
+        worker: `w-${t}`,
+        status,
+      });
       return { agentId: `${assignmentId}-g0`, assignmentId };
     });
     await em.flush();
@@ -294,9 +331,14 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('gateway leases and the dead-ga
     conn.bind({ ...agent!, runId: 'r', unitId: 'u', workerId: 'w' }, 'in_task', 0);
     // What a signal chained now (the reconnect) would see when it runs.
     const seenBySignal = await conn.signalChain.then(() => db.em().find(GatewayLease, { instance: lease.incarnation }));
-    expect(seenBySignal).toMatchObject([{ connectionId: 'gw-lease-1', agentId: agent!.agentId, assignmentId: agent!.assignmentId, claimedBy: null }]);
+    expect(seenBySignal).toMatchObject([
+      { connectionId: 'gw-lease-1', agentId: agent!.agentId, assignmentId: agent!.assignmentId, claimedBy: null },
+    ]);
     lease.release(conn);
-    await eventually(async () => ((await db.em().count(GatewayLease, { instance: lease.incarnation })) === 0 ? true : undefined), 'the lease to be removed');
+    await eventually(
+      async () => ((await db.em().count(GatewayLease, { instance: lease.incarnation })) === 0 ? true : undefined),
+      'the lease to be removed',
+    );
     await lease.stop();
     expect(await db.em().count(GatewayInstance, { id: lease.incarnation })).toBe(0);
   });
@@ -307,13 +349,16 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('gateway leases and the dead-ga
     const one = await startLease('gw-one');
     const two = await startLease('gw-two');
     const calls = recordingCalls();
-    const sweepers = [one, two].map((self) => new DeadGatewaySweep({ db, log: testLog, calls, self, intervalMs: 60_000, deadAfterMs: 200 }));
+    const sweepers = [one, two].map(
+      (self) => new DeadGatewaySweep({ db, log: testLog, calls, self, intervalMs: 60_000, deadAfterMs: 200 }),
+    );
     // Both see the dead gateway's beat now, and keep sweeping at once until its row is gone.
     const rounds = [];
     while ((await db.em().count(GatewayInstance, { id: 'gw-dead.1' })) > 0) {
       rounds.push(...(await Promise.all(sweepers.map((s) => s.sweep()))));
       await new Promise((r) => setTimeout(r, 50));
-      if (rounds.length > 200) throw new Error(`the dead gateway was not swept after ${rounds.length} rounds: ${JSON.stringify(rounds.slice(-4))}`);
+      if (rounds.length > 200)
+        throw new Error(`the dead gateway was not swept after ${rounds.length} rounds: ${JSON.stringify(rounds.slice(-4))}`);
     }
     expect(rounds.flatMap((r) => r.declaredDead)).toEqual(['gw-dead.1']);
     expect(calls.sent.sort((x, y) => x.connectionId.localeCompare(y.connectionId))).toEqual([
@@ -323,10 +368,9 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('gateway leases and the dead-ga
     expect(rounds.reduce((n, r) => n + r.dropped, 0)).toBe(1);
     expect(await db.em().count(GatewayLease, { instance: 'gw-dead.1' })).toBe(0);
     // The live gateways were never judged dead: they beat all along.
-    expect(await db.em().find(GatewayInstance, { id: { $in: [one.incarnation, two.incarnation] } }, { fields: ['declaredDeadBy'] })).toMatchObject([
-      { declaredDeadBy: null },
-      { declaredDeadBy: null },
-    ]);
+    expect(
+      await db.em().find(GatewayInstance, { id: { $in: [one.incarnation, two.incarnation] } }, { fields: ['declaredDeadBy'] }),
+    ).toMatchObject([{ declaredDeadBy: null }, { declaredDeadBy: null }]);
   });
 
   it('a gateway that keeps beating is never declared dead; one declared dead while it was only stalled closes the sockets it held and carries on as a new incarnation', async () => {
@@ -347,7 +391,10 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('gateway leases and the dead-ga
     }
     // Its event loop stalls past the delay (as a sweeper would see it), then comes back.
     await db.em().nativeUpdate(GatewayInstance, { id: first }, { declaredDeadBy: observer.incarnation, declaredDeadAt: new Date() });
-    await eventually(async () => (zombie.incarnation !== first && closes.length > 0 ? true : undefined), 'the zombie gateway to notice and fence itself');
+    await eventually(
+      async () => (zombie.incarnation !== first && closes.length > 0 ? true : undefined),
+      'the zombie gateway to notice and fence itself',
+    );
     expect(closes).toEqual([1001]);
     expect(await db.em().findOne(GatewayInstance, zombie.incarnation)).toMatchObject({ declaredDeadBy: null });
     // The sweeper disconnects the connection it held, once; the old row then goes.
@@ -355,6 +402,8 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('gateway leases and the dead-ga
       await sweeper.sweep();
       return (await db.em().count(GatewayInstance, { id: first })) === 0 ? true : undefined;
     }, "the zombie's old incarnation to be swept");
-    expect(calls.sent).toEqual([{ assignmentId: agent!.assignmentId, signal: 'agentDisconnected', agentId: agent!.agentId, connectionId: 'gw-zombie-1' }]);
+    expect(calls.sent).toEqual([
+      { assignmentId: agent!.assignmentId, signal: 'agentDisconnected', agentId: agent!.agentId, connectionId: 'gw-zombie-1' },
+    ]);
   });
 });

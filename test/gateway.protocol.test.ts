@@ -9,7 +9,16 @@ import type { Gateway } from '../gateway/server.ts';
 import { TokenSigner } from '../gateway/tokens.ts';
 import { Agent, OutboxMessage, Unit } from '../model/entities.ts';
 import { type AgentConnection, ConnectionLost } from '../simulate/agentConnection.ts';
-import { connect, expectUnchanged, nextError, register, snapshot, startTestGateway, untilStatus } from './gateway.helpers.ts';
+import {
+  connect,
+  expectUnchanged,
+  launchRunning,
+  nextError,
+  register,
+  snapshot,
+  startTestGateway,
+  untilStatus,
+} from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { eventually, startStack, type Stack } from './support/stack.ts';
 
@@ -24,16 +33,6 @@ describe('gateway protocol (SQLite)', () => {
     const conn = await connect(gateway);
     sockets.push(conn);
     return conn;
-  }
-
-  async function launchRunning(config: Record<string, unknown>): Promise<string> {
-    const { runId } = await stack.operator.launch(config);
-    // Running with every unit launched: nothing moves in the database until a worker acts.
-    await eventually(async () => {
-      const s = await stack.operator.status(runId);
-      return s.status === 'running' && s.units.created === 0 ? true : undefined;
-    }, `run ${runId} to be running with its units launched`);
-    return runId;
   }
 
   /** A worker who has taken a unit and whose task has started. */
@@ -58,7 +57,7 @@ describe('gateway protocol (SQLite)', () => {
 
   describe('happy path', () => {
     it('registers, passes a live update to the workflow, stores the submission once, and records acks', async () => {
-      const runId = await launchRunning(formConfig({}, 2));
+      const runId = await launchRunning(stack, formConfig({}, 2));
       const conn = await open();
       const agent = await register(conn, runId, 'alice');
       expect(agent.initData).toMatchObject({ data: { text: 'sentence 0' }, fields: [{ name: 'label', type: 'select' }] });
@@ -88,7 +87,7 @@ describe('gateway protocol (SQLite)', () => {
     });
 
     it('gives the same agent to a retried register (same registration key) and never a duplicate', async () => {
-      const runId = await launchRunning(formConfig({}, 3));
+      const runId = await launchRunning(stack, formConfig({}, 3));
       const key = randomUUID();
       const first = await register(await open(), runId, 'bob', key);
       const again = await register(await open(), runId, 'bob', key);
@@ -98,18 +97,21 @@ describe('gateway protocol (SQLite)', () => {
     });
 
     it('returns a unit: the agent ends as returned and the unit goes back to the pool for the next worker', async () => {
-      const runId = await launchRunning(formConfig({}, 1));
+      const runId = await launchRunning(stack, formConfig({}, 1));
       const carol = await working(runId, 'carol');
       carol.conn.send({ type: 'return' });
       await carol.conn.expect((p) => p.type === 'return_ack');
       await untilStatus(carol.conn, 'returned');
-      await eventually(async () => ((await stack.db.em().findOneOrFail(Unit, carol.unitId)).status === 'launched' ? true : undefined), 'the unit to be launched again');
+      await eventually(
+        async () => ((await stack.db.em().findOneOrFail(Unit, carol.unitId)).status === 'launched' ? true : undefined),
+        'the unit to be launched again',
+      );
       const dave = await register(await open(), runId, 'dave');
       expect(dave.unitId).toBe(carol.unitId);
     });
 
     it('a second socket resuming the same agent replaces the first (closed with 4001) without a disconnect', async () => {
-      const runId = await launchRunning(formConfig({}, 1));
+      const runId = await launchRunning(stack, formConfig({}, 1));
       const kim = await working(runId, 'kim');
       const second = await open();
       second.resume(runId, kim.agentId, kim.token, kim.conn.lastSeq);
@@ -124,8 +126,8 @@ describe('gateway protocol (SQLite)', () => {
       await untilStatus(second, 'completed');
     });
 
-    it('drops a socket that answers no ping, and the agent\'s reconnect window starts', async () => {
-      const runId = await launchRunning(formConfig({}, 1));
+    it("drops a socket that answers no ping, and the agent's reconnect window starts", async () => {
+      const runId = await launchRunning(stack, formConfig({}, 1));
       const quick = await startTestGateway(stack, { pingIntervalMs: 200 });
       try {
         const silent = await connect(quick.wsUrl, { answerPings: false });
@@ -148,6 +150,7 @@ describe('gateway protocol (SQLite)', () => {
     it('onboarding: the form comes first; a pass leads to a unit, a fail is refused as not_qualified from then on', async () => {
       const qualification = `onboarded-${randomUUID().slice(0, 8)}`;
       const runId = await launchRunning(
+        stack,
         formConfig(
           {
             onboarding_qualification: qualification,
@@ -184,11 +187,14 @@ describe('gateway protocol (SQLite)', () => {
       await oscar.expect((p) => p.type === 'submit_ack');
       expect(await oscar.expect((p) => p.type === 'refused')).toMatchObject({ reason: 'not_qualified' });
       oscar.register(runId, { worker_id: 'oscar' }, randomUUID());
-      expect(await oscar.expect((p) => p.type === 'refused' || p.type === 'onboarding')).toMatchObject({ type: 'refused', reason: 'not_qualified' });
+      expect(await oscar.expect((p) => p.type === 'refused' || p.type === 'onboarding')).toMatchObject({
+        type: 'refused',
+        reason: 'not_qualified',
+      });
     });
 
     it('answers heartbeats and serves health, readiness, task pages and assets over HTTP', async () => {
-      const runId = await launchRunning(formConfig({}, 1));
+      const runId = await launchRunning(stack, formConfig({}, 1));
       const conn = await open();
       conn.send({ type: 'heartbeat' });
       await conn.until(() => conn.ws.readyState === conn.ws.OPEN);
@@ -212,7 +218,7 @@ describe('gateway protocol (SQLite)', () => {
   describe('bad input changes nothing', () => {
     let runId: string;
     beforeAll(async () => {
-      runId = await launchRunning(formConfig({}, 20));
+      runId = await launchRunning(stack, formConfig({}, 20));
     });
 
     it('malformed JSON: bad_json', async () => {
@@ -319,7 +325,13 @@ describe('gateway protocol (SQLite)', () => {
       const altered = `${Buffer.from(JSON.stringify({ ...claims, a: hank.agentId })).toString('base64url')}.${sig}`;
       thief.send({ type: 'resume', runId, agentId: hank.agentId, token: altered, lastSeq: 0 });
       expect((await nextError(thief)).code).toBe('invalid_token');
-      const otherSecret = new TokenSigner('not-the-secret').sign({ agentId: hank.agentId, runId, workerId: 'w', assignmentId: 'a', unitId: 'u' });
+      const otherSecret = new TokenSigner('not-the-secret').sign({
+        agentId: hank.agentId,
+        runId,
+        workerId: 'w',
+        assignmentId: 'a',
+        unitId: 'u',
+      });
       thief.send({ type: 'resume', runId, agentId: hank.agentId, token: otherSecret, lastSeq: 0 });
       expect((await nextError(thief)).code).toBe('invalid_token');
       // Still unbound: it cannot act as anyone.
@@ -345,7 +357,10 @@ describe('gateway protocol (SQLite)', () => {
       jack.conn.send({ type: 'submit', submitKey: 'first', data: { label: 'negative' } });
       await jack.conn.expect((p) => p.type === 'submit_ack');
       await untilStatus(jack.conn, 'completed');
-      await eventually(async () => ((await stack.db.em().count(OutboxMessage, { agent: jack.agentId, ackedAt: null })) === 0 ? true : undefined), 'acks');
+      await eventually(
+        async () => ((await stack.db.em().count(OutboxMessage, { agent: jack.agentId, ackedAt: null })) === 0 ? true : undefined),
+        'acks',
+      );
       const before = await snapshot(stack.db);
 
       jack.conn.send({ type: 'submit', submitKey: 'second', data: { label: 'positive' } });
