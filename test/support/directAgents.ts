@@ -32,7 +32,7 @@ export async function workUntilRefused(
     const result = await requestUnit(client, runId, providerWorkerId);
     if (result.outcome !== 'assigned') {
       if (result.outcome === 'refused' && result.reason === 'no_units_available') {
-        await new Promise((r) => setTimeout(r, 50));
+        await new Promise((r) => setTimeout(r, 250));
         continue;
       }
       return done;
