@@ -60,6 +60,8 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('auto-approve on %s', (dialect)
 
     await startWorker();
     await waitForUnitStatus(stack.db, left.unitId, 'accepted');
+    // The unit is stored accepted before the provider is told; the workflow ends once both are done.
+    await client.workflow.getHandle(assignmentWorkflowId(left.assignmentId)).result();
     const review = await stack.db.em().findOneOrFail(Review, { unit: left.unitId });
     expect(review).toMatchObject({ decision: 'approve', requestKey: `auto-approve-${left.unitId}` });
     expect(review.note).toMatch(/approved automatically 4 s after completion/);
