@@ -112,7 +112,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const runs = new RunCatalog(db);
-  const calls = new WorkflowCalls(client);
+  const calls = new WorkflowCalls(client, {
+    onRetry: (what, attempt, error) => log.debug({ attempt, error }, `${what}: retrying`),
+  });
   const delivery = new OutboxDelivery({
     db,
     log,

@@ -8,12 +8,7 @@
  * Temporal as well as by the activity that assigns units.
  */
 import { createHash } from 'node:crypto';
-import {
-  type Client,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  isGrpcServiceError,
-} from '@temporalio/client';
+import { type Client, WorkflowNotFoundError, type WorkflowHandle, WorkflowUpdateFailedError, isGrpcServiceError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import {
   type OnboardingSubmit,
@@ -86,18 +81,37 @@ function isNotFound(err: unknown): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function withRetries<T>(policy: RetryPolicy, what: string, call: () => Promise<T>): Promise<T> {
+/** Told of every refused attempt that will be tried again (the gateway logs them). */
+export type RetryObserver = (what: string, attempt: number, error: string) => void;
+
+interface RetryOptions {
+  onRetry?: RetryObserver | undefined;
+  /**
+   * Asked when Temporal dropped an update because its run was closing: true when no run follows it
+   * (the workflow ended rather than continued as new). The server answers a retried update id on a
+   * closed run with the same "aborted" error forever, so only this tells the two apart.
+   */
+  workflowEnded?: () => Promise<boolean>;
+}
+
+async function withRetries<T>(policy: RetryPolicy, what: string, call: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const deadline = Date.now() + policy.budgetMs;
   let delay = policy.firstDelayMs;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (isNotFound(err) && !isRetryable(err)) throw new WorkflowGoneError(`${what}: the workflow is not running (${errorChainText(err)})`, { cause: err });
+      const gone = (): WorkflowGoneError =>
+        new WorkflowGoneError(`${what}: the workflow is not running (${errorChainText(err)})`, { cause: err });
+      if (isNotFound(err) && !isRetryable(err)) throw gone();
       if (!isRetryable(err)) throw err;
+      if (opts.workflowEnded && DROPPED_UPDATE_TEXT.test(errorChainText(err)) && (await opts.workflowEnded())) throw gone();
       if (Date.now() + delay > deadline) {
-        throw new TemporalUnavailableError(`${what}: Temporal kept refusing for ${policy.budgetMs} ms (${errorChainText(err)})`, { cause: err });
+        throw new TemporalUnavailableError(`${what}: Temporal kept refusing for ${policy.budgetMs} ms (${errorChainText(err)})`, {
+          cause: err,
+        });
       }
+      opts.onRetry?.(what, attempt, errorChainText(err));
       // Full jitter: many gateways retrying the same workflow spread out instead of colliding again.
       await sleep(Math.random() * delay + policy.firstDelayMs);
       delay = Math.min(policy.maxDelayMs, delay * 2);
@@ -107,23 +121,45 @@ async function withRetries<T>(policy: RetryPolicy, what: string, call: () => Pro
 
 /** A bounded, stable update id for one registration (Temporal caps id lengths). */
 export function registrationUpdateId(request: UnitRequest): string {
-  const digest = createHash('sha256').update(`${request.provider}\0${request.providerWorkerId}\0${request.registrationKey}`).digest('base64url');
+  const digest = createHash('sha256')
+    .update(`${request.provider}\0${request.providerWorkerId}\0${request.registrationKey}`)
+    .digest('base64url');
   return `register-${digest.slice(0, 32)}`;
 }
 
 export class WorkflowCalls {
   readonly #client: Client;
+  readonly #onRetry: RetryObserver | undefined;
 
-  constructor(client: Client) {
+  constructor(client: Client, opts: { onRetry?: RetryObserver } = {}) {
     this.#client = client;
+    this.#onRetry = opts.onRetry;
+  }
+
+  /** Retries for an update on a run's TaskRun workflow: it may continue as new under the update. */
+  #updateRetries(handle: WorkflowHandle): RetryOptions {
+    return {
+      onRetry: this.#onRetry,
+      workflowEnded: async () => {
+        try {
+          return (await handle.describe()).status.name !== 'RUNNING';
+        } catch (err) {
+          if (isNotFound(err)) return true;
+          return false;
+        }
+      },
+    };
   }
 
   /** Ask the run for a unit; a run whose workflow has closed refuses with `run_not_running`. */
   async requestUnit(runId: string, request: UnitRequest): Promise<UnitRequestResult> {
     const handle = this.#client.workflow.getHandle(taskRunWorkflowId(runId));
     try {
-      return await withRetries(UPDATE_RETRY, `register for run ${runId}`, () =>
-        handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: registrationUpdateId(request) }),
+      return await withRetries(
+        UPDATE_RETRY,
+        `register for run ${runId}`,
+        () => handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: registrationUpdateId(request) }),
+        this.#updateRetries(handle),
       );
     } catch (err) {
       if (err instanceof WorkflowGoneError) {
@@ -138,8 +174,11 @@ export class WorkflowCalls {
     const handle = this.#client.workflow.getHandle(taskRunWorkflowId(runId));
     const digest = createHash('sha256').update(`${submission.onboardingAgentId}\0${submission.submitKey}`).digest('base64url');
     try {
-      return await withRetries(UPDATE_RETRY, `onboarding answers for run ${runId}`, () =>
-        handle.executeUpdate(submitOnboardingUpdate, { args: [submission], updateId: `onboarding-${digest.slice(0, 32)}` }),
+      return await withRetries(
+        UPDATE_RETRY,
+        `onboarding answers for run ${runId}`,
+        () => handle.executeUpdate(submitOnboardingUpdate, { args: [submission], updateId: `onboarding-${digest.slice(0, 32)}` }),
+        this.#updateRetries(handle),
       );
     } catch (err) {
       if (err instanceof WorkflowGoneError) {
@@ -152,7 +191,9 @@ export class WorkflowCalls {
   /** Signal an agent's assignment workflow; WorkflowGoneError when that workflow has closed. */
   async signalAssignment<Args extends unknown[]>(assignmentId: string, signal: SignalDefinition<Args>, ...args: Args): Promise<void> {
     const handle = this.#client.workflow.getHandle(assignmentWorkflowId(assignmentId));
-    await withRetries(SIGNAL_RETRY, `signal ${signal.name} to assignment ${assignmentId}`, () => handle.signal(signal, ...args));
+    await withRetries(SIGNAL_RETRY, `signal ${signal.name} to assignment ${assignmentId}`, () => handle.signal(signal, ...args), {
+      onRetry: this.#onRetry,
+    });
   }
 
   /** Whether the Temporal server answers (for the readiness endpoint). */

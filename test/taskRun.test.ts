@@ -2,12 +2,37 @@
  * The TaskRun workflow against a real Temporal dev server, on SQLite and on PostgreSQL:
  * concurrency caps, completion, patience, lifetime, live cap changes, continue-as-new.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Agent, ProviderCall, Unit } from '../model/entities.ts';
 import { runStatusQuery, taskRunWorkflowId } from '../workflows/definitions.ts';
 import { formConfig } from './support/configs.ts';
 import { activeUnitCount, peakActiveFromProviderRecord, requestUnit, submit, workUntilRefused } from './support/directAgents.ts';
 import { eventually, startStack, type Dialect, type Stack } from './support/stack.ts';
+
+/**
+ * The run's end, or after 90 s a failure that says where it stood: the run's own view, the units'
+ * statuses and what each worker last did (a silent test timeout explains nothing).
+ */
+async function waitExplainingDelay(stack: Stack, runId: string, trace: string[]): Promise<Awaited<ReturnType<Stack['operator']['wait']>>> {
+  let last: unknown;
+  const ended = stack.operator.wait(runId, { pollMs: 200, onProgress: (s) => (last = s) });
+  const late = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 90_000).unref());
+  const first = await Promise.race([ended, late]);
+  if (first !== 'late') return first;
+  const units = (await stack.db.em().find(Unit, { taskRun: runId }, { orderBy: { id: 'asc' } })).map((u) => `${u.id}:${u.status}`);
+  const history = await stack.env.client.workflow.getHandle(taskRunWorkflowId(runId)).fetchHistory();
+  const lastEvents = (history.events ?? []).slice(-15).map((e) => `${e.eventId} ${e.eventType}`);
+  throw new Error(
+    [
+      `run ${runId} had not ended after 90 s`,
+      `its status: ${JSON.stringify(last)}`,
+      `units: ${units.join(' ')}`,
+      `last history events: ${lastEvents.join(', ')}`,
+      `workers, last lines:`,
+      ...trace.slice(-30),
+    ].join('\n'),
+  );
+}
 
 describe.each<Dialect>(['sqlite', 'postgresql'])('TaskRun workflow on %s', (dialect) => {
   let stack: Stack;
@@ -29,8 +54,10 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('TaskRun workflow on %s', (dial
         await new Promise((r) => setTimeout(r, 15));
       }
     })();
-    const workers = Array.from({ length: cap + 1 }, (_, i) => workUntilRefused(env.client, runId, `w${cap}-${i}`));
-    const final = await operator.wait(runId, { pollMs: 200 });
+    const trace: string[] = [];
+    onTestFailed(() => console.error(`workers of run ${runId}, last lines:\n${trace.slice(-40).join('\n')}`));
+    const workers = Array.from({ length: cap + 1 }, (_, i) => workUntilRefused(env.client, runId, `w${cap}-${i}`, undefined, trace));
+    const final = await waitExplainingDelay(stack, runId, trace);
     sampling = false;
     await sampler;
     const done = await Promise.all(workers);

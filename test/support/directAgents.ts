@@ -10,8 +10,18 @@ import { WorkflowCalls } from '../../gateway/workflowCalls.ts';
 import { type UnitRequestResult, agentSubmitSignal, assignmentWorkflowId } from '../../workflows/definitions.ts';
 
 /** Registers like the gateway does (its retries included): the same answers a page would get. */
-export async function requestUnit(client: Client, runId: string, providerWorkerId: string, registrationKey = randomUUID()): Promise<UnitRequestResult> {
-  return new WorkflowCalls(client).requestUnit(runId, { provider: 'mock', providerWorkerId, registrationKey });
+export async function requestUnit(
+  client: Client,
+  runId: string,
+  providerWorkerId: string,
+  registrationKey = randomUUID(),
+  trace?: string[],
+): Promise<UnitRequestResult> {
+  const onRetry =
+    trace &&
+    ((what: string, attempt: number, error: string) =>
+      trace.push(`${new Date().toISOString()} ${providerWorkerId} retry ${attempt} of ${what}: ${error}`));
+  return new WorkflowCalls(client, { onRetry }).requestUnit(runId, { provider: 'mock', providerWorkerId, registrationKey });
 }
 
 export async function submit(client: Client, assignmentId: string, agentId: string, data: Record<string, unknown>): Promise<void> {
@@ -26,19 +36,27 @@ export async function workUntilRefused(
   runId: string,
   providerWorkerId: string,
   onAssigned?: () => Promise<void>,
+  trace?: string[],
 ): Promise<number> {
   let done = 0;
+  const note = (line: string): void => {
+    trace?.push(`${new Date().toISOString()} ${providerWorkerId} ${line}`);
+  };
   for (;;) {
-    const result = await requestUnit(client, runId, providerWorkerId);
+    note('registering');
+    const result = await requestUnit(client, runId, providerWorkerId, randomUUID(), trace);
     if (result.outcome !== 'assigned') {
+      note(`refused: ${result.outcome === 'refused' ? result.reason : result.outcome}`);
       if (result.outcome === 'refused' && result.reason === 'no_units_available') {
         await new Promise((r) => setTimeout(r, 250));
         continue;
       }
       return done;
     }
+    note(`assigned unit ${result.unitId} (assignment ${result.assignmentId})`);
     await onAssigned?.();
     await submit(client, result.assignmentId, result.agentId, { label: done % 2 === 0 ? 'positive' : 'negative', by: providerWorkerId });
+    note(`submitted unit ${result.unitId}`);
     done += 1;
     // Wait until the submission is stored before asking again (allowed_concurrent may be 1).
     await new Promise((r) => setTimeout(r, 20));
