@@ -44,8 +44,23 @@ export async function createScratchDatabase(dialect: Dialect, opts: ScratchDatab
   return {
     url: url.toString(),
     // WITH (FORCE) ends sessions a failed test may have left open (PostgreSQL 13+).
-    drop: () => onServer(serverUrl, `drop database if exists "${name}" with (force)`),
+    drop: () => dropWhenAutovacuumLetsGo(serverUrl, name),
   };
+}
+
+/**
+ * WITH (FORCE) must be allowed to end every session on the database, and an autovacuum worker
+ * busy there belongs to no role: without pg_signal_backend the drop fails until it is done.
+ */
+async function dropWhenAutovacuumLetsGo(serverUrl: string, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await onServer(serverUrl, `drop database if exists "${name}" with (force)`);
+    } catch (err) {
+      if (attempt >= 20 || !/member of pg_signal_backend/.test((err as Error).message)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 async function onServer(serverUrl: string, sql: string): Promise<void> {
