@@ -10,7 +10,7 @@ import { componentOptions, type TaskRunConfig } from '../config/taskRunConfig.ts
 import { ConfigError } from '../config/errors.ts';
 import { readAssignments, hashDataSource } from '../config/dataSource.ts';
 import { validateRunConfig } from '../config/validateRun.ts';
-import { Agent, Assignment, Qualification, Task, TaskRun, Unit, Worker } from '../model/entities.ts';
+import { Agent, Assignment, OnboardingAgent, Qualification, Task, TaskRun, Unit, Worker } from '../model/entities.ts';
 import type { EntityManager } from '../model/database.ts';
 import { transitionTaskRun, transitionUnit } from '../model/transitions.ts';
 import { ACTIVE_AGENT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
@@ -264,10 +264,14 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     failureReason?: string;
   }): Promise<void> {
     const final = input.status === 'completed' || input.status === 'cancelled' || input.status === 'failed';
-    await transitionTaskRun(db.em(), input.runId, input.status, {
-      ...(input.endReason !== null ? { endReason: input.endReason } : {}),
-      ...(input.failureReason ? { failureReason: input.failureReason } : {}),
-      ...(final ? { endedAt: new Date() } : {}),
+    await db.em().transactional(async (em) => {
+      await transitionTaskRun(em, input.runId, input.status, {
+        ...(input.endReason !== null ? { endReason: input.endReason } : {}),
+        ...(input.failureReason ? { failureReason: input.failureReason } : {}),
+        ...(final ? { endedAt: new Date() } : {}),
+      });
+      // Onboarding left half done ends with the run: its answers could no longer lead to a unit.
+      if (final) await em.nativeUpdate(OnboardingAgent, { taskRun: input.runId, status: 'onboarding' }, { status: 'expired', endedAt: new Date() });
     });
   }
 

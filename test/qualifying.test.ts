@@ -121,8 +121,12 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('onboarding, screening and gold
       expect(await em().count(Agent, { taskRun: runId })).toBe(0);
 
       await quals.revoke({ name: 'ob-fail-onboarded', provider: 'mock', providerWorkerId: 'ob-bob' });
-      expect(await ask(runId, 'ob-bob')).toMatchObject({ outcome: 'onboarding', newlyStarted: true });
+      const retry = (await ask(runId, 'ob-bob')) as Onboarding;
+      expect(retry).toMatchObject({ outcome: 'onboarding', newlyStarted: true });
+      // Left unanswered, the onboarding ends with the run.
       await stack.operator.shutdown(runId);
+      expect((await em().findOneOrFail(OnboardingAgent, retry.onboardingAgentId)).status).toBe('expired');
+      expect((await em().findOneOrFail(OnboardingAgent, step.onboardingAgentId)).status).toBe('failed');
     });
 
     it('pre-granted 0 is refused without onboarding; pre-granted 1 skips it', async () => {
