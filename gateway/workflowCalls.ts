@@ -144,8 +144,7 @@ export class WorkflowCalls {
         try {
           return (await handle.describe()).status.name !== 'RUNNING';
         } catch (err) {
-          if (isNotFound(err)) return true;
-          return false;
+          return isNotFound(err);
         }
       },
     };

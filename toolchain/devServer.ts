@@ -5,10 +5,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
-import { devServerDynamicConfigArgs, searchAttributeCliArgs } from '../workflows/searchAttributes.ts';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { searchAttributeCliArgs } from '../workflows/searchAttributes.ts';
 import { freePort } from './ports.ts';
 import { findTemporalCli } from './temporalCli.ts';
+
+/** Temporal server settings hitloop relies on; a shared server reads the same file (docker-compose.yml). */
+export const TEMPORAL_DYNAMIC_CONFIG_FILE = fileURLToPath(new URL('../deploy/temporal/dynamicconfig.yaml', import.meta.url));
+
+const DynamicConfigSchema = z.record(z.string(), z.array(z.object({ value: z.unknown() })).length(1));
+
+/** The settings of TEMPORAL_DYNAMIC_CONFIG_FILE as `--dynamic-config-value KEY=VALUE` flags of `temporal server start-dev`. */
+export function devServerDynamicConfigArgs(): string[] {
+  const parsed = DynamicConfigSchema.safeParse(YAML.parse(fs.readFileSync(TEMPORAL_DYNAMIC_CONFIG_FILE, 'utf8')));
+  if (!parsed.success) {
+    throw new Error(`${TEMPORAL_DYNAMIC_CONFIG_FILE}: each setting must be a list of one { value } (no constraints): ${parsed.error.message}`);
+  }
+  return Object.entries(parsed.data).flatMap(([key, [setting]]) => ['--dynamic-config-value', `${key}=${JSON.stringify(setting!.value)}`]);
+}
 
 export interface DevServerOptions {
   /** Directory for `temporal.db`; created if missing. */

@@ -13,17 +13,3 @@ export const HITLOOP_SEARCH_ATTRIBUTES = [TASK_NAME, RUN_ID, RUN_STATUS] as cons
 /** `Name=Keyword` arguments for `temporal server start-dev --search-attribute`. */
 export const searchAttributeCliArgs = (): string[] =>
   HITLOOP_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]);
-
-/**
- * Dev-server settings hitloop relies on: many workers may register with one run at once, and each
- * registration is an update (Temporal's default allows 10 in flight per workflow); activities are
- * handed to the worker that scheduled them in its task's answer (eager execution), saving a poll
- * round trip on every registration. A shared server gets the same from
- * deploy/temporal/dynamicconfig.yaml (docker-compose.yml mounts it).
- */
-export const devServerDynamicConfigArgs = (): string[] => [
-  '--dynamic-config-value',
-  'history.maxInFlightUpdates=500',
-  '--dynamic-config-value',
-  'system.enableActivityEagerExecution=true',
-];

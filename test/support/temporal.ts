@@ -4,7 +4,8 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { inject } from 'vitest';
-import { HITLOOP_SEARCH_ATTRIBUTES, devServerDynamicConfigArgs } from '../../workflows/searchAttributes.ts';
+import { devServerDynamicConfigArgs } from '../../toolchain/devServer.ts';
+import { HITLOOP_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes.ts';
 
 /** Path of the `temporal` binary that test/support/globalSetup.ts found or built. */
 export function temporalCliPath(): string {
