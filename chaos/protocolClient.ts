@@ -99,6 +99,11 @@ export class ProtocolSocket {
     const index = this.unclaimed.findIndex(match);
     if (index >= 0) return Promise.resolve(this.unclaimed.splice(index, 1)[0]!);
     if (this.#closed) return Promise.reject(new SocketClosedError(`the gateway socket is closed; no ${what} will come`));
+    return this.#waitFor(match, timeoutMs, what);
+  }
+
+  /** A waiter for a later packet that matches; fails after `timeoutMs`. */
+  #waitFor(match: (p: ServerPacket) => boolean, timeoutMs: number, what: string): Promise<ServerPacket> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         match,
@@ -152,18 +157,7 @@ export class ProtocolSocket {
   async until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
     if (condition()) return;
     if (this.#closed) throw new SocketClosedError(`the gateway socket is closed; ${what} will not come`);
-    await new Promise<ServerPacket>((resolve, reject) => {
-      const waiter: Waiter = {
-        match: () => condition(),
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#waiters.delete(waiter);
-          reject(new ProtocolError(`no ${what} within ${timeoutMs} ms`));
-        }, timeoutMs),
-      };
-      this.#waiters.add(waiter);
-    });
+    await this.#waitFor(() => condition(), timeoutMs, what);
   }
 
   /** Resolves once the agent's status is `status` (already, or by a later message). */
