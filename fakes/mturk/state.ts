@@ -10,21 +10,18 @@
  * blocks, qualification requirements at accept time, and a ledger of every payment with MTurk's fee.
  */
 import { randomBytes } from 'node:crypto';
+import { mturkFee } from '../../providers/mturk/fees.ts';
 
 export const TOKEN_MEMORY_MS = 24 * 60 * 60 * 1000;
 
-/** What MTurk keeps from a payment on top of it: 20 %, 40 % for HITs with 10 or more assignments. */
-export function mturkFeeRate(maxAssignments: number): number {
-  return maxAssignments >= 10 ? 0.4 : 0.2;
-}
-
 export class MTurkFault extends Error {
-  constructor(
-    readonly type: 'RequestError' | 'ServiceFault' | 'ThrottlingException',
-    message: string,
-    readonly turkErrorCode?: string,
-  ) {
+  readonly type: 'RequestError' | 'ServiceFault' | 'ThrottlingException';
+  readonly turkErrorCode: string | undefined;
+
+  constructor(type: MTurkFault['type'], message: string, turkErrorCode?: string) {
     super(message);
+    this.type = type;
+    this.turkErrorCode = turkErrorCode;
   }
 }
 
@@ -421,7 +418,7 @@ export class FakeMTurk {
   }
 
   #pay(kind: LedgerEntry['kind'], a: FakeAssignment, amount: number, maxAssignments: number, token?: string): void {
-    const fee = Math.round(amount * mturkFeeRate(maxAssignments) * 100) / 100;
+    const fee = mturkFee(amount, maxAssignments);
     if (amount + fee > this.balance) refuse(`Your account balance (${this.balance.toFixed(2)}) is too low for this payment of ${amount.toFixed(2)} plus ${fee.toFixed(2)} fees`, 'AWS.MechanicalTurk.InsufficientFunds');
     this.balance = Math.round((this.balance - amount - fee) * 100) / 100;
     this.ledger.push({ kind, workerId: a.WorkerId, assignmentId: a.AssignmentId, hitId: a.HITId, amount, fee, at: this.now(), token });
