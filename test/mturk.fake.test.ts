@@ -15,8 +15,11 @@ import {
   RequestError,
   SendBonusCommand,
 } from '@aws-sdk/client-mturk';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeMTurk, type FakeMTurkServer } from '../fakes/mturk/server.ts';
+import { REPO_ROOT } from './support/cli.ts';
 
 const KEY = { accessKeyId: 'AKIDLOCALMTURKTEST01', secretAccessKey: 'local-secret' };
 let clock = Date.now();
@@ -143,5 +146,33 @@ describe('local MTurk through @aws-sdk/client-mturk', () => {
 
     const resubmit = await fetch(`${fake.url}/mturk/externalSubmit`, { method: 'POST', body: form });
     expect(resubmit.status).toBe(400);
+  });
+});
+
+describe('hitloop fake mturk', () => {
+  it('starts the local MTurk by hand, prints where it is, answers the SDK and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'main.ts'), 'fake', 'mturk', '--port', '0', '--balance', '42', '--access-key', KEY.accessKeyId], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /local MTurk at (http:\/\/\S+)/.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', () => reject(new Error(`hitloop fake mturk exited: ${out}`)));
+      });
+      expect(out).toContain(`HITLOOP_MTURK_ENDPOINT=${url}`);
+      const mturk = new MTurkClient({ region: 'us-east-1', endpoint: url, credentials: KEY, maxAttempts: 1 });
+      expect((await mturk.send(new GetAccountBalanceCommand({}))).AvailableBalance).toBe('42.00');
+      mturk.destroy();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });
