@@ -109,7 +109,7 @@ async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: Regis
       conn.send(encodeError('unknown_run', `there is no task run "${p.runId}" (or it is still being launched; retry in a few seconds)`, { ref: 'register' }));
       return;
     }
-    const identity = identifyWorker(run.provider, { runId: p.runId, params: p.params, secret: ctx.secret });
+    const identity = await identifyWorker(run.provider, { runId: p.runId, params: p.params, secret: ctx.secret });
     if (!identity.ok) {
       conn.send(encodeError('bad_worker_identity', identity.message, { ref: 'register' }));
       return;

@@ -25,6 +25,7 @@ import {
   taskRunWorkflowId,
 } from '../workflows/definitions.ts';
 import { emptyUnitCounts } from '../workflows/runPlan.ts';
+import { withProviderFee } from '../review/spend.ts';
 import { RUN_ID, RUN_STATUS, TASK_NAME } from '../workflows/searchAttributes.ts';
 import type { TaskRunOptions } from '../workflows/taskRun.ts';
 
@@ -123,7 +124,7 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
       failureReason: run.failureReason ?? null,
       units,
       totalUnits: UNIT_STATUSES.reduce((sum, s) => sum + units[s], 0),
-      spend: Math.round(spend * 10_000) / 10_000,
+      spend: withProviderFee(run, spend),
     };
   }
 

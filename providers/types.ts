@@ -89,9 +89,13 @@ export interface CrowdProvider {
   /**
    * Who a worker opening a task link is, from the link's query parameters (as the provider puts
    * them there, signed where the provider signs them). Without it the gateway cannot register the
-   * provider's workers.
+   * provider's workers. The gateway awaits it (a provider may ask its service, e.g. MTurk's GetAssignment).
    */
-  identifyWorker?(request: WorkerIdentityRequest): WorkerIdentity;
+  identifyWorker?(request: WorkerIdentityRequest): WorkerIdentity | Promise<WorkerIdentity>;
+  /** The provider's fee on a payment of `amount` (on top of it), for spend; `options` are the run's provider options. */
+  serviceFee?(amount: number, options: unknown): number;
+  /** Origins allowed to frame the task page (the provider's worker sites), for the CSP `frame-ancestors`. */
+  frameAncestors?: string[];
   /** Create whatever the provider needs for a run (a study, a HIT type). */
   setUpRun(ctx: ProviderContext, run: SetUpRunRequest): Promise<void>;
   /** Make one unit available to workers. */

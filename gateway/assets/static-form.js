@@ -4,6 +4,7 @@
  * the worker fill and submit the form, and shows the page's state in `body[data-state]`.
  */
 import { HitloopClient } from './hitloop-client.js';
+import { isMTurkPreview, postMTurkExternalSubmit } from './mturk.js';
 
 const body = document.body;
 const runId = body.dataset.runId;
@@ -102,7 +103,7 @@ function onEvent(event) {
       body.dataset.reason = event.reason;
       return;
     case 'ended':
-      if (event.status === 'completed' || event.status === 'approved') setState('submitted', 'Submitted', ENDINGS[event.status]);
+      if (event.status === 'completed' || event.status === 'approved') onSubmitted(event.status);
       else setState('ended', 'This unit has ended', ENDINGS[event.status] ?? event.message);
       return;
     case 'error':
@@ -116,13 +117,20 @@ function onEvent(event) {
   }
 }
 
+/** The work is stored: say so, and tell the provider's site where it wants to know (MTurk). */
+let submittedValues = null;
+function onSubmitted(status) {
+  setState('submitted', 'Submitted', ENDINGS[status]);
+  postMTurkExternalSubmit(params, submittedValues);
+}
+
 function onStatus(status, payload) {
   if (status === 'in_task') {
     if (state !== 'submitting' && state !== 'submitted') setState('working', 'Your task', '');
   } else if (status === 'accepted' || status === 'waiting' || status === 'none' || status === 'onboarding') {
     setState('waiting', 'Waiting for the task to start…');
   } else if (status === 'completed' || status === 'approved') {
-    setState('submitted', 'Submitted', ENDINGS[status]);
+    onSubmitted(status);
   } else if (status === 'submit_refused') {
     setState('ended', 'Submission not accepted', payload?.reason ?? 'the unit was no longer yours');
   } else {
@@ -197,6 +205,7 @@ form.addEventListener('submit', (event) => {
   formError.textContent = '';
   // Read before the inputs are disabled (disabled inputs are not part of FormData).
   const values = formValues(form);
+  submittedValues = values;
   setState('submitting', 'Submitting…');
   client.submit(values).then(
     () => {
@@ -239,4 +248,9 @@ moreButton.addEventListener('click', () => {
   client.registerAgain();
 });
 
-client.start();
+if (isMTurkPreview(params)) {
+  // MTurk's preview: the task read-only, no registration until the worker accepts the HIT.
+  setState('preview', 'Preview', 'This is a preview. Accept the HIT to start working.');
+} else {
+  client.start();
+}

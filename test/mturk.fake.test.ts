@@ -1,0 +1,178 @@
+/**
+ * The local MTurk driven by the official client (@aws-sdk/client-mturk): the wire protocol (AWS JSON
+ * 1.1, X-Amz-Target, SigV4 header shape), MTurk's error shapes, statuses, the 24-hour token rule,
+ * and the worker side (accept, externalSubmit) with its payment ledger.
+ */
+import {
+  ApproveAssignmentCommand,
+  CreateHITTypeCommand,
+  CreateHITWithHITTypeCommand,
+  GetAccountBalanceCommand,
+  GetAssignmentCommand,
+  GetHITCommand,
+  MTurkClient,
+  RejectAssignmentCommand,
+  RequestError,
+  SendBonusCommand,
+} from '@aws-sdk/client-mturk';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeMTurk, type FakeMTurkServer } from '../fakes/mturk/server.ts';
+import { REPO_ROOT } from './support/cli.ts';
+
+const KEY = { accessKeyId: 'AKIDLOCALMTURKTEST01', secretAccessKey: 'local-secret' };
+let clock = Date.now();
+let fake: FakeMTurkServer;
+
+function client(credentials = KEY, maxAttempts = 1): MTurkClient {
+  return new MTurkClient({ region: 'us-east-1', endpoint: fake.url, credentials, maxAttempts });
+}
+
+const question = (url: string): string =>
+  `<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"><ExternalURL>${url}</ExternalURL><FrameHeight>0</FrameHeight></ExternalQuestion>`;
+
+async function hitType(mturk: MTurkClient): Promise<string> {
+  const out = await mturk.send(
+    new CreateHITTypeCommand({ Title: 'Label', Description: 'Label one item', Reward: '0.50', AssignmentDurationInSeconds: 600, AutoApprovalDelayInSeconds: 3600 }),
+  );
+  return out.HITTypeId!;
+}
+
+beforeAll(async () => {
+  fake = await startFakeMTurk({ accessKeyIds: [KEY.accessKeyId], balance: 100, now: () => clock });
+});
+afterAll(async () => {
+  await fake.close();
+});
+
+describe('local MTurk through @aws-sdk/client-mturk', () => {
+  it('answers GetAccountBalance to a signed request and refuses an unknown access key like AWS', async () => {
+    const balance = await client().send(new GetAccountBalanceCommand({}));
+    expect(balance.AvailableBalance).toBe('100.00');
+    const bad = client({ accessKeyId: 'AKIDNOTKNOWNTOMTURK1', secretAccessKey: 'x' });
+    await expect(bad.send(new GetAccountBalanceCommand({}))).rejects.toMatchObject({ name: 'UnrecognizedClientException' });
+    expect(fake.authFailures).toContain('UnrecognizedClientException');
+  });
+
+  it('refuses a request without a SigV4 Authorization header', async () => {
+    const res = await fetch(fake.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'MTurkRequesterServiceV20170117.GetAccountBalance' },
+      body: '{}',
+    });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ __type: 'MissingAuthenticationTokenException' });
+    const forged = await fetch(fake.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amz-target': 'MTurkRequesterServiceV20170117.GetAccountBalance',
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKIDLOCALMTURKTEST01/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc',
+      },
+      body: '{}',
+    });
+    expect(forged.status).toBe(403);
+    expect(await forged.json()).toMatchObject({ __type: 'IncompleteSignatureException' });
+  });
+
+  it('creates a HIT once per UniqueRequestToken for 24 hours, with a RequestError naming the HIT on a repeat', async () => {
+    const mturk = client();
+    const HITTypeId = await hitType(mturk);
+    const request = { HITTypeId, LifetimeInSeconds: 3600, MaxAssignments: 1, Question: question('http://127.0.0.1:9/task/r'), RequesterAnnotation: 'u-1', UniqueRequestToken: 'launch:u-1' };
+    const first = await mturk.send(new CreateHITWithHITTypeCommand(request));
+    expect(first.HIT).toMatchObject({ HITStatus: 'Assignable', RequesterAnnotation: 'u-1', MaxAssignments: 1 });
+    const repeat = await mturk.send(new CreateHITWithHITTypeCommand(request)).catch((err: unknown) => err);
+    expect(repeat).toBeInstanceOf(RequestError);
+    expect((repeat as RequestError).TurkErrorCode).toBe('AWS.MechanicalTurk.DuplicateRequest');
+    expect((repeat as RequestError).message).toContain(first.HIT!.HITId!);
+    expect(fake.mturk.hits.size).toBe(1);
+    clock += 24 * 60 * 60 * 1000 + 1;
+    const later = await mturk.send(new CreateHITWithHITTypeCommand(request));
+    expect(later.HIT!.HITId).not.toBe(first.HIT!.HITId);
+  });
+
+  it('refuses a Question that is not an ExternalQuestion and a HIT type that does not exist', async () => {
+    const mturk = client();
+    const HITTypeId = await hitType(mturk);
+    await expect(mturk.send(new CreateHITWithHITTypeCommand({ HITTypeId, LifetimeInSeconds: 60, Question: '<HTMLQuestion/>' }))).rejects.toBeInstanceOf(RequestError);
+    await expect(
+      mturk.send(new CreateHITWithHITTypeCommand({ HITTypeId: '3HTNOPE', LifetimeInSeconds: 60, Question: question('http://x/') })),
+    ).rejects.toMatchObject({ name: 'RequestError', TurkErrorCode: 'AWS.MechanicalTurk.HITTypeDoesNotExist' });
+  });
+
+  it('retries ThrottlingException with the SDK\'s backoff and then answers', async () => {
+    fake.mturk.throttleNext(2);
+    const before = fake.mturk.calls.get('GetAccountBalance') ?? 0;
+    const out = await client(KEY, 5).send(new GetAccountBalanceCommand({}));
+    expect(out.AvailableBalance).toBeDefined();
+    expect((fake.mturk.calls.get('GetAccountBalance') ?? 0) - before).toBe(3);
+  });
+
+  it('walks an assignment through accept, externalSubmit, reject, approve with OverrideRejection, and pays a bonus once', async () => {
+    const mturk = client();
+    const HITTypeId = await hitType(mturk);
+    const { HIT } = await mturk.send(new CreateHITWithHITTypeCommand({ HITTypeId, LifetimeInSeconds: 3600, MaxAssignments: 1, Question: question('http://127.0.0.1:9/t') }));
+    const accepted = fake.mturk.accept(HIT!.HITId!, 'A1WORKERONE');
+    expect((await mturk.send(new GetHITCommand({ HITId: HIT!.HITId! }))).HIT!.HITStatus).toBe('Unassignable');
+    await expect(mturk.send(new ApproveAssignmentCommand({ AssignmentId: accepted.AssignmentId }))).rejects.toMatchObject({
+      TurkErrorCode: 'AWS.MechanicalTurk.InvalidAssignmentState',
+    });
+
+    const form = new URLSearchParams({ assignmentId: accepted.AssignmentId, label: 'cat' });
+    const submitted = await fetch(`${fake.url}/mturk/externalSubmit`, { method: 'POST', body: form });
+    expect(submitted.status).toBe(200);
+    const got = await mturk.send(new GetAssignmentCommand({ AssignmentId: accepted.AssignmentId }));
+    expect(got.Assignment).toMatchObject({ AssignmentStatus: 'Submitted', WorkerId: 'A1WORKERONE' });
+    expect(got.Assignment!.Answer).toContain('<FreeText>cat</FreeText>');
+    expect(got.HIT!.HITStatus).toBe('Reviewable');
+
+    await mturk.send(new RejectAssignmentCommand({ AssignmentId: accepted.AssignmentId, RequesterFeedback: 'blank answer' }));
+    await expect(mturk.send(new RejectAssignmentCommand({ AssignmentId: accepted.AssignmentId, RequesterFeedback: 'again' }))).rejects.toBeInstanceOf(RequestError);
+    await expect(mturk.send(new ApproveAssignmentCommand({ AssignmentId: accepted.AssignmentId }))).rejects.toBeInstanceOf(RequestError);
+    await mturk.send(new ApproveAssignmentCommand({ AssignmentId: accepted.AssignmentId, OverrideRejection: true }));
+    await expect(mturk.send(new RejectAssignmentCommand({ AssignmentId: accepted.AssignmentId, RequesterFeedback: 'late' }))).rejects.toMatchObject({
+      TurkErrorCode: 'AWS.MechanicalTurk.InvalidAssignmentState',
+    });
+
+    const bonus = { AssignmentId: accepted.AssignmentId, WorkerId: 'A1WORKERONE', BonusAmount: '0.25', Reason: 'careful', UniqueRequestToken: 'bonus-1' };
+    await mturk.send(new SendBonusCommand(bonus));
+    await expect(mturk.send(new SendBonusCommand(bonus))).rejects.toMatchObject({ TurkErrorCode: 'AWS.MechanicalTurk.DuplicateRequest' });
+    const paid = fake.mturk.ledger.filter((e) => e.assignmentId === accepted.AssignmentId);
+    expect(paid.map((e) => [e.kind, e.amount, e.fee])).toEqual([
+      ['reward', 0.5, 0.1],
+      ['bonus', 0.25, 0.05],
+    ]);
+
+    const resubmit = await fetch(`${fake.url}/mturk/externalSubmit`, { method: 'POST', body: form });
+    expect(resubmit.status).toBe(400);
+  });
+});
+
+describe('hitloop fake mturk', () => {
+  it('starts the local MTurk by hand, prints where it is, answers the SDK and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'main.ts'), 'fake', 'mturk', '--port', '0', '--balance', '42', '--access-key', KEY.accessKeyId], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /local MTurk at (http:\/\/\S+)/.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', () => reject(new Error(`hitloop fake mturk exited: ${out}`)));
+      });
+      expect(out).toContain(`HITLOOP_MTURK_ENDPOINT=${url}`);
+      const mturk = new MTurkClient({ region: 'us-east-1', endpoint: url, credentials: KEY, maxAttempts: 1 });
+      expect((await mturk.send(new GetAccountBalanceCommand({}))).AvailableBalance).toBe('42.00');
+      mturk.destroy();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+});

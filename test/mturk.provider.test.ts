@@ -1,0 +1,219 @@
+/**
+ * The `mturk` provider on a real stack (Temporal, database, hitloop worker) against the local MTurk:
+ * HIT type and HITs with their tokens and annotations, identity by GetAssignment (forged links
+ * refused), review and bonus reaching MTurk once, spend with MTurk's fee, and the faults of the
+ * issue: bad credentials, throttling, a launch retried after the HIT was made, a bonus repeated
+ * after a crash, a reject after MTurk approved, a balance below the run's worst case.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeMTurkServer } from '../fakes/mturk/server.ts';
+import { WorkflowCalls } from '../gateway/workflowCalls.ts';
+import { ProviderCall, Unit } from '../model/entities.ts';
+import { ensureQualification } from '../qualifications/grants.ts';
+import { identifyMTurkWorker } from '../providers/mturk/identity.ts';
+import { mturkProvider } from '../providers/mturk/provider.ts';
+import type { ProviderContext } from '../providers/types.ts';
+import { createReviewer, type Reviewer } from '../review/operator.ts';
+import { agentSubmitSignal, assignmentWorkflowId } from '../workflows/definitions.ts';
+import { formConfig } from './support/configs.ts';
+import { waitForUnitStatus } from './support/completeUnits.ts';
+import { MTURK_SANDBOX, TEST_AWS_KEY, startLocalMTurk, useAwsKey } from './support/localMTurk.ts';
+import { eventually, startStack, testLog, type Stack } from './support/stack.ts';
+
+let fake: FakeMTurkServer;
+let stack: Stack;
+let reviewer: Reviewer;
+
+beforeAll(async () => {
+  fake = await startLocalMTurk({ balance: 1000 });
+  stack = await startStack('sqlite');
+  reviewer = createReviewer({ client: stack.env.client, db: stack.db, settings: stack.settings });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await fake?.close();
+});
+
+const ctx = (): ProviderContext => ({ em: stack.db.em(), settings: stack.settings, log: testLog });
+const hitsOf = (runId: string) => [...fake.mturk.hits.values()].filter((h) => h.Question.includes(`/task/${runId}`));
+
+async function launchedRun(overrides: Record<string, unknown>, units: number): Promise<string> {
+  const { runId } = await stack.operator.launch(formConfig({ provider: MTURK_SANDBOX, ...overrides }, units));
+  await eventually(async () => ((await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })) === units ? true : undefined), `${units} launched units`);
+  return runId;
+}
+
+/** Launch a run the provider cannot set up: the run's workflow fails with the provider's reason. */
+async function failedRun(overrides: Record<string, unknown>, units: number): Promise<{ failureReason: string }> {
+  const { workflowId } = await stack.operator.launch(formConfig({ provider: MTURK_SANDBOX, ...overrides }, units));
+  const failure = await stack.env.client.workflow
+    .getHandle(workflowId)
+    .result()
+    .then(
+      () => new Error('the run did not fail'),
+      (err: unknown) => err as Error,
+    );
+  const causes: string[] = [];
+  for (let e: unknown = failure; e instanceof Error; e = e.cause) causes.push(e.message);
+  return { failureReason: causes.join(' <- ') };
+}
+
+/** A worker accepts one of the run's HITs at MTurk, opens the page (identity), gets and submits a unit, and the page posts externalSubmit. */
+async function workOneHit(runId: string, hitId: string, workerId: string, label: string): Promise<{ unitId: string; assignmentId: string }> {
+  const accepted = fake.mturk.accept(hitId, workerId);
+  const params = { assignmentId: accepted.AssignmentId, hitId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
+  const identity = await identifyMTurkWorker({ runId, params, secret: stack.settings.secret });
+  expect(identity).toEqual({ ok: true, providerWorkerId: workerId });
+  const result = await new WorkflowCalls(stack.env.client).requestUnit(runId, { provider: 'mturk', providerWorkerId: workerId, registrationKey: `reg-${accepted.AssignmentId}` });
+  if (result.outcome !== 'assigned') throw new Error(`no unit for ${workerId}: ${JSON.stringify(result)}`);
+  await stack.env.client.workflow
+    .getHandle(assignmentWorkflowId(result.assignmentId))
+    .signal(agentSubmitSignal, { agentId: result.agentId, submitKey: `submit-${result.agentId}`, data: { label } });
+  await waitForUnitStatus(stack.db, result.unitId, 'completed');
+  fake.mturk.externalSubmit({ assignmentId: accepted.AssignmentId, label });
+  return { unitId: result.unitId, assignmentId: accepted.AssignmentId };
+}
+
+describe('mturk provider against the local MTurk', () => {
+  it('makes one HIT type and one HIT per unit, checks workers with GetAssignment, reviews, pays bonuses once and counts the fee', async () => {
+    const runId = await launchedRun({ task_tags: ['label', 'text'] }, 3);
+    const units = await stack.db.em().find(Unit, { taskRun: runId }, { orderBy: { id: 'asc' } });
+    const hits = hitsOf(runId);
+    expect(hits).toHaveLength(3);
+    expect(hits.map((h) => h.RequesterAnnotation).sort()).toEqual(units.map((u) => u.id).sort());
+    expect(units.map((u) => u.providerUnitId).sort()).toEqual(hits.map((h) => h.HITId).sort());
+    const type = fake.mturk.hitTypes.get(hits[0]!.HITTypeId)!;
+    expect(type).toMatchObject({ Title: 'Label a sentence', Reward: '0.50', Keywords: 'label, text', AutoApprovalDelayInSeconds: 259_200 });
+    expect(fake.mturk.externalUrl(hits[0]!.HITId)).toContain(`/task/${runId}?hitloop_mturk=sandbox`);
+
+    // A launch retried after a crash (HIT made, unit not yet marked launched) finds the HIT by its token and annotation.
+    const first = units[0]!;
+    const again = await mturkProvider.launchUnit(ctx(), { runId, unitId: first.id, reward: 0.5, taskUrl: `${stack.settings.gatewayUrl}/task/${runId}`, requestKey: `launch:${first.id}` });
+    expect(again.providerUnitId).toBe(first.providerUnitId);
+    expect(hitsOf(runId)).toHaveLength(3);
+
+    const done = await workOneHit(runId, hits[0]!.HITId, 'A1ALICEWORKER', 'positive');
+
+    // Forged links: another worker's assignment, an unknown assignment, another HIT, the preview.
+    const other = fake.mturk.accept(hits[1]!.HITId, 'A2BOBWORKER');
+    const ask = (params: Record<string, string>) => identifyMTurkWorker({ runId, params: { hitloop_mturk: 'sandbox', ...params }, secret: 'x' });
+    await expect(ask({ assignmentId: other.AssignmentId, hitId: hits[1]!.HITId, workerId: 'A1ALICEWORKER' })).resolves.toMatchObject({ ok: false, message: expect.stringContaining('another worker') });
+    await expect(ask({ assignmentId: '3ASNOTREAL', hitId: hits[1]!.HITId, workerId: 'A2BOBWORKER' })).resolves.toMatchObject({ ok: false, message: expect.stringContaining('does not know') });
+    await expect(ask({ assignmentId: other.AssignmentId, hitId: hits[2]!.HITId, workerId: 'A2BOBWORKER' })).resolves.toMatchObject({ ok: false });
+    await expect(ask({ assignmentId: 'ASSIGNMENT_ID_NOT_AVAILABLE', hitId: hits[1]!.HITId })).resolves.toMatchObject({ ok: false, message: expect.stringContaining('preview') });
+    await expect(ask({ assignmentId: 'x<script>', hitId: hits[1]!.HITId, workerId: 'A2BOBWORKER' })).resolves.toMatchObject({ ok: false });
+    await expect(identifyMTurkWorker({ runId: 'r-another', params: { assignmentId: other.AssignmentId, hitId: hits[1]!.HITId, workerId: 'A2BOBWORKER', hitloop_mturk: 'sandbox' }, secret: 'x' })).resolves.toMatchObject({
+      ok: false,
+      message: expect.stringContaining('not one of this task run'),
+    });
+
+    // Review: approve reaches MTurk (reward and 20 % fee in the ledger).
+    await reviewer.review(runId, { decision: 'approve', unitIds: [done.unitId], note: 'thanks' });
+    expect(fake.mturk.assignments.get(done.assignmentId)).toMatchObject({ AssignmentStatus: 'Approved', RequesterFeedback: 'thanks' });
+
+    // Bonus: once per request, and once even when the provider is asked again after a crash.
+    const bonus = await reviewer.bonus(runId, { unitId: done.unitId, amount: 0.25, reason: 'careful work' });
+    expect(bonus.repeated).toBe(false);
+    const repeated = await reviewer.bonus(runId, { unitId: done.unitId, amount: 0.25, reason: 'careful work' });
+    expect(repeated.repeated).toBe(true);
+    const request = { workerId: 'A1ALICEWORKER', unitId: done.unitId, amount: 0.3, reason: 'retried', requestKey: 'bonus-after-crash' };
+    const paidOnce = await mturkProvider.payBonus(ctx(), request);
+    const paidAgain = await mturkProvider.payBonus(ctx(), request);
+    expect(paidAgain).toEqual(paidOnce);
+    const ledger = fake.mturk.ledger.filter((e) => e.assignmentId === done.assignmentId);
+    expect(ledger.map((e) => [e.kind, e.amount, e.fee])).toEqual([
+      ['reward', 0.5, 0.1],
+      ['bonus', 0.25, 0.05],
+      ['bonus', 0.3, 0.06],
+    ]);
+
+    // A reject after MTurk approved (auto-approval, or an earlier approve) is refused with what to do instead.
+    await expect(mturkProvider.rejectWork(ctx(), { workerId: 'A1ALICEWORKER', unitId: done.unitId, requestKey: 'late-reject' })).rejects.toThrow(/already approved at MTurk.*soft-reject/);
+    expect(fake.mturk.assignments.get(done.assignmentId)!.AssignmentStatus).toBe('Approved');
+
+    // Spend: three payable units and the bonus, plus MTurk's 20 %.
+    const status = await stack.operator.status(runId);
+    expect(status.spend).toBeCloseTo((3 * 0.5 + 0.25) * 1.2, 4);
+    expect(await stack.db.em().count(ProviderCall, { provider: 'mturk', operation: 'bindAssignment' })).toBe(1);
+  });
+
+  it('rejects with feedback and approves later with OverrideRejection', async () => {
+    const runId = await launchedRun({}, 1);
+    const [hit] = hitsOf(runId);
+    const done = await workOneHit(runId, hit!.HITId, 'A3CAROLWORKER', 'negative');
+    await reviewer.review(runId, { decision: 'reject', unitIds: [done.unitId], note: 'the label is wrong' });
+    expect(fake.mturk.assignments.get(done.assignmentId)).toMatchObject({ AssignmentStatus: 'Rejected', RequesterFeedback: 'the label is wrong' });
+    await mturkProvider.approveWork(ctx(), { workerId: 'A3CAROLWORKER', unitId: done.unitId, requestKey: 'approve-after-reject' });
+    expect(fake.mturk.assignments.get(done.assignmentId)!.AssignmentStatus).toBe('Approved');
+  });
+
+  it('maps qualification requirements one to one, creating missing qualification types, with the locale and ActionsGuarded', async () => {
+    for (const name of ['mt-skill', 'mt-bands', 'masters']) await ensureQualification(stack.db.em(), name, `test ${name}`);
+    const failed = await failedRun(
+      {
+        provider: { ...MTURK_SANDBOX, qualification_type_ids: { masters: '2F1QJWKUDD8XADTFD2Q0G6UTO95ALH' } },
+        qualifications: [
+          { name: 'mt-skill', comparator: 'GreaterThanOrEqualTo', value: 2 },
+          { name: 'mt-bands', comparator: 'In', value: [1, 3] },
+          { name: 'masters', comparator: 'Exists' },
+        ],
+      },
+      1,
+    );
+    // The Masters id is not one the local MTurk knows: the HIT type is refused, and the run fails saying so.
+    expect(failed.failureReason).toMatch(/MTurk refused to create the HIT type: QualificationType 2F1QJWKUDD8XADTFD2Q0G6UTO95ALH does not exist/);
+    const created = [...fake.mturk.qualificationTypes.values()].map((q) => q.Name);
+    expect(created).toEqual(expect.arrayContaining(['mt-skill', 'mt-bands']));
+    expect(created).not.toContain('masters');
+
+    const ok = await launchedRun(
+      {
+        provider: { ...MTURK_SANDBOX, locale: { places: [{ country: 'US' }, { country: 'CA' }] }, actions_guarded: 'DiscoverPreviewAndAccept' },
+        qualifications: [
+          { name: 'mt-skill', comparator: 'GreaterThanOrEqualTo', value: 2 },
+          { name: 'mt-bands', comparator: 'In', value: [1, 3] },
+        ],
+      },
+      1,
+    );
+    const type = fake.mturk.hitTypes.get(hitsOf(ok)[0]!.HITTypeId)!;
+    const skill = [...fake.mturk.qualificationTypes.values()].find((q) => q.Name === 'mt-skill')!.QualificationTypeId;
+    expect(type.QualificationRequirements).toEqual(
+      expect.arrayContaining([
+        { QualificationTypeId: skill, Comparator: 'GreaterThanOrEqualTo', IntegerValues: [2], ActionsGuarded: 'DiscoverPreviewAndAccept' },
+        { QualificationTypeId: '00000000000000000071', Comparator: 'In', LocaleValues: [{ Country: 'US' }, { Country: 'CA' }], ActionsGuarded: 'DiscoverPreviewAndAccept' },
+      ]),
+    );
+    expect(type.QualificationRequirements).toHaveLength(3);
+    // The same hitloop qualification is one MTurk qualification type, however many runs use it.
+    expect([...fake.mturk.qualificationTypes.values()].filter((q) => q.Name === 'mt-skill')).toHaveLength(1);
+  });
+
+  it('launches through throttling without a duplicate HIT', async () => {
+    fake.mturk.throttleNext(4);
+    const runId = await launchedRun({}, 3);
+    expect(hitsOf(runId)).toHaveLength(3);
+    expect(new Set(hitsOf(runId).map((h) => h.RequesterAnnotation)).size).toBe(3);
+  });
+
+  it('fails a run clearly on bad credentials and on a balance below its worst case', async () => {
+    useAwsKey('AKIDNOTKNOWNBYMTURK1', 'wrong');
+    try {
+      const failed = await failedRun({}, 2);
+      expect(failed.failureReason).toMatch(/MTurk refused the AWS credentials.*AWS_PROFILE/);
+      expect(failed.failureReason).not.toContain('wrong');
+    } finally {
+      useAwsKey(TEST_AWS_KEY.accessKeyId, TEST_AWS_KEY.secretAccessKey);
+    }
+
+    const before = fake.mturk.hits.size;
+    fake.mturk.balance = 1;
+    try {
+      const failed = await failedRun({}, 4);
+      expect(failed.failureReason).toContain('$1.00, less than this run\'s worst case of $2.40');
+      expect(fake.mturk.hits.size).toBe(before);
+    } finally {
+      fake.mturk.balance = 1000;
+    }
+  });
+});
