@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerExportCommand } from './commands/export.ts';
+import { registerFakeCommands } from './commands/fake.ts';
 import { registerGatewayCommand } from './commands/gateway.ts';
 import { registerLinksCommand } from './commands/links.ts';
 import { registerQualCommands } from './commands/qual.ts';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerQualCommands(program);
   registerReviewCommands(program);
   registerExportCommand(program);
+  registerFakeCommands(program);
   return program;
 }
 

@@ -8,7 +8,7 @@ import type { CrowdProvider, WorkerIdentity, WorkerIdentityRequest } from '../pr
 export type { WorkerIdentity, WorkerIdentityRequest } from '../providers/types.ts';
 export { isValidProviderWorkerId } from '../providers/workerIds.ts';
 
-export function identifyWorker(provider: CrowdProvider, request: WorkerIdentityRequest): WorkerIdentity {
-  if (provider.identifyWorker) return provider.identifyWorker(request);
+export async function identifyWorker(provider: CrowdProvider, request: WorkerIdentityRequest): Promise<WorkerIdentity> {
+  if (provider.identifyWorker) return await provider.identifyWorker(request);
   return { ok: false, message: `provider ${provider.type} does not say how to identify its workers from a task link; the gateway cannot register them` };
 }

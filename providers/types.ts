@@ -77,6 +77,9 @@ export interface WorkerIdentityRequest {
   params: Readonly<Record<string, string>>;
   /** The secret of the settings, for providers whose links are signed. */
   secret: string;
+  /** The gateway's settings, for providers that confirm a worker with their own API. */
+  settings?: Partial<Settings>;
+  log?: Logger;
 }
 
 export type WorkerIdentity = { ok: true; providerWorkerId: string } | { ok: false; message: string };
@@ -91,7 +94,9 @@ export interface CrowdProvider {
    * them there, signed where the provider signs them). Without it the gateway cannot register the
    * provider's workers.
    */
-  identifyWorker?(request: WorkerIdentityRequest): WorkerIdentity;
+  identifyWorker?(request: WorkerIdentityRequest): WorkerIdentity | Promise<WorkerIdentity>;
+  /** The provider's fee on a payment of `amount` (same currency), given the run's provider options. */
+  serviceFee?(amount: number, options: unknown): number;
   /** Create whatever the provider needs for a run (a study, a HIT type). */
   setUpRun(ctx: ProviderContext, run: SetUpRunRequest): Promise<void>;
   /** Make one unit available to workers. */

@@ -76,13 +76,13 @@ describe('agent tokens', () => {
 });
 
 describe('worker identity', () => {
-  it('local links are signed per run and per worker', () => {
+  it('local links are signed per run and per worker', async () => {
     const params = localWorkerParams('s3cret', 'r-1', 'alice');
-    expect(identifyWorker(localProvider, { runId: 'r-1', params, secret: 's3cret' })).toEqual({ ok: true, providerWorkerId: 'alice' });
-    expect(identifyWorker(localProvider, { runId: 'r-2', params, secret: 's3cret' })).toMatchObject({ ok: false });
-    expect(identifyWorker(localProvider, { runId: 'r-1', params: { ...params, worker: 'bob' }, secret: 's3cret' })).toMatchObject({ ok: false });
-    expect(identifyWorker(localProvider, { runId: 'r-1', params, secret: 'other' })).toMatchObject({ ok: false });
-    expect(identifyWorker(localProvider, { runId: 'r-1', params: { worker: 'alice' }, secret: 's3cret' })).toMatchObject({
+    expect(await identifyWorker(localProvider, { runId: 'r-1', params, secret: 's3cret' })).toEqual({ ok: true, providerWorkerId: 'alice' });
+    expect(await identifyWorker(localProvider, { runId: 'r-2', params, secret: 's3cret' })).toMatchObject({ ok: false });
+    expect(await identifyWorker(localProvider, { runId: 'r-1', params: { ...params, worker: 'bob' }, secret: 's3cret' })).toMatchObject({ ok: false });
+    expect(await identifyWorker(localProvider, { runId: 'r-1', params, secret: 'other' })).toMatchObject({ ok: false });
+    expect(await identifyWorker(localProvider, { runId: 'r-1', params: { worker: 'alice' }, secret: 's3cret' })).toMatchObject({
       ok: false,
       message: expect.stringContaining('incomplete'),
     });
@@ -92,10 +92,10 @@ describe('worker identity', () => {
     expect(() => localWorkerLink('http://gw', 's', 'r-1', 'bad id')).toThrow(/worker id/);
   });
 
-  it('mock links carry a plain worker_id; other providers must say how to identify workers', () => {
-    expect(identifyWorker(mockProvider, { runId: 'r', params: { worker_id: 'w1' }, secret: 's' })).toEqual({ ok: true, providerWorkerId: 'w1' });
-    expect(identifyWorker(mockProvider, { runId: 'r', params: { worker_id: '../x' }, secret: 's' })).toMatchObject({ ok: false });
-    expect(identifyWorker({ ...mockProvider, type: 'prolific', identifyWorker: undefined }, { runId: 'r', params: { worker_id: 'w1' }, secret: 's' })).toMatchObject({
+  it('mock links carry a plain worker_id; other providers must say how to identify workers', async () => {
+    expect(await identifyWorker(mockProvider, { runId: 'r', params: { worker_id: 'w1' }, secret: 's' })).toEqual({ ok: true, providerWorkerId: 'w1' });
+    expect(await identifyWorker(mockProvider, { runId: 'r', params: { worker_id: '../x' }, secret: 's' })).toMatchObject({ ok: false });
+    expect(await identifyWorker({ ...mockProvider, type: 'prolific', identifyWorker: undefined }, { runId: 'r', params: { worker_id: 'w1' }, secret: 's' })).toMatchObject({
       ok: false,
       message: expect.stringContaining('prolific'),
     });

@@ -98,11 +98,15 @@ function onEvent(event) {
       else if (state !== 'onboarding_submitting') setState('onboarding', 'Before you start', '');
       return;
     case 'refused':
-      setState('no_work', 'No work available', `${REASONS[event.reason] ?? event.reason} (${event.reason}: ${event.detail})`);
+      setState(
+        'no_work',
+        'No work available',
+        `${REASONS[event.reason] ?? event.reason}${params.PROLIFIC_PID ? ' Please return the study on Prolific so your place goes to someone else.' : ''} (${event.reason}: ${event.detail})`,
+      );
       body.dataset.reason = event.reason;
       return;
     case 'ended':
-      if (event.status === 'completed' || event.status === 'approved') setState('submitted', 'Submitted', ENDINGS[event.status]);
+      if (event.status === 'completed' || event.status === 'approved') showSubmitted(event.status);
       else setState('ended', 'This unit has ended', ENDINGS[event.status] ?? event.message);
       return;
     case 'error':
@@ -116,13 +120,29 @@ function onEvent(event) {
   }
 }
 
+/**
+ * Providers that take workers back to their own site (Prolific's completion URL) put it in the task
+ * link; the gateway serves this page only when that address is signed for this run.
+ */
+const completionUrl = params.hitloop_done && /^https?:\/\//.test(params.hitloop_done) ? params.hitloop_done : null;
+function showSubmitted(status) {
+  setState('submitted', 'Submitted', ENDINGS[status]);
+  if (!completionUrl) return;
+  const link = document.createElement('a');
+  link.href = completionUrl;
+  link.id = 'hitloop-completion-link';
+  link.textContent = 'Continue to finish on your provider';
+  message.append(' ', link);
+  location.assign(completionUrl);
+}
+
 function onStatus(status, payload) {
   if (status === 'in_task') {
     if (state !== 'submitting' && state !== 'submitted') setState('working', 'Your task', '');
   } else if (status === 'accepted' || status === 'waiting' || status === 'none' || status === 'onboarding') {
     setState('waiting', 'Waiting for the task to start…');
   } else if (status === 'completed' || status === 'approved') {
-    setState('submitted', 'Submitted', ENDINGS[status]);
+    showSubmitted(status);
   } else if (status === 'submit_refused') {
     setState('ended', 'Submission not accepted', payload?.reason ?? 'the unit was no longer yours');
   } else {
