@@ -8,6 +8,7 @@ import { registerConfigCommands } from './commands/config.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerExportCommand } from './commands/export.ts';
 import { registerFakeMturkCommand } from './commands/fakeMturk.ts';
+import { registerFakeCommands } from './commands/fake.ts';
 import { registerGatewayCommand } from './commands/gateway.ts';
 import { registerLinksCommand } from './commands/links.ts';
 import { registerQualCommands } from './commands/qual.ts';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerReviewCommands(program);
   registerExportCommand(program);
   registerFakeMturkCommand(program);
+  registerFakeCommands(program);
   return program;
 }
 

@@ -20,6 +20,12 @@ export interface Settings {
   /** Public base URL of the gateway, as workers reach it (links, provider task URLs). */
   gatewayUrl: string;
   logLevel: string;
+  /** Prolific's API base URL (the local fake's in tests); see providers/prolific/settings.ts. */
+  prolificUrl?: string;
+  /** Secret: never logged, never stored. */
+  prolificToken?: string;
+  /** Secret: checks the signatures of Prolific's webhooks. */
+  prolificWebhookSecret?: string;
 }
 
 export const DEFAULT_TASK_QUEUE = 'hitloop';
@@ -46,5 +52,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, user: UserCon
     gatewayPort,
     gatewayUrl: env.HITLOOP_GATEWAY_URL ?? user.gateway_url ?? `http://127.0.0.1:${gatewayPort}`,
     logLevel: env.HITLOOP_LOG_LEVEL ?? user.log_level ?? 'info',
+    prolificUrl: env.HITLOOP_PROLIFIC_URL ?? user.prolific_url ?? 'https://api.prolific.com',
+    prolificToken: env.HITLOOP_PROLIFIC_TOKEN ?? user.prolific_token,
+    prolificWebhookSecret: env.HITLOOP_PROLIFIC_WEBHOOK_SECRET ?? user.prolific_webhook_secret,
   };
 }

@@ -38,6 +38,9 @@ export const userConfigSchema = z.strictObject(
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://tasks.example.org' })
       .optional(),
     log_level: z.enum(LOG_LEVELS, explain(`must be one of ${LOG_LEVELS.join(', ')}`)).optional(),
+    prolific_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://api.prolific.com' }).optional(),
+    prolific_token: text('a Prolific API token').optional(),
+    prolific_webhook_secret: text("the workspace's Prolific webhook secret").optional(),
   },
   explain('must be a mapping of settings (database_url: ..., secret: ...)'),
 );

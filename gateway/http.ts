@@ -6,6 +6,7 @@
  *   GET /readyz              200 when the database and Temporal answer, else 503 (with why)
  *   GET /task/<runId>?...    the task page; the query carries the provider's worker parameters
  *   GET /assets/<file>       client JS and CSS (gateway/assets/)
+ *   POST /providers/<name>/webhook   a provider's event callbacks (signed; see the provider's webhook.ts)
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -14,6 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { RunCatalog } from './runCatalog.ts';
+import { completionLinkProblem } from '../providers/completionLinks.ts';
+import type { WebhookHandler } from '../providers/prolific/webhook.ts';
 
 const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -49,6 +52,24 @@ export interface HttpRoutesOptions {
   runs: RunCatalog;
   readiness: Readiness;
   log: Logger;
+  /** Checks the signed return address some providers put in task links (providers/completionLinks.ts). */
+  secret?: string;
+  /** Webhook handlers by provider name. */
+  webhooks?: Readonly<Record<string, WebhookHandler>>;
+}
+
+/** Webhook bodies are small JSON events; anything bigger is refused unread. */
+const MAX_WEBHOOK_BYTES = 64 * 1024;
+
+async function readBody(req: IncomingMessage): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_WEBHOOK_BYTES) return null;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 const SECURITY_HEADERS = {
@@ -68,6 +89,15 @@ export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessag
     send(res, status, 'application/json', JSON.stringify(value), { 'cache-control': 'no-store' });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const webhook = /^\/providers\/([^/]+)\/webhook$/.exec((req.url ?? '/').split('?', 1)[0]!);
+    if (webhook && req.method === 'POST') {
+      const handler = opts.webhooks?.[webhook[1]!];
+      if (!handler) return sendJson(res, 404, { error: `no webhook for provider ${webhook[1]}` });
+      const body = await readBody(req);
+      if (!body) return sendJson(res, 413, { error: `a webhook body may be at most ${MAX_WEBHOOK_BYTES} bytes` });
+      const answer = await handler({ headers: req.headers, body });
+      return sendJson(res, answer.status, answer.body);
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'only GET and HEAD are served here\n', { allow: 'GET, HEAD' });
       return;
@@ -96,6 +126,8 @@ export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessag
       } catch {
         return send(res, 400, 'text/plain; charset=utf-8', 'the run id in this link is not valid\n');
       }
+      const problem = opts.secret ? completionLinkProblem(opts.secret, runId, new URLSearchParams((req.url ?? '').split('?')[1] ?? '')) : null;
+      if (problem) return send(res, 400, 'text/plain; charset=utf-8', `${problem}; open the task from your provider again\n`);
       const run = await opts.runs.get(runId);
       if (!run) return send(res, 404, 'text/html; charset=utf-8', notFoundPage(runId), { 'cache-control': 'no-store' });
       return send(res, 200, 'text/html; charset=utf-8', run.taskPageHtml(), { 'cache-control': 'no-store' });

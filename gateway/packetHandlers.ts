@@ -6,6 +6,7 @@
  * that can refuse a packet runs before any signal or write, so a refused packet changes nothing.
  */
 import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.ts';
 import type { Database } from '../model/database.ts';
 import { Agent } from '../model/entities.ts';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
@@ -43,6 +44,8 @@ export interface GatewayContext {
   db: Database;
   log: Logger;
   secret: string;
+  /** For providers that confirm workers with their own API (their URL and token). */
+  settings?: Partial<Settings>;
   calls: WorkflowCalls;
   runs: RunCatalog;
   tokens: TokenSigner;
@@ -109,7 +112,7 @@ async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: Regis
       conn.send(encodeError('unknown_run', `there is no task run "${p.runId}" (or it is still being launched; retry in a few seconds)`, { ref: 'register' }));
       return;
     }
-    const identity = await identifyWorker(run.provider, { runId: p.runId, params: p.params, secret: ctx.secret });
+    const identity = await identifyWorker(run.provider, { runId: p.runId, params: p.params, secret: ctx.secret, settings: ctx.settings, log: ctx.log });
     if (!identity.ok) {
       conn.send(encodeError('bad_worker_identity', identity.message, { ref: 'register' }));
       return;

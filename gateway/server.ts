@@ -25,10 +25,11 @@ import { CLOSE_CODES, DEFAULT_LIMITS, type GatewayLimits, WEBSOCKET_PATH, encode
 import { RunCatalog } from './runCatalog.ts';
 import { TokenSigner } from './tokens.ts';
 import { WorkflowCalls } from './workflowCalls.ts';
+import { createProlificWebhook } from '../providers/prolific/webhook.ts';
 
 export interface GatewayOptions {
   /** `secret` signs agent tokens and checks signed worker links; the rest says where to connect. */
-  settings: Pick<Settings, 'secret' | 'databaseUrl' | 'temporalAddress' | 'temporalNamespace'>;
+  settings: Pick<Settings, 'secret' | 'databaseUrl' | 'temporalAddress' | 'temporalNamespace' | 'prolificUrl' | 'prolificToken' | 'prolificWebhookSecret'>;
   log: Logger;
   /** An open database to share; otherwise one is opened from the settings (and closed by close()). */
   db?: Database;
@@ -129,6 +130,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     db,
     log,
     secret: settings.secret,
+    settings,
     calls,
     runs,
     tokens,
@@ -171,7 +173,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const readiness: Readiness = { check: async () => (closing ? 'the gateway is shutting down' : dependencies.check()) };
 
-  const server: Server = createServer(createHttpHandler({ runs, readiness, log }));
+  const server: Server = createServer(
+    createHttpHandler({
+      runs,
+      readiness,
+      log,
+      secret: settings.secret,
+      webhooks: { prolific: createProlificWebhook({ db, calls, log, settings }) },
+    }),
+  );
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
 
   server.on('upgrade', (req, socket, head) => {

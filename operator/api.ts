@@ -24,8 +24,8 @@ import {
   shutdownRunSignal,
   taskRunWorkflowId,
 } from '../workflows/definitions.ts';
+import { providerFee } from '../review/spend.ts';
 import { emptyUnitCounts } from '../workflows/runPlan.ts';
-import { withProviderFee } from '../review/spend.ts';
 import { RUN_ID, RUN_STATUS, TASK_NAME } from '../workflows/searchAttributes.ts';
 import type { TaskRunOptions } from '../workflows/taskRun.ts';
 
@@ -41,6 +41,8 @@ export interface LaunchResult {
 export interface RunStatusReport extends RunSummary {
   /** Pay of payable units plus paid bonuses (SPEC §4). */
   spend: number;
+  /** The provider's fee, included in `spend` (Prolific's service fee). */
+  serviceFee?: number;
 }
 
 export interface Operator {
@@ -116,6 +118,7 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
     }
     const bonuses = await em.find(Bonus, { taskRun: runId, status: 'paid' }, { fields: ['amount'] });
     spend += bonuses.reduce((sum, b) => sum + Number(b.amount), 0);
+    const serviceFee = providerFee(run.config, spend);
     return {
       runId,
       taskName: run.task.getEntity().name,
@@ -124,7 +127,8 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
       failureReason: run.failureReason ?? null,
       units,
       totalUnits: UNIT_STATUSES.reduce((sum, s) => sum + units[s], 0),
-      spend: withProviderFee(run, spend),
+      spend: Math.round((spend + serviceFee) * 10_000) / 10_000,
+      serviceFee,
     };
   }
 

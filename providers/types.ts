@@ -77,6 +77,9 @@ export interface WorkerIdentityRequest {
   params: Readonly<Record<string, string>>;
   /** The secret of the settings, for providers whose links are signed. */
   secret: string;
+  /** The gateway's settings, for providers that confirm a worker with their own API. */
+  settings?: Partial<Settings>;
+  log?: Logger;
 }
 
 export type WorkerIdentity = { ok: true; providerWorkerId: string } | { ok: false; message: string };

@@ -6,9 +6,10 @@ import { staticFormBlueprint } from '../blueprints/staticForm.ts';
 import { localProvider } from '../providers/local.ts';
 import { mockProvider } from '../providers/mock.ts';
 import { mturkProvider } from '../providers/mturk/provider.ts';
+import { prolificProvider } from '../providers/prolific/provider.ts';
 import { blueprints, providers } from './index.ts';
 
-for (const provider of [mockProvider, localProvider, mturkProvider]) if (!providers.has(provider.type)) providers.register(provider);
+for (const provider of [mockProvider, localProvider, prolificProvider, mturkProvider]) if (!providers.has(provider.type)) providers.register(provider);
 for (const blueprint of [staticFormBlueprint]) if (!blueprints.has(blueprint.type)) blueprints.register(blueprint);
 
 export { blueprints, providers };

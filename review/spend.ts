@@ -1,19 +1,25 @@
 /**
- * What a run has spent (SPEC §4): the pay of its payable units (launched, assigned, completed,
- * accepted, soft-rejected) plus the bonuses paid on it, plus the provider's fee on both (MTurk
- * charges 20 % on top). Rounded to the 4 decimals amounts are stored with.
+ * What a run has spent (docs/design.md §4): the pay of its payable units (launched, assigned, completed,
+ * accepted, soft-rejected) plus the bonuses paid on it, plus the provider's service fee on both
+ * (`CrowdProvider.serviceFee`, e.g. Prolific's third). Rounded to the 4 decimals amounts are stored with.
  */
 import type { EntityManager } from '../model/database.ts';
 import { Bonus, TaskRun } from '../model/entities.ts';
 import { PAYABLE_UNIT_STATUSES } from '../model/status.ts';
 import { providers } from '../registry/builtins.ts';
 
-/** `amount` paid through the run's provider, with the provider's fee added and rounded to 4 decimals. */
-export function withProviderFee(run: Pick<TaskRun, 'providerType' | 'config'>, amount: number): number {
-  const provider = providers.has(run.providerType) ? providers.get(run.providerType) : undefined;
-  const { type: _type, ...options } = ((run.config as Record<string, unknown>).provider ?? {}) as Record<string, unknown>;
-  const fee = provider?.serviceFee?.(amount, options) ?? 0;
-  return Math.round((amount + fee) * 10_000) / 10_000;
+const round4 = (n: number) => Math.round(n * 10_000) / 10_000;
+
+/** The fee the run's provider charges on `amount`; 0 for providers without one. */
+export function providerFee(config: unknown, amount: number): number {
+  const { type, ...options } = ((config as { provider?: { type?: string } }).provider ?? {}) as { type?: string };
+  if (!type || !providers.has(type)) return 0;
+  return round4(providers.get(type).serviceFee?.(amount, options) ?? 0);
+}
+
+export async function runFee(em: EntityManager, runId: string, amount: number): Promise<number> {
+  const run = await em.findOne(TaskRun, runId, { fields: ['config'] });
+  return run ? providerFee(run.config, amount) : 0;
 }
 
 export async function runSpend(em: EntityManager, runId: string): Promise<number> {
@@ -26,6 +32,5 @@ export async function runSpend(em: EntityManager, runId: string): Promise<number
     ]);
   const bonuses = await em.find(Bonus, { taskRun: runId, status: 'paid' }, { fields: ['amount'] });
   const total = Number(rows[0]?.pay ?? 0) + bonuses.reduce((sum, b) => sum + Number(b.amount), 0);
-  const run = await em.findOne(TaskRun, runId, { fields: ['providerType', 'config'] });
-  return run ? withProviderFee(run, total) : Math.round(total * 10_000) / 10_000;
+  return round4(total + (await runFee(em, runId, total)));
 }

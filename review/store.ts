@@ -8,11 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '../model/database.ts';
 import type { Worker } from '../model/entities.ts';
-import { Agent, Bonus, Review, Unit, type ReviewDecision } from '../model/entities.ts';
+import { Agent, Bonus, Review, TaskRun, Unit, type ReviewDecision } from '../model/entities.ts';
 import type { AgentStatus, UnitStatus } from '../model/status.ts';
 import { transitionAgent, transitionUnit } from '../model/transitions.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { providers } from '../registry/builtins.ts';
+import { providerFee, runSpend } from './spend.ts';
 import type { ReviewOperation, ReviewOutcome } from '../workflows/review.ts';
 
 /** A request that cannot succeed as asked: retrying will not help; nothing was changed. */
@@ -122,6 +123,19 @@ export async function reviewUnit(
   return outcome(op, target, { decision: op.decision, alreadyDone: recorded.alreadyDone });
 }
 
+/** A bonus that would take the run's spend (fee included) past `max_spend` is refused before anything is recorded. */
+async function refuseOverBudget(em: EntityManager, runId: string, amount: number): Promise<void> {
+  const run = await em.findOneOrFail(TaskRun, runId, { fields: ['config'] });
+  const maxSpend = (run.config as { max_spend?: number | null }).max_spend;
+  if (maxSpend === null || maxSpend === undefined) return;
+  const after = (await runSpend(em, runId)) + amount + providerFee(run.config, amount);
+  if (Math.round(after * 10_000) > Math.round(maxSpend * 10_000)) {
+    throw new ReviewRefusedError(
+      `a bonus of ${amount} would take run ${runId}'s spend to ${Math.round(after * 10_000) / 10_000} (provider fee included), over its max_spend of ${maxSpend}; nothing was paid`,
+    );
+  }
+}
+
 /** Pay a bonus on a unit's submitted work, once per request key. */
 export async function payBonus(
   em: EntityManager,
@@ -139,6 +153,7 @@ export async function payBonus(
       return { target: await submittedTarget(tem, op.unitId, 'bonus'), bonus: previous };
     }
     const target = await submittedTarget(tem, op.unitId, 'bonus');
+    await refuseOverBudget(tem, target.unit.taskRun.id, op.amount);
     await tem.insert(Bonus, {
       id: `bn-${randomUUID()}`,
       agent: target.agent.id,

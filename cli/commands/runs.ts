@@ -32,7 +32,7 @@ export function formatStatus(s: RunStatusReport): string {
   const lines = [
     `run ${s.runId}${s.taskName ? ` (task ${s.taskName})` : ''}: ${s.status}${s.endReason && s.status !== 'running' ? ` (${s.endReason})` : ''}`,
     `units: ${formatUnits(s.units)} (total ${s.totalUnits})`,
-    `spend: ${s.spend}`,
+    `spend: ${s.spend}${s.serviceFee ? ` (of which provider fee ${s.serviceFee})` : ''}`,
   ];
   if (s.failureReason) lines.push(`failure: ${s.failureReason}`);
   return lines.join('\n');

@@ -99,7 +99,11 @@ function onEvent(event) {
       else if (state !== 'onboarding_submitting') setState('onboarding', 'Before you start', '');
       return;
     case 'refused':
-      setState('no_work', 'No work available', `${REASONS[event.reason] ?? event.reason} (${event.reason}: ${event.detail})`);
+      setState(
+        'no_work',
+        'No work available',
+        `${REASONS[event.reason] ?? event.reason}${params.PROLIFIC_PID ? ' Please return the study on Prolific so your place goes to someone else.' : ''} (${event.reason}: ${event.detail})`,
+      );
       body.dataset.reason = event.reason;
       return;
     case 'ended':
@@ -117,11 +121,24 @@ function onEvent(event) {
   }
 }
 
-/** The work is stored: say so, and tell the provider's site where it wants to know (MTurk). */
+/**
+ * Providers that take workers back to their own site (Prolific's completion URL) put it in the task
+ * link; the gateway serves this page only when that address is signed for this run.
+ */
+const completionUrl = params.hitloop_done && /^https?:\/\//.test(params.hitloop_done) ? params.hitloop_done : null;
+
+/** The work is stored: say so, and tell the provider's site where it wants to know (MTurk, Prolific). */
 let submittedValues = null;
 function onSubmitted(status) {
   setState('submitted', 'Submitted', ENDINGS[status]);
   postMTurkExternalSubmit(params, submittedValues);
+  if (!completionUrl) return;
+  const link = document.createElement('a');
+  link.href = completionUrl;
+  link.id = 'hitloop-completion-link';
+  link.textContent = 'Continue to finish on your provider';
+  message.append(' ', link);
+  location.assign(completionUrl);
 }
 
 function onStatus(status, payload) {
