@@ -92,6 +92,11 @@ export interface CrowdProvider {
    * provider's workers.
    */
   identifyWorker?(request: WorkerIdentityRequest): WorkerIdentity;
+  /**
+   * Sites that may show the task page in a frame (CSP `frame-ancestors` sources, e.g.
+   * `https://worker.mturk.com` for MTurk's iframe). Absent: no site may frame it.
+   */
+  readonly frameAncestors?: readonly string[];
   /** Create whatever the provider needs for a run (a study, a HIT type). */
   setUpRun(ctx: ProviderContext, run: SetUpRunRequest): Promise<void>;
   /** Make one unit available to workers. */
