@@ -328,9 +328,8 @@ async function closeRebound(ctx: GatewayContext, connections: ReadonlySet<Gatewa
   try {
     const bindings = new Map([...held].map(([agentId, conn]) => [agentId, conn.id]));
     for (const agentId of await ctx.binding.rebound(bindings)) {
-      const conn = held.get(agentId)!;
-      conn.send(encodeError('agent_ended', `agent ${agentId} is now open on another connection (another tab or device); this one is closed`));
-      conn.ws.close(CLOSE_CODES.replaced, 'another connection took over this agent');
+      // The close code tells the client (4001: open elsewhere, do not take it back).
+      held.get(agentId)!.ws.close(CLOSE_CODES.replaced, 'another connection took over this agent');
     }
   } catch (err) {
     ctx.log.warn({ err }, 'checking for agents taken over elsewhere failed; the next round retries');
