@@ -22,7 +22,11 @@ export function createAssignmentActivities(deps: ActivityDeps) {
     await enqueueForAgents(em, input.agentIds, 'status', { status: input.status }, `status:${input.status}`);
   }
 
-  /** Keep the agent's latest live state (to resume after a reconnect) and pass it to its partners. */
+  /**
+   * Pass a live update to the agent's partners. The agent's own state was stored by the gateway
+   * before it acknowledged the update (gateway/agentBinding.ts); written again here, late, it could
+   * put back an older state than the last one acknowledged.
+   */
   async function recordAgentAction(input: {
     agentId: string;
     actionId: string;
@@ -30,7 +34,7 @@ export function createAssignmentActivities(deps: ActivityDeps) {
     forwardTo: string[];
   }): Promise<void> {
     const em = db.em();
-    await em.nativeUpdate(Agent, { id: input.agentId }, { state: input.data, lastSeenAt: new Date() });
+    await em.nativeUpdate(Agent, { id: input.agentId }, { lastSeenAt: new Date() });
     for (const partner of input.forwardTo) {
       await enqueueForAgent(em, partner, 'live', { from: input.agentId, data: input.data }, `live:${input.agentId}:${input.actionId}`);
     }
@@ -54,6 +58,8 @@ export function createAssignmentActivities(deps: ActivityDeps) {
       if (agent.status === 'completed') {
         return agent.submitKey === input.submitKey ? { accepted: true } : { accepted: false, reason: 'already submitted' };
       }
+      // The gateway claims the key before it acknowledges a submit: another key was never acknowledged.
+      if (agent.submitKey && agent.submitKey !== input.submitKey) return { accepted: false, reason: 'already submitted' };
       if (agent.status !== 'in_task') return { accepted: false, reason: `agent is ${agent.status}` };
       const unitMoved = await transitionUnit(em, input.unitId, 'completed', { completedAt: new Date() }).catch(() => false);
       if (!unitMoved) return { accepted: false, reason: 'unit is no longer assigned' };

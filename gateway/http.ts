@@ -14,6 +14,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { unstorableText } from '../model/storableJson.ts';
+import { newErrorId } from './protocol.ts';
 import type { RunCatalog } from './runCatalog.ts';
 import { completionLinkProblem } from '../providers/completionLinks.ts';
 import type { WebhookHandler } from '../providers/prolific/webhook.ts';
@@ -78,6 +80,31 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 } as const;
 
+/** Longest run id a link may carry (as the protocol's `runId`). */
+const MAX_RUN_ID_LENGTH = 100;
+
+/**
+ * The task page's content policy: its own scripts, styles and socket only (inline styles for
+ * custom templates), images and media from anywhere a unit's data may point, and framing only by
+ * the sites the run's provider names (docs/protocol.md "Origins and framing").
+ */
+export function taskPagePolicy(frameAncestors: readonly string[] | undefined): Record<string, string> {
+  const ancestors = frameAncestors && frameAncestors.length > 0 ? frameAncestors.join(' ') : "'none'";
+  const csp = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: https:",
+    "media-src 'self' data: https:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    `frame-ancestors ${ancestors}`,
+  ].join('; ');
+  return { 'content-security-policy': csp, ...(ancestors === "'none'" ? { 'x-frame-options': 'DENY' } : {}) };
+}
+
 export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const assets = loadAssets();
 
@@ -126,11 +153,18 @@ export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessag
       } catch {
         return send(res, 400, 'text/plain; charset=utf-8', 'the run id in this link is not valid\n');
       }
+      // Never a run id (a NUL, a broken surrogate, too long): refused before any database look-up.
+      if (runId.length === 0 || runId.length > MAX_RUN_ID_LENGTH || unstorableText(runId) !== null) {
+        return send(res, 400, 'text/plain; charset=utf-8', 'the run id in this link is not valid\n');
+      }
       const problem = opts.secret ? completionLinkProblem(opts.secret, runId, new URLSearchParams((req.url ?? '').split('?')[1] ?? '')) : null;
       if (problem) return send(res, 400, 'text/plain; charset=utf-8', `${problem}; open the task from your provider again\n`);
       const run = await opts.runs.get(runId);
       if (!run) return send(res, 404, 'text/html; charset=utf-8', notFoundPage(runId), { 'cache-control': 'no-store' });
-      return send(res, 200, 'text/html; charset=utf-8', run.taskPageHtml(), { 'cache-control': 'no-store' });
+      return send(res, 200, 'text/html; charset=utf-8', run.taskPageHtml(), {
+        'cache-control': 'no-store',
+        ...taskPagePolicy(run.provider.frameAncestors),
+      });
     }
     if (pathname === '/') return send(res, 200, 'text/plain; charset=utf-8', 'hitloop gateway: task pages are at /task/<run id>\n');
     send(res, 404, 'text/plain; charset=utf-8', `nothing at ${pathname}\n`);
@@ -138,8 +172,10 @@ export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessag
 
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
-      opts.log.error({ err, url: req.url }, 'HTTP request failed');
-      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `the gateway failed to serve this page: ${(err as Error).message}\n`);
+      // The details (database text, stack) go to the log only, under an id the page quotes.
+      const errorId = newErrorId();
+      opts.log.error({ err, errorId, url: req.url }, 'HTTP request failed');
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `the gateway failed to serve this page; try again, and quote error ${errorId} if it persists\n`);
       else res.destroy();
     });
   };

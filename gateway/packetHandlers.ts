@@ -4,12 +4,16 @@
  * Registration is decided by the run's TaskRun workflow (an Update); everything an agent does
  * afterwards becomes a signal to its assignment workflow, sent in the socket's order. Every check
  * that can refuse a packet runs before any signal or write, so a refused packet changes nothing.
+ * The agent row arbitrates between sockets and gateways (gateway/agentBinding.ts): only the
+ * connection bound last acts as the agent, and live state and the submission claim are written
+ * there before they are acknowledged.
  */
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../model/database.ts';
-import { Agent } from '../model/entities.ts';
+import { OnboardingAgent } from '../model/entities.ts';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { AgentBinding, Refusal } from './agentBinding.ts';
 import {
   type UnitRequest,
   type UnitRequestResult,
@@ -31,9 +35,11 @@ import {
   CLOSE_CODES,
   HEARTBEAT_REPLY,
   RETURN_ACK,
+  type GatewayLimits,
   describeIssues,
   encode,
   encodeError,
+  newErrorId,
 } from './protocol.ts';
 import type { RunCatalog } from './runCatalog.ts';
 import type { TokenSigner } from './tokens.ts';
@@ -50,6 +56,8 @@ export interface GatewayContext {
   runs: RunCatalog;
   tokens: TokenSigner;
   delivery: OutboxDelivery;
+  binding: AgentBinding;
+  limits: GatewayLimits;
   /** Keeps track of work to wait for at shutdown (signals in flight). */
   track(work: Promise<unknown>): void;
 }
@@ -118,7 +126,12 @@ async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: Regis
       return;
     }
     const request: UnitRequest = { provider: run.provider.type, providerWorkerId: identity.providerWorkerId, registrationKey: p.registrationKey };
-    const result = await ctx.calls.requestUnit(p.runId, request);
+    let result = await ctx.calls.requestUnit(p.runId, request);
+    if (result.outcome === 'onboarding' && (await onboardingDecided(ctx, result.onboardingAgentId))) {
+      // Temporal answers a repeated update id with its first result (this onboarding): once the
+      // answers are decided, the run is asked again under an id of its own, to follow the decision.
+      result = await ctx.calls.requestUnit(p.runId, request, `after-${result.onboardingAgentId}`);
+    }
     await answerUnitRequest(ctx, conn, p.runId, request, result, 'register');
   } catch (err) {
     sendFailure(ctx, conn, err, 'register');
@@ -159,7 +172,12 @@ async function answerUnitRequest(
     );
     return;
   }
-  await bindAndAnnounce(ctx, conn, bound, 0, !result.newlyAssigned, ref);
+  await bindAndAnnounce(ctx, conn, bound, 0, false, ref);
+}
+
+async function onboardingDecided(ctx: GatewayContext, onboardingAgentId: string): Promise<boolean> {
+  const row = await ctx.db.em().findOne(OnboardingAgent, onboardingAgentId, { fields: ['status'] });
+  return row !== null && row.status !== 'onboarding';
 }
 
 /** The worker's onboarding answers: the run decides, then answers like a register. */
@@ -169,20 +187,24 @@ async function onOnboardingSubmit(ctx: GatewayContext, conn: GatewayConnection, 
     conn.send(encodeError('already_submitted', 'the onboarding answers are being decided; wait for the answer', { ref: 'submit', id: p.submitKey }));
     return;
   }
-  const run = await ctx.runs.get(onboarding.runId);
-  if (!run) {
-    conn.send(encodeError('unknown_run', `run ${onboarding.runId} is not in the database`, { ref: 'submit', id: p.submitKey }));
-    return;
-  }
-  const parsed = run.onboardingSchema.safeParse(p.data);
-  if (!parsed.success) {
-    conn.send(
-      encodeError('invalid_submission', `the onboarding answers do not fit the form: ${describeIssues(parsed.error.issues)}`, { ref: 'submit', id: p.submitKey }),
-    );
-    return;
-  }
+  // Claimed before the first await: answers sent back to back are decided one at a time, in order.
   conn.binding = true;
   try {
+    const run = await ctx.runs.get(onboarding.runId);
+    if (!run) {
+      conn.send(encodeError('unknown_run', `run ${onboarding.runId} is not in the database`, { ref: 'submit', id: p.submitKey }));
+      return;
+    }
+    const parsed = run.onboardingSchema.safeParse(p.data);
+    if (!parsed.success) {
+      conn.send(
+        encodeError('invalid_submission', `the onboarding answers do not fit the form: ${describeIssues(parsed.error.issues)}`, {
+          ref: 'submit',
+          id: p.submitKey,
+        }),
+      );
+      return;
+    }
     const { runId, ...submission } = onboarding;
     const result = await ctx.calls.submitOnboarding(runId, { ...submission, submitKey: p.submitKey, data: parsed.data as Record<string, unknown> });
     conn.onboarding = null;
@@ -193,8 +215,11 @@ async function onOnboardingSubmit(ctx: GatewayContext, conn: GatewayConnection, 
     if (err instanceof WorkflowUpdateFailedError) {
       // The run refused these answers for this onboarding (it ended, or is not this worker's).
       conn.onboarding = null;
-      const why = err.cause instanceof Error ? err.cause.message : err.message;
-      conn.send(encodeError('agent_ended', `the onboarding was not accepted: ${why}`, { ref: 'submit', id: p.submitKey }));
+      const errorId = newErrorId();
+      ctx.log.warn({ err, errorId, connection: conn.id }, 'onboarding answers refused by the run');
+      conn.send(
+        encodeError('agent_ended', 'this onboarding has ended and takes no answers; register again', { ref: 'submit', id: p.submitKey, errorId }),
+      );
     } else {
       sendFailure(ctx, conn, err, 'submit', p.submitKey);
     }
@@ -237,7 +262,15 @@ async function bindAndAnnounce(
   reconnecting: boolean,
   ref: string,
 ): Promise<void> {
-  const row = await ctx.db.em().findOne(Agent, bound.agentId, { fields: ['status', 'initData', 'state'] });
+  if (conn.closed) return;
+  const row = await ctx.binding.bind(bound.agentId, conn.id);
+  if (conn.closed && row && isHoldingStatus(row.status)) {
+    // Closed while being bound: this connection's reconnect window starts (a newer one ignores it).
+    chainSignal(ctx, conn, 'disconnect', () =>
+      ctx.calls.signalAssignment(bound.assignmentId, agentDisconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
+    );
+    return;
+  }
   if (!row) {
     conn.send(encodeError('invalid_token', `agent ${bound.agentId} does not exist`, { ref }));
     return;
@@ -246,9 +279,10 @@ async function bindAndAnnounce(
     conn.send(encodeError('agent_ended', `agent ${bound.agentId} has ended (${row.status}); register again for new work`, { ref, status: row.status }));
     return;
   }
-  if (conn.closed) return;
+  // A submission acknowledged but not stored yet (the workflow is on it) is as good as stored.
+  const status = row.status === 'in_task' && row.submitKey !== null ? 'completed' : row.status;
   if (conn.agent) ctx.delivery.detach(conn);
-  conn.bind(bound, row.status, lastSeq);
+  conn.bind(bound, status, lastSeq);
   if (reconnecting) {
     chainSignal(ctx, conn, 'reconnect', () =>
       ctx.calls.signalAssignment(bound.assignmentId, agentReconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
@@ -261,11 +295,12 @@ async function bindAndAnnounce(
     runId: bound.runId,
     unitId: bound.unitId,
     assignmentId: bound.assignmentId,
-    status: row.status,
-    initData: row.initData ?? null,
-    state: row.state ?? null,
+    status,
+    initData: row.initData,
+    state: row.state,
     token: ctx.tokens.sign(bound),
-    resumed: reconnecting,
+    // A retried register finds its agent already bound once; Temporal's answer cannot tell.
+    resumed: reconnecting || row.connectionId !== null,
   };
   conn.send(encode(packet));
   const replaced = ctx.delivery.attach(conn);
@@ -294,11 +329,24 @@ function mayAct(conn: GatewayConnection, ref: string, id?: string): boolean {
 function onLive(ctx: GatewayContext, conn: GatewayConnection, p: LivePacket): void {
   if (!mayAct(conn, 'live', p.actionId)) return;
   const agent = conn.agent!;
+  const bytes = Buffer.byteLength(JSON.stringify(p.data));
+  if (bytes > ctx.limits.maxLiveDataBytes) {
+    conn.send(
+      encodeError('too_large', `live data of ${bytes} bytes is over the limit of ${ctx.limits.maxLiveDataBytes} bytes; send less at a time`, {
+        ref: 'live',
+        id: p.actionId,
+      }),
+    );
+    return;
+  }
   chainSignal(
     ctx,
     conn,
     'live',
     async () => {
+      // The state is stored before the ack: a resume shows at least the last acknowledged state.
+      const refusal = await ctx.binding.recordLive(agent.agentId, conn.id, p.data, bytes, ctx.limits.maxLiveBytesPerAgent);
+      if (refusal) return refuse(conn, refusal, 'live', p.actionId);
       await ctx.calls.signalAssignment(agent.assignmentId, agentActionSignal, { agentId: agent.agentId, actionId: p.actionId, data: p.data });
       conn.send(encode({ v: 1, type: 'live_ack', actionId: p.actionId }));
     },
@@ -323,23 +371,31 @@ async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitP
     );
     return;
   }
+  // Claimed before the first await, so a second submit sent before this one is decided is refused.
+  conn.submitted = true;
   const run = await ctx.runs.get(agent.runId);
   if (!run) {
+    conn.submitted = false;
     conn.send(encodeError('unknown_run', `run ${agent.runId} is not in the database`, { ref: 'submit', id: p.submitKey }));
     return;
   }
   const parsed = run.submissionSchema.safeParse(p.data);
   if (!parsed.success) {
+    conn.submitted = false;
     conn.send(encodeError('invalid_submission', `the submission does not fit the form: ${describeIssues(parsed.error.issues)}`, { ref: 'submit', id: p.submitKey }));
     return;
   }
-  // Claimed now, so a second submit sent before this one is acked is refused too.
-  conn.submitted = true;
   chainSignal(
     ctx,
     conn,
     'submit',
     async () => {
+      // The agent row takes one submission key, whatever socket or gateway sends it (agentBinding.ts).
+      const refusal = await ctx.binding.claimSubmission(agent.agentId, conn.id, p.submitKey);
+      if (refusal) {
+        if (refusal !== 'already_submitted') conn.submitted = false;
+        return refuse(conn, refusal, 'submit', p.submitKey);
+      }
       try {
         await ctx.calls.signalAssignment(agent.assignmentId, agentSubmitSignal, {
           agentId: agent.agentId,
@@ -347,7 +403,9 @@ async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitP
           data: parsed.data as Record<string, unknown>,
         });
       } catch (err) {
+        // Not acknowledged: the claim goes, so a resumed page is not told its work was taken.
         conn.submitted = false;
+        await ctx.binding.releaseSubmission(agent.agentId, p.submitKey);
         throw err;
       }
       conn.send(encode({ v: 1, type: 'submit_ack', submitKey: p.submitKey }));
@@ -360,9 +418,36 @@ function onReturn(ctx: GatewayContext, conn: GatewayConnection): void {
   if (!mayAct(conn, 'return')) return;
   const agent = conn.agent!;
   chainSignal(ctx, conn, 'return', async () => {
+    const refusal = await ctx.binding.check(agent.agentId, conn.id);
+    if (refusal) return refuse(conn, refusal, 'return');
     await ctx.calls.signalAssignment(agent.assignmentId, agentReturnedSignal, { agentId: agent.agentId });
     conn.send(RETURN_ACK);
   });
+}
+
+/** Answer a packet the agent row refused (gateway/agentBinding.ts); a replaced socket is closed. */
+function refuse(conn: GatewayConnection, refusal: Refusal, ref: string, id?: string): void {
+  const extra = { ref, ...(id ? { id } : {}) };
+  const agentId = conn.agent?.agentId ?? '';
+  switch (refusal) {
+    case 'replaced':
+      conn.send(encodeError('agent_ended', `agent ${agentId} is now open on another connection (another tab or device); this one is closed`, extra));
+      conn.ws.close(CLOSE_CODES.replaced, 'another connection took over this agent');
+      return;
+    case 'gone':
+    case 'ended':
+      conn.send(encodeError('agent_ended', `agent ${agentId} no longer holds its unit; register again for new work`, extra));
+      return;
+    case 'quota':
+      conn.send(encodeError('quota_exceeded', 'this agent has sent as much live data as one agent may; it can still submit or return its unit', extra));
+      return;
+    case 'already_submitted':
+      conn.send(encodeError('already_submitted', `agent ${agentId} has already submitted this unit`, extra));
+      return;
+    case 'not_in_task':
+      conn.send(encodeError('not_in_task', 'the task has not started yet; submit after the "in_task" status message', extra));
+      return;
+  }
 }
 
 /** Run `work` after the socket's earlier signals; a failure is answered with an error packet. */
@@ -380,7 +465,8 @@ function sendFailure(ctx: GatewayContext, conn: GatewayConnection, err: unknown,
     ctx.log.warn({ err, connection: conn.id }, 'Temporal unavailable');
     conn.send(encodeError('temporal_unavailable', 'the workflow service is not answering; retry the packet in a moment', extra));
   } else {
-    ctx.log.error({ err, connection: conn.id, ref }, 'packet handling failed');
-    conn.send(encodeError('internal', `the gateway failed to handle "${ref}"; retry, and report it if it keeps failing`, extra));
+    const errorId = newErrorId();
+    ctx.log.error({ err, errorId, connection: conn.id, ref }, 'packet handling failed');
+    conn.send(encodeError('internal', `the gateway failed to handle "${ref}"; retry, and report error ${errorId} if it keeps failing`, { ...extra, errorId }));
   }
 }

@@ -5,7 +5,9 @@
  * validated with zod before anything else happens; server packets are typed here and built by the
  * `encode*` helpers, some of them by string concatenation because they are sent very often.
  */
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { storableJsonObject, storableString } from '../model/storableJson.ts';
 import type { RefusalReason } from '../workflows/definitions.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -26,6 +28,12 @@ export const DEFAULT_LIMITS = {
   packetBurst: 60,
   /** Packets dropped for flooding before the socket is closed with 1008. */
   floodCloseAfter: 200,
+  /**
+   * Largest `data` of one `live` packet (bytes of its JSON), and the most `live` data one agent may
+   * send in all: live data goes into the assignment workflow's history, which Temporal bounds.
+   */
+  maxLiveDataBytes: 64 * 1024,
+  maxLiveBytesPerAgent: 4 * 1024 * 1024,
 } as const;
 export type GatewayLimits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 
@@ -34,16 +42,17 @@ export type GatewayLimits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: numb
 // ---------------------------------------------------------------------------------------------
 
 const v = z.literal(PROTOCOL_VERSION);
-const id = z.string().min(1).max(200);
-const runId = z.string().min(1).max(100);
-const jsonObject = z.record(z.string(), z.unknown());
+// Every string that crosses the protocol is one the databases store exactly (model/storableJson.ts).
+const id = storableString().min(1).max(200);
+const runId = storableString().min(1).max(100);
+const jsonObject = storableJsonObject();
 
 export const RegisterPacketSchema = z.strictObject({
   v,
   type: z.literal('register'),
   runId,
   /** The query parameters of the worker's task link: the provider reads the worker's identity from them. */
-  params: z.record(z.string().max(100), z.string().max(1000)).refine((p) => Object.keys(p).length <= 30, 'at most 30 parameters'),
+  params: z.record(storableString().max(100), storableString().max(1000)).refine((p) => Object.keys(p).length <= 30, 'at most 30 parameters'),
   /** Chosen by the client once per page load: retrying a register returns the same agent. */
   registrationKey: id,
 });
@@ -53,7 +62,7 @@ export const ResumePacketSchema = z.strictObject({
   type: z.literal('resume'),
   runId,
   agentId: id,
-  token: z.string().min(1).max(2000),
+  token: storableString().min(1).max(2000),
   /** The highest `seq` the client has processed; the gateway sends what follows it. */
   lastSeq: z.number().int().min(0),
 });
@@ -119,6 +128,8 @@ export const ERROR_CODES = [
   'not_in_task',
   'invalid_submission',
   'already_submitted',
+  'too_large',
+  'quota_exceeded',
   'temporal_unavailable',
   'internal',
 ] as const;
@@ -132,7 +143,7 @@ export const CLOSE_CODES = {
   flood: 1008,
   /** The gateway is shutting down; reconnect (to any instance) and resume. */
   goingAway: 1001,
-  /** Another socket resumed the same agent on this gateway; this one is stale. */
+  /** Another socket resumed or registered the same agent (on any gateway); this one is stale. */
   replaced: 4001,
 } as const;
 
@@ -193,6 +204,8 @@ export interface ErrorPacket {
   id?: string;
   /** For `agent_ended`: the agent's final status. */
   status?: string;
+  /** For faults (`internal`): the id under which the gateway logged the details. */
+  errorId?: string;
 }
 
 export type ServerPacket =
@@ -220,6 +233,9 @@ export const RETURN_ACK = encode({ v: 1, type: 'return_ack' });
 export function encodeMessage(seq: number, kind: string, payloadJson: string): string {
   return `{"v":1,"type":"message","seq":${seq},"kind":${JSON.stringify(kind)},"payload":${payloadJson}}`;
 }
+
+/** A short id to quote in an answer and log with a fault's details (never shown to the client). */
+export const newErrorId = (): string => randomBytes(6).toString('hex');
 
 export function encodeError(code: ErrorCode, message: string, extra: Omit<ErrorPacket, 'v' | 'type' | 'code' | 'message'> = {}): string {
   return encode({ v: 1, type: 'error', code, message, ...extra });

@@ -15,13 +15,15 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Settings } from '../config/settings.ts';
 import { openDatabase, type Database } from '../model/database.ts';
+import { AgentBinding } from './agentBinding.ts';
 import { GatewayConnection } from './connection.ts';
 import { createHttpHandler, type Readiness } from './http.ts';
 import { type Liveness, startLiveness } from './liveness.ts';
 import { livenessSettings } from './livenessSettings.ts';
 import { OutboxDelivery } from './outboxDelivery.ts';
 import { type GatewayContext, handleClose, handlePacket } from './packetHandlers.ts';
-import { CLOSE_CODES, DEFAULT_LIMITS, type GatewayLimits, WEBSOCKET_PATH, encodeError, parseClientPacket } from './protocol.ts';
+import { type OriginPolicy, originPolicy } from './originPolicy.ts';
+import { CLOSE_CODES, DEFAULT_LIMITS, type GatewayLimits, WEBSOCKET_PATH, encodeError, newErrorId, parseClientPacket } from './protocol.ts';
 import { RunCatalog } from './runCatalog.ts';
 import { TokenSigner } from './tokens.ts';
 import { WorkflowCalls } from './workflowCalls.ts';
@@ -54,6 +56,11 @@ export interface GatewayOptions {
    */
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /**
+   * Page origins (`https://host[:port]`) whose scripts may open the WebSocket besides the gateway's
+   * own; `*` allows any. Default from HITLOOP_GATEWAY_ALLOWED_ORIGINS (comma-separated), else none.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 export interface GatewayStats {
@@ -135,6 +142,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     runs,
     tokens,
     delivery,
+    binding: new AgentBinding(db),
+    limits,
     track(work) {
       inFlight.add(work);
       void work.finally(() => inFlight.delete(work));
@@ -162,17 +171,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     try {
       await db.orm.em.getConnection().execute('SELECT 1', [], 'all');
     } catch (err) {
-      return `the database does not answer: ${(err as Error).message}`;
+      // The probe's answer is public: the details go to the log only.
+      log.warn({ err }, 'readiness: the database does not answer');
+      return 'the database does not answer (see the gateway log)';
     }
     try {
       await calls.ping();
     } catch (err) {
-      return `Temporal does not answer: ${(err as Error).message}`;
+      log.warn({ err }, 'readiness: Temporal does not answer');
+      return 'Temporal does not answer (see the gateway log)';
     }
     return null;
   });
   const readiness: Readiness = { check: async () => (closing ? 'the gateway is shutting down' : dependencies.check()) };
 
+  const origins: OriginPolicy = originPolicy(opts.allowedOrigins);
   const server: Server = createServer(
     createHttpHandler({
       runs,
@@ -188,6 +201,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const pathname = (req.url ?? '').split('?', 1)[0];
     if (pathname !== WEBSOCKET_PATH || closing) {
       socket.end(closing ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
+      return;
+    }
+    if (!origins.allows(req)) {
+      log.info({ origin: req.headers.origin }, 'WebSocket from a page of another origin refused');
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nthis page origin may not connect to the gateway\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws));
@@ -229,8 +247,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return;
     }
     handlePacket(ctx, conn, parsed.packet).catch((err: unknown) => {
-      log.error({ err, connection: conn.id }, 'packet handler failed');
-      conn.send(encodeError('internal', 'the gateway failed to handle this packet; retry'));
+      const errorId = newErrorId();
+      log.error({ err, errorId, connection: conn.id }, 'packet handler failed');
+      conn.send(encodeError('internal', `the gateway failed to handle this packet; retry, and report error ${errorId} if it keeps failing`, { errorId }));
     });
   }
 
@@ -246,6 +265,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   }, opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
   pinger.unref();
+  // A resume or register on another gateway took an agent of ours: close our stale socket (4001).
+  const staleSweep = setInterval(() => void closeRebound(ctx, connections), liveSettings.heartbeatMs);
+  staleSweep.unref();
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -280,6 +302,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       if (closing) return;
       closing = true;
       clearInterval(pinger);
+      clearInterval(staleSweep);
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       const socketsClosed = [...connections].map(
         (conn) =>
@@ -307,6 +330,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** Close the sockets whose agent is now bound to a connection elsewhere (the newest binding wins). */
+async function closeRebound(ctx: GatewayContext, connections: ReadonlySet<GatewayConnection>): Promise<void> {
+  const held = new Map<string, GatewayConnection>();
+  for (const conn of connections) if (conn.agent && conn.isHolding() && !conn.binding) held.set(conn.agent.agentId, conn);
+  try {
+    const bindings = new Map([...held].map(([agentId, conn]) => [agentId, conn.id]));
+    for (const agentId of await ctx.binding.rebound(bindings)) {
+      // The close code tells the client (4001: open elsewhere, do not take it back).
+      held.get(agentId)!.ws.close(CLOSE_CODES.replaced, 'another connection took over this agent');
+    }
+  } catch (err) {
+    ctx.log.warn({ err }, 'checking for agents taken over elsewhere failed; the next round retries');
+  }
+}
 
 /** Readiness answered from a cache for a second: probes cannot hammer the database. */
 function cachedReadiness(check: () => Promise<string | null>): Readiness {

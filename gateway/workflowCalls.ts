@@ -150,14 +150,18 @@ export class WorkflowCalls {
     };
   }
 
-  /** Ask the run for a unit; a run whose workflow has closed refuses with `run_not_running`. */
-  async requestUnit(runId: string, request: UnitRequest): Promise<UnitRequestResult> {
+  /**
+   * Ask the run for a unit; a run whose workflow has closed refuses with `run_not_running`.
+   * `updateIdSuffix` asks again under another update id (Temporal answers a repeated one from memory).
+   */
+  async requestUnit(runId: string, request: UnitRequest, updateIdSuffix?: string): Promise<UnitRequestResult> {
     const handle = this.#client.workflow.getHandle(taskRunWorkflowId(runId));
+    const updateId = registrationUpdateId(request) + (updateIdSuffix ? `-${updateIdSuffix}` : '');
     try {
       return await withRetries(
         UPDATE_RETRY,
         `register for run ${runId}`,
-        () => handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: registrationUpdateId(request) }),
+        () => handle.executeUpdate(requestUnitUpdate, { args: [request], updateId }),
         this.#updateRetries(handle),
       );
     } catch (err) {

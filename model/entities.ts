@@ -186,6 +186,10 @@ export const Agent = defineEntity({
     submittedAt: p.datetime().nullable(),
     endedAt: p.datetime().nullable(),
     lastSeenAt: p.datetime().nullable(),
+    /** The gateway connection bound to the agent last (register or resume): only it may act as the agent. */
+    connectionId: p.string().nullable(),
+    /** Bytes of `live` data accepted for this agent so far (bounded: docs/protocol.md "Limits"). */
+    liveBytes: p.integer().default(0),
   },
   uniques: [{ properties: ['worker', 'registrationKey'] }],
   indexes: [{ properties: ['worker', 'status'] }, { properties: ['taskRun', 'status'] }],

@@ -97,8 +97,11 @@ export interface CrowdProvider {
   identifyWorker?(request: WorkerIdentityRequest): WorkerIdentity | Promise<WorkerIdentity>;
   /** The provider's fee on a payment of `amount` (on top of it), for spend; `options` are the run's provider options. */
   serviceFee?(amount: number, options: unknown): number;
-  /** Origins allowed to frame the task page (the provider's worker sites), for the CSP `frame-ancestors`. */
-  frameAncestors?: string[];
+  /**
+   * Sites that may show the task page in a frame (CSP `frame-ancestors` sources, e.g.
+   * `https://worker.mturk.com` for MTurk's iframe). Absent: no site may frame it.
+   */
+  readonly frameAncestors?: readonly string[];
   /** Create whatever the provider needs for a run (a study, a HIT type). */
   setUpRun(ctx: ProviderContext, run: SetUpRunRequest): Promise<void>;
   /** Make one unit available to workers. */

@@ -5,13 +5,14 @@
  * an operator revokes it). Each attempt is an OnboardingAgent row.
  */
 import { createHash } from 'node:crypto';
+import { LockMode } from '@mikro-orm/core';
 import type { Blueprint } from '../blueprints/types.ts';
 import type { TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { EntityManager } from '../model/database.ts';
-import { OnboardingAgent, type Worker } from '../model/entities.ts';
+import { OnboardingAgent, Worker } from '../model/entities.ts';
 import { transitionOnboardingAgent } from '../model/transitions.ts';
 import type { UnitRequestResult } from '../workflows/definitions.ts';
-import { ensureQualification, setGrant } from './grants.ts';
+import { ensureQualification, findQualification, grantValue, setGrant } from './grants.ts';
 
 /** How many ended onboarding attempts one registration may leave behind before another is refused. */
 const MAX_ATTEMPTS_PER_REGISTRATION = 20;
@@ -54,6 +55,9 @@ export async function startOnboarding(
       initData: onboardingInitData(args.blueprint, args.blueprintOptions),
       newlyStarted,
     }) as const;
+  // One onboarding per worker and run at a time: another session (another key) gets the open one.
+  const open = await em.findOne(OnboardingAgent, { taskRun: args.runId, worker: args.worker.id, status: 'onboarding' }, { fields: ['id'] });
+  if (open) return answer(open.id, false);
   for (let attempt = 0; attempt < MAX_ATTEMPTS_PER_REGISTRATION; attempt++) {
     const id = onboardingAgentIdFor(args.runId, args.worker.id, args.registrationKey, attempt);
     const existing = await em.findOne(OnboardingAgent, id, { fields: ['status'] });
@@ -110,7 +114,15 @@ export async function decideOnboarding(
     return { passed: ob.status === 'passed', workerId: worker.id, qualification, value: ob.status === 'passed' ? 1 : 0 };
   }
   if (ob.status !== 'onboarding') throw new OnboardingError(`onboarding ${ob.id} has ended (${ob.status}); register again`);
-  const verdict = validate(args.data, args.blueprintOptions);
+  // One decision per worker at a time (answers from several sessions are serialised on the worker),
+  // and a verdict already granted stands: a fail is final, whichever session answers next.
+  // (SQLite runs one write transaction at a time already and has no row locks.)
+  if (em.getPlatform().constructor.name.toLowerCase().includes('postgre')) {
+    await em.findOne(Worker, worker.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  }
+  const known = await findQualification(em, qualification);
+  const granted = known ? await grantValue(em, worker.id, known.id) : undefined;
+  const verdict = granted === undefined ? validate(args.data, args.blueprintOptions) : { passed: granted > 0, reason: 'decided before' };
   const value = verdict.passed ? 1 : 0;
   await transitionOnboardingAgent(em, ob.id, verdict.passed ? 'passed' : 'failed', { submission: args.data, endedAt: new Date() });
   const q = await ensureQualification(em, qualification, `passed the onboarding of task ${args.config.task_name} (1) or failed it (0)`);

@@ -7,9 +7,13 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { UnitKind } from '../model/entities.ts';
 import type { TaskRunStatus, UnitStatus } from '../model/status.ts';
+import { storableJsonObject, storableString } from '../model/storableJson.ts';
 
-const id = z.string().min(1).max(200);
-const jsonObject = z.record(z.string(), z.unknown());
+// Only what the database stores exactly gets in: a request the activities could not write would
+// otherwise be retried forever while the run waits on it (one worker stalling everyone).
+const id = storableString().min(1).max(200);
+// Checked in place, not copied: keys such as `__proto__` are data (model/storableJson.ts).
+const jsonObject = storableJsonObject();
 
 // ---------------------------------------------------------------------------------------------
 // TaskRunWorkflow (`taskrun-<runId>`)
@@ -17,10 +21,10 @@ const jsonObject = z.record(z.string(), z.unknown());
 
 /** A worker asks for a unit (the gateway's `register` packet). The workflow alone decides. */
 export const UnitRequestSchema = z.object({
-  provider: z.string().min(1).max(100),
-  providerWorkerId: z.string().min(1).max(200),
+  provider: storableString().min(1).max(100),
+  providerWorkerId: id,
   /** Chosen by the client once per page load: a retried register returns the same agent. */
-  registrationKey: z.string().min(1).max(200),
+  registrationKey: id,
 });
 export type UnitRequest = z.infer<typeof UnitRequestSchema>;
 
