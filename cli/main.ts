@@ -17,6 +17,7 @@ import { registerRunCommands } from './commands/runs.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
 import { describeError } from './errors.ts';
+import { exitCodeOf } from './exitCodes.ts';
 
 export function buildProgram(): Command {
   const program = new Command('hitloop')
@@ -35,20 +36,39 @@ export function buildProgram(): Command {
   registerExportCommand(program);
   registerFakeMturkCommand(program);
   registerFakeCommands(program);
+  givePositionalOptions(program);
   return program;
+}
+
+/**
+ * A command with subcommands stops reading its own options at the subcommand's name: without this,
+ * `review approve <run> --worker w` gave --worker to `review` and approve never saw it. Commander
+ * needs it from the root down; `--verbose` after a subcommand is taken out by withoutVerbose.
+ */
+function givePositionalOptions(command: Command): void {
+  if (command.commands.length > 0) command.enablePositionalOptions();
+  for (const sub of command.commands) givePositionalOptions(sub);
+}
+
+/** `--verbose` is the root's option; anywhere on the line it means the same. */
+export function withoutVerbose(argv: readonly string[]): { argv: string[]; verbose: boolean } {
+  const [node = 'node', script = 'hitloop', ...args] = argv;
+  const rest = args.filter((a) => a !== '--verbose');
+  return { argv: [node, script, ...(rest.length < args.length ? ['--verbose'] : []), ...rest], verbose: rest.length < args.length };
 }
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram().exitOverride();
+  const { argv: args, verbose } = withoutVerbose(argv);
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(args);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
-    const verbose = argv.includes('--verbose');
+    // Commander has printed its own message (usage error or help).
+    if (err instanceof CommanderError) return exitCodeOf(err);
     process.stderr.write(`hitloop: ${describeError(err)}\n`);
     if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-    return 1;
+    return exitCodeOf(err);
   }
 }
 

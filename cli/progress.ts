@@ -9,8 +9,14 @@ export const doneUnits = (s: RunStatusReport): number => s.units.completed + s.u
 export function createProgressMeter(now: () => number = Date.now) {
   let first: { at: number; done: number } | undefined;
   return (s: RunStatusReport): string => {
-    if (s.totalUnits === 0) return `preparing units ...  (${s.status})`;
+    const stuck = s.stuck ? `  ${s.stuck}` : '';
     const done = doneUnits(s);
+    if (s.status === 'cancelled' || s.status === 'failed') {
+      // No bar: a bar over the units not expired would read "full" for a run that was stopped.
+      const why = s.failureReason ?? s.endReason;
+      return `${s.status}${why ? ` (${why})` : ''}: ${done} of ${s.totalUnits} units done, ${s.units.expired} expired`;
+    }
+    if (s.totalUnits === 0) return `preparing units ...  (${s.status})${stuck}`;
     const at = now();
     first ??= { at, done };
     const total = Math.max(1, s.totalUnits - s.units.expired);
@@ -19,7 +25,7 @@ export function createProgressMeter(now: () => number = Date.now) {
     const rate = minutes > 0 ? (done - first.done) / minutes : 0;
     const left = Math.max(0, total - done);
     const eta = rate > 0 ? formatDuration((left / rate) * 60) : '--';
-    return `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${done}/${total} units  ${rate.toFixed(1)}/min  ETA ${eta}  (${s.status})`;
+    return `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${done}/${total} units  ${rate.toFixed(1)}/min  ETA ${eta}  (${s.status})${stuck}`;
   };
 }
 

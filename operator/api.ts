@@ -10,7 +10,7 @@ import type { Settings } from '../config/settings.ts';
 import type { TaskRunConfig } from '../config/taskRunConfig.ts';
 import { validateRunConfig } from '../config/validateRun.ts';
 import '../registry/builtins.ts';
-import { openDatabase, type Database } from '../model/database.ts';
+import { DatabaseUrlError, openDatabase, type Database } from '../model/database.ts';
 import { Bonus, TaskRun } from '../model/entities.ts';
 import { PAYABLE_UNIT_STATUSES, UNIT_STATUSES, isFinalTaskRunStatus, type TaskRunStatus } from '../model/status.ts';
 import {
@@ -28,9 +28,17 @@ import { providerFee } from '../review/spend.ts';
 import { emptyUnitCounts } from '../workflows/runPlan.ts';
 import { RUN_ID, RUN_STATUS, TASK_NAME } from '../workflows/searchAttributes.ts';
 import type { TaskRunOptions } from '../workflows/taskRun.ts';
+import { describeStuckStep, stuckStepOf } from './stuckStep.ts';
 
 export class OperatorError extends Error {
   override name = 'OperatorError';
+  /** What kind of failure, for the command line's exit code (cli/exitCodes.ts); absent: a refusal. */
+  readonly kind: 'usage' | 'not_found' | 'unavailable' | undefined;
+
+  constructor(message: string, kind?: 'usage' | 'not_found' | 'unavailable') {
+    super(message);
+    this.kind = kind;
+  }
 }
 
 export interface LaunchResult {
@@ -43,6 +51,8 @@ export interface RunStatusReport extends RunSummary {
   spend: number;
   /** The provider's fee, included in `spend` (Prolific's service fee). */
   serviceFee?: number;
+  /** "stuck: <step> failing, N attempts: <message>" while a step of the run keeps failing; else null. */
+  stuck: string | null;
 }
 
 export interface Operator {
@@ -74,11 +84,19 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
     } catch (err) {
       throw new OperatorError(
         `cannot reach the Temporal server at ${settings.temporalAddress} (${(err as Error).message}); start one with \`hitloop dev\` or set TEMPORAL_ADDRESS`,
+        'unavailable',
       );
     }
     client = new Client({ connection, namespace: settings.temporalNamespace });
   }
-  const db = shared?.db ?? (await openDatabase(settings.databaseUrl));
+  let db: Database;
+  try {
+    db = shared?.db ?? (await openDatabase(settings.databaseUrl));
+  } catch (err) {
+    await connection?.close();
+    if (err instanceof DatabaseUrlError) throw err;
+    throw new OperatorError((err as Error).message, 'unavailable');
+  }
   const c = client;
 
   async function launch(
@@ -119,6 +137,7 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
     const bonuses = await em.find(Bonus, { taskRun: runId, status: 'paid' }, { fields: ['amount'] });
     spend += bonuses.reduce((sum, b) => sum + Number(b.amount), 0);
     const serviceFee = providerFee(run.config, spend);
+    const stuck = isFinalTaskRunStatus(run.status) ? null : await stuckStepOf(c.workflow.getHandle(taskRunWorkflowId(runId)));
     return {
       runId,
       taskName: run.task.getEntity().name,
@@ -129,6 +148,7 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
       totalUnits: UNIT_STATUSES.reduce((sum, s) => sum + units[s], 0),
       spend: Math.round((spend + serviceFee) * 10_000) / 10_000,
       serviceFee,
+      stuck,
     };
   }
 
@@ -140,7 +160,7 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
       description = await handle.describe();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
-        throw new OperatorError(`no task run "${runId}": not in the database nor in Temporal; \`hitloop runs\` lists the runs`);
+        throw new OperatorError(`no task run "${runId}": not in the database nor in Temporal; \`hitloop runs\` lists the runs`, 'not_found');
       }
       throw err;
     }
@@ -162,12 +182,17 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
       units: emptyUnitCounts(),
       totalUnits: 0,
       spend: 0,
+      stuck: state === 'failed' ? null : describeStuckStep(description.raw.pendingActivities ?? []),
     };
   }
 
   async function runs(): Promise<RunStatusReport[]> {
     const reports: RunStatusReport[] = [];
+    // Every continue-as-new is another execution of the same workflow id: one run, one row.
+    const seen = new Set<string>();
     for await (const wf of c.workflow.list({ query: `WorkflowType = 'TaskRunWorkflow'` })) {
+      if (seen.has(wf.workflowId)) continue;
+      seen.add(wf.workflowId);
       reports.push(await status(runIdOfWorkflowId(wf.workflowId)));
     }
     return reports;
@@ -184,12 +209,13 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
             return key ? `${key}: ${JSON.stringify(value)} is not allowed: ${i.message}` : i.message;
           })
           .join('; '),
+        'usage',
       );
     }
     try {
       return await c.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(changeRunLimitsUpdate, { args: [parsed.data] });
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new OperatorError(`no running task run "${runId}"`);
+      if (err instanceof WorkflowNotFoundError) throw new OperatorError(`no running task run "${runId}"`, 'not_found');
       throw new OperatorError(
         `run ${runId} refused the change: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
       );
@@ -204,7 +230,7 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
       if (err instanceof WorkflowNotFoundError) {
         const current = await status(runId);
         if (isFinalTaskRunStatus(current.status)) return current;
-        throw new OperatorError(`no running task run "${runId}"`);
+        throw new OperatorError(`no running task run "${runId}"`, 'not_found');
       }
       throw err;
     }

@@ -85,7 +85,7 @@ export interface ListOptions {
 
 async function requireRunIn(db: Database, runId: string): Promise<void> {
   if (!(await db.em().findOne(TaskRun, runId, { fields: ['id'] }))) {
-    throw new ReviewRequestError(`there is no task run "${runId}" in the database; \`hitloop runs\` lists the runs`);
+    throw new ReviewRequestError(`there is no task run "${runId}" in the database; \`hitloop runs\` lists the runs`, 'not_found');
   }
 }
 
@@ -112,10 +112,10 @@ export function createReviewer(deps: ReviewerDeps) {
   async function selectUnits(runId: string, selection: ReviewSelection): Promise<string[]> {
     const named = selection.unitIds ?? [];
     if (named.length > 0 && (selection.all || selection.worker)) {
-      throw new ReviewRequestError('name units, or use --all / --worker, not both');
+      throw new ReviewRequestError('name units, or use --all / --worker, not both', 'usage');
     }
     if (named.length === 0 && !selection.all && !selection.worker) {
-      throw new ReviewRequestError('say which units: unit ids, --all (every completed unit of the run) or --worker <id>');
+      throw new ReviewRequestError('say which units: unit ids, --all (every completed unit of the run) or --worker <id>', 'usage');
     }
     if (named.length > 0) {
       await checkSubmitted(runId, named, 'reviewed');
@@ -186,6 +186,7 @@ export function createReviewer(deps: ReviewerDeps) {
               `the ${describeOperation(op)} (workflow ${handle.workflowId}) did not finish within ${Math.round(timeoutMs / 1000)} s: ` +
                 `is a hitloop worker running on task queue "${deps.settings.taskQueue}"? It completes once one runs; ` +
                 'run the same command again to see its result',
+              'unavailable',
             ),
           ),
         timeoutMs,

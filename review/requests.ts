@@ -10,6 +10,13 @@ import type { ReviewOperation } from '../workflows/review.ts';
 
 export class ReviewRequestError extends Error {
   override name = 'ReviewRequestError';
+  /** For the command line's exit code (cli/exitCodes.ts); absent: refused or failed. */
+  readonly kind: 'not_found' | 'usage' | 'unavailable' | undefined;
+
+  constructor(message: string, kind?: 'not_found' | 'usage' | 'unavailable') {
+    super(message);
+    this.kind = kind;
+  }
 }
 
 export const REQUEST_KEY_PATTERN = /^[A-Za-z0-9._:@+-]{1,200}$/;
@@ -23,7 +30,7 @@ export const DECISION_BY_COMMAND = { approve: 'approve', reject: 'reject', 'soft
 export function parseRequestKey(key: string | undefined): string | undefined {
   if (key === undefined) return undefined;
   if (!REQUEST_KEY_PATTERN.test(key)) {
-    throw new ReviewRequestError(`a request key is 1-200 letters, digits or ._:@+- characters (got ${JSON.stringify(key)})`);
+    throw new ReviewRequestError(`a request key is 1-200 letters, digits or ._:@+- characters (got ${JSON.stringify(key)})`, 'usage');
   }
   return key;
 }
@@ -35,15 +42,15 @@ export function parseRequestKey(key: string | undefined): string | undefined {
 export function parseBonusAmount(raw: unknown): number {
   const text = typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : undefined;
   if (text === undefined || text === '' || !/^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i.test(text)) {
-    throw new ReviewRequestError(`a bonus amount must be a number such as 0.50 (got ${JSON.stringify(raw)})`);
+    throw new ReviewRequestError(`a bonus amount must be a number such as 0.50 (got ${JSON.stringify(raw)})`, 'usage');
   }
   const amount = Number(text);
-  if (!Number.isFinite(amount)) throw new ReviewRequestError(`a bonus amount must be a finite number (got ${JSON.stringify(raw)})`);
-  if (amount <= 0) throw new ReviewRequestError(`a bonus amount must be greater than 0 (got ${text}); nothing was paid`);
+  if (!Number.isFinite(amount)) throw new ReviewRequestError(`a bonus amount must be a finite number (got ${JSON.stringify(raw)})`, 'usage');
+  if (amount <= 0) throw new ReviewRequestError(`a bonus amount must be greater than 0 (got ${text}); nothing was paid`, 'usage');
   if (Math.round(amount * 10_000) / 10_000 !== amount) {
-    throw new ReviewRequestError(`a bonus amount has at most 4 decimal places (got ${text})`);
+    throw new ReviewRequestError(`a bonus amount has at most 4 decimal places (got ${text})`, 'usage');
   }
-  if (amount >= 1e10) throw new ReviewRequestError(`a bonus amount must be below 10,000,000,000 (got ${text})`);
+  if (amount >= 1e10) throw new ReviewRequestError(`a bonus amount must be below 10,000,000,000 (got ${text})`, 'usage');
   return amount;
 }
 
@@ -55,7 +62,7 @@ export const bonusReasonSchema = z
 
 export function parseBonusReason(raw: unknown): string {
   const parsed = bonusReasonSchema.safeParse(raw);
-  if (!parsed.success) throw new ReviewRequestError(parsed.error.issues[0]?.message ?? 'invalid bonus reason');
+  if (!parsed.success) throw new ReviewRequestError(parsed.error.issues[0]?.message ?? 'invalid bonus reason', 'usage');
   return parsed.data;
 }
 

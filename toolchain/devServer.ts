@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { searchAttributeCliArgs } from '../workflows/searchAttributes.ts';
+import { guardChild } from './orphanGuard.ts';
 import { freePort } from './ports.ts';
 import { findTemporalCli } from './temporalCli.ts';
 
@@ -88,6 +89,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   log(`Starting Temporal dev server: ${cli} ${args.join(' ')}`);
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
+  // The exit handler above does not run on SIGKILL; the guard stops the server then.
+  if (child.pid !== undefined) guardChild(child.pid);
 
   const output: string[] = [];
   const onOutput = (chunk: Buffer) => {

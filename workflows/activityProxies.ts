@@ -2,7 +2,7 @@
  * How workflows call activities: timeouts and retries per kind of work. Activities are idempotent,
  * so retrying forever is safe; a few error types mean "retrying cannot help" and stop at once.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { AssignmentActivities } from '../activities/assignmentActivities.ts';
 import type { QualificationActivities } from '../activities/qualificationActivities.ts';
 import type { ReviewActivities } from '../activities/reviewActivities.ts';
@@ -12,8 +12,16 @@ const retry = {
   initialInterval: '200ms',
   backoffCoefficient: 2,
   maximumInterval: '10s',
-  nonRetryableErrorTypes: ['InvalidTaskRunConfig', 'IllegalTransitionError', 'UnknownTypeError'],
+  // ConfigError: a data or gold file that cannot be read or parsed (config/dataSource.ts names file,
+  // line and fix); retrying reads the same bytes, so the run fails with that message instead.
+  nonRetryableErrorTypes: ['InvalidTaskRunConfig', 'IllegalTransitionError', 'UnknownTypeError', 'ConfigError'],
 };
+
+/**
+ * A step cancelled by a shutdown (docs/design.md §6: shutdown always works) is waited for: one that
+ * is running finishes its attempt, one waiting for its next retry stops at once.
+ */
+const cancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED;
 
 // Timeouts are short on purpose: an activity lost with a crashed worker is retried only once its
 // timeout has passed, so they bound how long a crash stalls a run.
@@ -22,6 +30,7 @@ const retry = {
 export const runActivities = proxyActivities<TaskRunActivities>({
   startToCloseTimeout: '20s',
   retry,
+  cancellationType,
 });
 
 /** Launching and expiring many units: as long as they need, heartbeating as they go. */
@@ -29,6 +38,7 @@ export const bulkRunActivities = proxyActivities<Pick<TaskRunActivities, 'launch
   startToCloseTimeout: '30m',
   heartbeatTimeout: '20s',
   retry,
+  cancellationType,
 });
 
 /** Reading the data source and writing every assignment: long, so it heartbeats its progress. */
@@ -36,6 +46,7 @@ export const { createAssignments } = proxyActivities<Pick<TaskRunActivities, 'cr
   startToCloseTimeout: '2h',
   heartbeatTimeout: '60s',
   retry,
+  cancellationType,
 });
 
 export const assignmentActivities = proxyActivities<AssignmentActivities>({
@@ -47,6 +58,7 @@ export const assignmentActivities = proxyActivities<AssignmentActivities>({
 export const reviewActivities = proxyActivities<Pick<ReviewActivities, 'autoApproveUnits' | 'runSpend'>>({
   startToCloseTimeout: '20s',
   retry,
+  cancellationType,
 });
 
 /** Onboarding decisions. */

@@ -8,13 +8,16 @@
  */
 import {
   ApplicationFailure,
+  CancellationScope,
   ParentClosePolicy,
   TemporalFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
   log,
+  patched,
   setHandler,
   startChild,
   upsertMemo,
@@ -56,6 +59,17 @@ import { RUN_ID, RUN_STATUS, TASK_NAME } from './searchAttributes.ts';
 const LAUNCH_BATCH = 500;
 /** Registrations handled per activity call when workers arrive together. */
 const ASSIGN_BATCH = 50;
+/**
+ * Patches (docs/design.md §6): a shutdown cancels the step the run is waiting on (a step that keeps
+ * failing used to hold shutdown for ever); a step that cannot succeed ends the run `failed`, on
+ * record, and refuses the workers waiting for a unit with a sentence instead of leaving them waiting.
+ */
+const SHUTDOWN_CANCELS_STEPS = 'shutdown-cancels-steps';
+const UNHEALABLE_STEP_FAILS_RUN = 'unhealable-step-fails-run';
+
+/** What a worker is told when the run cannot hand out units any more (no internals: those go to the operator). */
+const UNAVAILABLE_DETAIL = 'This task is unavailable: its setup has a problem the researcher must fix. Please return it; you lose nothing.';
+
 /** Continue-as-new well before Temporal's limits (50k events, 2,000 updates per run). */
 const DEFAULT_HISTORY_LIMIT = 8_000;
 const DEFAULT_UPDATE_LIMIT = 1_000;
@@ -119,6 +133,24 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   let assigning = false;
   let shutdownReason: string | null = continued?.pendingShutdown ?? null;
   let continuing = false;
+  /** A step failed for good (non-retryable): the run ends `failed` with it. */
+  let unhealable: TemporalFailure | null = null;
+  const cancelStepsOnShutdown = patched(SHUTDOWN_CANCELS_STEPS);
+  /** The scope of the step the main loop waits on, cancelled by a shutdown. */
+  let currentStep: CancellationScope | null = null;
+
+  /**
+   * Runs one step so that a shutdown can cancel it (an activity retrying for ever). Not async when
+   * unpatched: an extra await would reorder commands against the recorded histories.
+   */
+  function step<T>(fn: () => Promise<T>): Promise<T> {
+    if (!cancelStepsOnShutdown) return fn();
+    const scope = new CancellationScope();
+    currentStep = scope;
+    return scope.run(fn).finally(() => {
+      if (currentStep === scope) currentStep = null;
+    });
+  }
 
   const poke = (): void => {
     wake = true;
@@ -196,6 +228,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   setHandler(shutdownRunSignal, (request) => {
     const parsed = ShutdownRequestSchema.safeParse(request ?? {});
     shutdownReason ??= parsed.success ? parsed.data.reason : 'operator';
+    currentStep?.cancel();
     poke();
   });
 
@@ -246,14 +279,28 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     return status === 'completed' || status === 'cancelled' || status === 'failed';
   }
   function isOpenForWork(): boolean {
-    return !!state && state.status === 'running' && !draining && shutdownReason === null;
+    return !!state && state.status === 'running' && !draining && shutdownReason === null && unhealable === null;
   }
   function refusedNotRunning(): UnitRequestResult {
+    if (unhealable) return { outcome: 'refused', reason: 'run_not_running', detail: UNAVAILABLE_DETAIL };
     const status = state?.status ?? 'launching';
     return { outcome: 'refused', reason: 'run_not_running', detail: `run ${runId} is not taking workers (status: ${status})` };
   }
 
-  if (!state) state = await launch(runId, config, options);
+  if (!state) {
+    try {
+      state = await launch(runId, config, options, step);
+    } catch (err) {
+      // Shut down while a launch step kept failing: nothing was handed out; what was made expires.
+      if (!(isCancellation(err) && shutdownReason !== null)) throw err;
+      const reason = shutdownReason;
+      await bulkRunActivities.expireUnits({ runId, scope: 'all', reason });
+      upsertSearchAttributes([{ key: RUN_STATUS, value: 'cancelled' }]);
+      await runActivities.recordRunStatus({ runId, status: 'cancelled', endReason: reason });
+      log.info('task run cancelled while launching', { runId, reason });
+      return { runId, status: 'cancelled', endReason: reason, units: emptyUnitCounts() };
+    }
+  }
   const s: RunState = state;
   upsertSearchAttributes([
     { key: TASK_NAME, value: s.plan.taskName },
@@ -275,11 +322,21 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       try {
         // A regular activity, not a local one: its input (the batch and the agent ids chosen for it) is
         // recorded when scheduled, so a retry after any crash decides exactly the same requests again.
-        const results = await runActivities.assignUnitsToWorkers({
-          runId,
-          limits: s.limits,
-          requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })),
-        });
+        let results: UnitRequestResult[];
+        try {
+          results = await runActivities.assignUnitsToWorkers({
+            runId,
+            limits: s.limits,
+            requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })),
+          });
+        } catch (err) {
+          // Only a non-retryable failure gets here (a broken gold file, say): the workers are told, the run fails.
+          if (!(err instanceof TemporalFailure) || !patched(UNHEALABLE_STEP_FAILS_RUN)) throw err;
+          unhealable ??= err;
+          for (const p of [...batch, ...pending.splice(0)]) p.resolve(refusedNotRunning());
+          poke();
+          continue;
+        }
         // The assignment workflow knows its agent before the worker hears of it.
         await Promise.all(
           batch.map(async (p, i) => {
@@ -390,7 +447,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   } catch (err) {
     // A side effect that cannot succeed (not a bug in this code, which retries the task): the run fails, on record.
     if (err instanceof TemporalFailure) {
-      const reason = err.cause?.message ?? err.message;
+      const reason = failureMessage(err);
       s.status = 'failed';
       upsertSearchAttributes([{ key: RUN_STATUS, value: 'failed' }]);
       await runActivities.recordRunStatus({ runId, status: 'failed', endReason: 'failed', failureReason: reason });
@@ -404,6 +461,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   async function runUntilEnd(): Promise<void> {
     for (;;) {
       wake = false;
+      if (unhealable) throw unhealable;
       if (shutdownReason !== null) {
         await endRun('cancelled', shutdownReason);
         break;
@@ -425,16 +483,21 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
         break;
       }
       let toLaunch = draining ? 0 : unitsToLaunch(s.counts, s.limits.max_num_concurrent_units, LAUNCH_BATCH);
-      if (toLaunch > 0 && s.plan.maxSpend != null) toLaunch = await limitToBudget(toLaunch);
+      if (toLaunch > 0 && s.plan.maxSpend != null) {
+        const wanted = toLaunch;
+        const budgeted = cancelStepsOnShutdown ? await cancelledByShutdown(() => limitToBudget(wanted)) : await limitToBudget(wanted);
+        if (budgeted === null) continue;
+        toLaunch = budgeted;
+      }
       if (toLaunch > 0) {
-        const { launched } = await bulkRunActivities.launchUnits({
-          runId,
-          batch: s.nextLaunchBatch,
-          count: toLaunch,
-          reward: s.limits.task_reward,
-        });
+        const request = { runId, batch: s.nextLaunchBatch, count: toLaunch, reward: s.limits.task_reward };
+        const outcome = cancelStepsOnShutdown
+          ? await cancelledByShutdown(() => bulkRunActivities.launchUnits(request))
+          : await bulkRunActivities.launchUnits(request);
+        // Cancelled by a shutdown: what the batch launched is expired with the rest by endRun.
+        if (outcome === null) continue;
         s.nextLaunchBatch += 1;
-        moveCount(s.counts, 'created', 'launched', launched);
+        moveCount(s.counts, 'created', 'launched', outcome.launched);
         continue;
       }
       if (s.budgetSpent && activeUnits(s.counts) === 0) {
@@ -447,6 +510,16 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       }
       const nextDeadline = Math.min(patienceEndsAt(), draining ? Number.POSITIVE_INFINITY : lifetimeEndsAt());
       await condition(() => wake, Math.max(1, nextDeadline - Date.now()));
+    }
+  }
+
+  /** A step of the main loop; null when a shutdown cancelled it (the loop then ends the run). */
+  async function cancelledByShutdown<T>(fn: () => Promise<T>): Promise<T | null> {
+    try {
+      return await step(fn);
+    } catch (err) {
+      if (isCancellation(err) && shutdownReason !== null) return null;
+      throw err;
     }
   }
 
@@ -487,8 +560,16 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   }
 }
 
-/** First steps of a fresh run: validate, record, create assignments, set up the provider. */
-async function launch(runId: string, config: unknown, options: TaskRunOptions): Promise<RunState> {
+/**
+ * First steps of a fresh run: validate, record, create assignments, set up the provider. `step` runs
+ * the steps a shutdown may cancel; one that fails for good fails the run on record.
+ */
+async function launch(
+  runId: string,
+  config: unknown,
+  options: TaskRunOptions,
+  step: <T>(fn: () => Promise<T>) => Promise<T>,
+): Promise<RunState> {
   let plan: RunPlan;
   try {
     plan = await runActivities.validateTaskRunConfig({ runId, config });
@@ -503,8 +584,17 @@ async function launch(runId: string, config: unknown, options: TaskRunOptions): 
   upsertMemo({ config: plan.summary });
   const startedAtMs = Date.now();
   await runActivities.registerTaskRun({ runId, workflowId: workflowInfo().workflowId, config });
-  const { units } = await createAssignments({ runId });
-  await runActivities.setUpProviderForRun({ runId });
+  let units: number;
+  try {
+    ({ units } = await step(() => createAssignments({ runId })));
+    await step(() => runActivities.setUpProviderForRun({ runId }));
+  } catch (err) {
+    if (err instanceof TemporalFailure && !isCancellation(err) && patched(UNHEALABLE_STEP_FAILS_RUN)) {
+      upsertSearchAttributes([{ key: RUN_STATUS, value: 'failed' }]);
+      await runActivities.recordRunStatus({ runId, status: 'failed', endReason: 'failed', failureReason: failureMessage(err) });
+    }
+    throw err;
+  }
   const counts = emptyUnitCounts();
   counts.created = units;
   const state: RunState = {
@@ -527,6 +617,11 @@ async function launch(runId: string, config: unknown, options: TaskRunOptions): 
   state.status = 'running';
   await runActivities.recordRunStatus({ runId, status: 'running', endReason: null });
   return state;
+}
+
+/** The innermost message of an activity's failure: the one that says what to fix. */
+function failureMessage(err: TemporalFailure): string {
+  return err.cause?.message ?? err.message;
 }
 
 function numberOr(value: unknown, fallback: number): number {

@@ -5,6 +5,7 @@ import { loadSettings } from '../../config/settings.ts';
 import { UNIT_STATUSES } from '../../model/status.ts';
 import { connectOperator, OperatorError, type Operator, type RunStatusReport } from '../../operator/api.ts';
 import type { RunLimitsChange } from '../../workflows/definitions.ts';
+import { EXIT_CODES } from '../exitCodes.ts';
 import { createProgressMeter } from '../progress.ts';
 
 async function withOperator<T>(fn: (op: Operator) => Promise<T>): Promise<T> {
@@ -35,6 +36,7 @@ export function formatStatus(s: RunStatusReport): string {
     `spend: ${s.spend}${s.serviceFee ? ` (of which provider fee ${s.serviceFee})` : ''}`,
   ];
   if (s.failureReason) lines.push(`failure: ${s.failureReason}`);
+  if (s.stuck) lines.push(s.stuck);
   return lines.join('\n');
 }
 
@@ -43,7 +45,7 @@ export function parseLimitChanges(pairs: string[]): RunLimitsChange {
   const change: Record<string, unknown> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new OperatorError(`"${pair}" is not key=value (e.g. max_num_concurrent_units=5)`);
+    if (eq <= 0) throw new OperatorError(`"${pair}" is not key=value (e.g. max_num_concurrent_units=5)`, 'usage');
     change[pair.slice(0, eq).trim()] = parseYamlScalar(pair.slice(eq + 1));
   }
   return change as RunLimitsChange;
@@ -70,7 +72,7 @@ export function registerRunCommands(program: Command): void {
       const reports = await withOperator((op) => op.runs());
       if (opts.json) return print(JSON.stringify(reports));
       if (reports.length === 0) return print('no task runs yet; start one with `hitloop launch <config.yaml>`');
-      for (const r of reports) print(`${r.runId}  ${r.status.padEnd(9)}  ${r.taskName}  ${formatUnits(r.units)}`);
+      for (const r of reports) print(`${r.runId}  ${r.status.padEnd(9)}  ${r.taskName}  ${formatUnits(r.units)}${r.stuck ? `  ${r.stuck}` : ''}`);
     });
 
   program
@@ -111,7 +113,7 @@ export function registerRunCommands(program: Command): void {
 
   program
     .command('wait')
-    .description('show progress until the run ends; exit 0 when completed, 1 when cancelled or failed')
+    .description('show progress until the run ends; exit 0 when completed, 1 when cancelled or failed (see README, exit codes)')
     .argument('<runId>')
     .action(async (runId: string) => {
       const meter = createProgressMeter();
@@ -129,6 +131,6 @@ export function registerRunCommands(program: Command): void {
       );
       if (tty) process.stderr.write('\n');
       print(formatStatus(s));
-      process.exitCode = s.status === 'completed' ? 0 : 1;
+      process.exitCode = s.status === 'completed' ? EXIT_CODES.ok : EXIT_CODES.failed;
     });
 }
