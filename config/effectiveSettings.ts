@@ -25,6 +25,7 @@ export const ENV_VARS: Readonly<Record<UserConfigKey, string>> = {
   secret: 'HITLOOP_SECRET',
   gateway_port: 'HITLOOP_GATEWAY_PORT',
   gateway_url: 'HITLOOP_GATEWAY_URL',
+  operator_password: 'HITLOOP_OPERATOR_PASSWORD',
   log_level: 'HITLOOP_LOG_LEVEL',
 };
 
@@ -37,6 +38,7 @@ const SETTING_OF: Readonly<Record<UserConfigKey, keyof Settings>> = {
   secret: 'secret',
   gateway_port: 'gatewayPort',
   gateway_url: 'gatewayUrl',
+  operator_password: 'operatorPassword',
   log_level: 'logLevel',
 };
 
@@ -47,13 +49,13 @@ export function effectiveSettings(env: NodeJS.ProcessEnv = process.env): Effecti
     const envVar = ENV_VARS[key];
     // settings.ts uses `??`: a variable set to '' still counts as set.
     const source: SettingSource = env[envVar] !== undefined ? 'env' : user[key] !== undefined ? 'file' : 'default';
-    return { key, value: settings[SETTING_OF[key]], source, envVar };
+    return { key, value: settings[SETTING_OF[key]] ?? '(not set)', source, envVar };
   });
 }
 
 /** Hide what must not end up in a terminal scrollback or a bug report: the secret and database passwords. */
 export function maskSetting(key: UserConfigKey, value: string | number): string | number {
-  if (key === 'secret') return '********';
+  if (key === 'secret' || (key === 'operator_password' && value !== '(not set)')) return '********';
   if (key === 'database_url' && typeof value === 'string') {
     return value.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1****@');
   }

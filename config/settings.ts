@@ -20,6 +20,8 @@ export interface Settings {
   /** Public base URL of the gateway, as workers reach it (links, provider task URLs). */
   gatewayUrl: string;
   logLevel: string;
+  /** Password (or token) of the operator console and API (api/auth.ts); unset: they refuse everyone. */
+  operatorPassword?: string;
 }
 
 export const DEFAULT_TASK_QUEUE = 'hitloop';
@@ -46,5 +48,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, user: UserCon
     gatewayPort,
     gatewayUrl: env.HITLOOP_GATEWAY_URL ?? user.gateway_url ?? `http://127.0.0.1:${gatewayPort}`,
     logLevel: env.HITLOOP_LOG_LEVEL ?? user.log_level ?? 'info',
+    operatorPassword: env.HITLOOP_OPERATOR_PASSWORD ?? user.operator_password,
   };
 }

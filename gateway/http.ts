@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import type { ConsoleHttp } from '../api/server.ts';
 import type { RunCatalog } from './runCatalog.ts';
 
 const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
@@ -49,6 +50,8 @@ export interface HttpRoutesOptions {
   runs: RunCatalog;
   readiness: Readiness;
   log: Logger;
+  /** The operator console and JSON API (`/admin`, `/api/v1/...`), routed on their own. */
+  console?: ConsoleHttp;
 }
 
 const SECURITY_HEADERS = {
@@ -68,6 +71,7 @@ export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessag
     send(res, status, 'application/json', JSON.stringify(value), { 'cache-control': 'no-store' });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (opts.console?.handles(req)) return opts.console.serve(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'only GET and HEAD are served here\n', { allow: 'GET, HEAD' });
       return;

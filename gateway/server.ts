@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { startConsoleHttp } from '../api/server.ts';
 import type { Settings } from '../config/settings.ts';
 import { openDatabase, type Database } from '../model/database.ts';
 import { GatewayConnection } from './connection.ts';
@@ -28,7 +29,7 @@ import { WorkflowCalls } from './workflowCalls.ts';
 
 export interface GatewayOptions {
   /** `secret` signs agent tokens and checks signed worker links; the rest says where to connect. */
-  settings: Pick<Settings, 'secret' | 'databaseUrl' | 'temporalAddress' | 'temporalNamespace'>;
+  settings: Settings;
   log: Logger;
   /** An open database to share; otherwise one is opened from the settings (and closed by close()). */
   db?: Database;
@@ -171,7 +172,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const readiness: Readiness = { check: async () => (closing ? 'the gateway is shutting down' : dependencies.check()) };
 
-  const server: Server = createServer(createHttpHandler({ runs, readiness, log }));
+  // The operator console and its API (api/server.ts): refused to everyone until an operator password is set.
+  const consoleHttp = await startConsoleHttp({ settings, client, db, log });
+  const server: Server = createServer(createHttpHandler({ runs, readiness, log, console: consoleHttp }));
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
 
   server.on('upgrade', (req, socket, head) => {

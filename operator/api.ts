@@ -162,7 +162,11 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
 
   async function runs(): Promise<RunStatusReport[]> {
     const reports: RunStatusReport[] = [];
+    // A run that continued as new has one execution per generation, all with its workflow id: one row each run.
+    const seen = new Set<string>();
     for await (const wf of c.workflow.list({ query: `WorkflowType = 'TaskRunWorkflow'` })) {
+      if (seen.has(wf.workflowId)) continue;
+      seen.add(wf.workflowId);
       reports.push(await status(runIdOfWorkflowId(wf.workflowId)));
     }
     return reports;
