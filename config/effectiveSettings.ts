@@ -25,6 +25,7 @@ export const ENV_VARS: Readonly<Record<UserConfigKey, string>> = {
   secret: 'HITLOOP_SECRET',
   gateway_port: 'HITLOOP_GATEWAY_PORT',
   gateway_url: 'HITLOOP_GATEWAY_URL',
+  operator_password: 'HITLOOP_OPERATOR_PASSWORD',
   log_level: 'HITLOOP_LOG_LEVEL',
   prolific_url: 'HITLOOP_PROLIFIC_URL',
   prolific_token: 'HITLOOP_PROLIFIC_TOKEN',
@@ -40,6 +41,7 @@ const SETTING_OF: Readonly<Record<UserConfigKey, keyof Settings>> = {
   secret: 'secret',
   gateway_port: 'gatewayPort',
   gateway_url: 'gatewayUrl',
+  operator_password: 'operatorPassword',
   log_level: 'logLevel',
   prolific_url: 'prolificUrl',
   prolific_token: 'prolificToken',
@@ -53,13 +55,13 @@ export function effectiveSettings(env: NodeJS.ProcessEnv = process.env): Effecti
     const envVar = ENV_VARS[key];
     // settings.ts uses `??`: a variable set to '' still counts as set.
     const source: SettingSource = env[envVar] !== undefined ? 'env' : user[key] !== undefined ? 'file' : 'default';
-    return { key, value: settings[SETTING_OF[key]] ?? '', source, envVar };
+    return { key, value: settings[SETTING_OF[key]] ?? '(not set)', source, envVar };
   });
 }
 
 /** Hide what must not end up in a terminal scrollback or a bug report: the secret and database passwords. */
 export function maskSetting(key: UserConfigKey, value: string | number): string | number {
-  if (key === 'secret' || key === 'prolific_token' || key === 'prolific_webhook_secret') return value === '' ? '' : '********';
+  if (key === 'secret' || key === 'prolific_token' || key === 'prolific_webhook_secret' || key === 'operator_password') return value === '' || value === '(not set)' ? value : '********';
   if (key === 'database_url' && typeof value === 'string') {
     return value.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1****@');
   }

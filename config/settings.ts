@@ -26,6 +26,8 @@ export interface Settings {
   prolificToken?: string;
   /** Secret: checks the signatures of Prolific's webhooks. */
   prolificWebhookSecret?: string;
+  /** Password (or token) of the operator console and API (api/auth.ts); unset: they refuse everyone. */
+  operatorPassword?: string;
 }
 
 export const DEFAULT_TASK_QUEUE = 'hitloop';
@@ -55,5 +57,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, user: UserCon
     prolificUrl: env.HITLOOP_PROLIFIC_URL ?? user.prolific_url ?? 'https://api.prolific.com',
     prolificToken: env.HITLOOP_PROLIFIC_TOKEN ?? user.prolific_token,
     prolificWebhookSecret: env.HITLOOP_PROLIFIC_WEBHOOK_SECRET ?? user.prolific_webhook_secret,
+    operatorPassword: env.HITLOOP_OPERATOR_PASSWORD ?? user.operator_password,
   };
 }

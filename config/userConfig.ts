@@ -37,6 +37,10 @@ export const userConfigSchema = z.strictObject(
     gateway_url: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://tasks.example.org' })
       .optional(),
+    operator_password: z
+      .string(explain('must be a string of at least 12 characters'))
+      .min(12, explain('must be at least 12 characters (e.g. the output of `openssl rand -hex 16`)'))
+      .optional(),
     log_level: z.enum(LOG_LEVELS, explain(`must be one of ${LOG_LEVELS.join(', ')}`)).optional(),
     prolific_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://api.prolific.com' }).optional(),
     prolific_token: text('a Prolific API token').optional(),

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { unstorableText } from '../model/storableJson.ts';
 import { newErrorId } from './protocol.ts';
+import type { ConsoleHttp } from '../api/server.ts';
 import type { RunCatalog } from './runCatalog.ts';
 import { completionLinkProblem } from '../providers/completionLinks.ts';
 import type { WebhookHandler } from '../providers/prolific/webhook.ts';
@@ -54,6 +55,8 @@ export interface HttpRoutesOptions {
   runs: RunCatalog;
   readiness: Readiness;
   log: Logger;
+  /** The operator console and JSON API (`/admin`, `/api/v1/...`), routed on their own. */
+  console?: ConsoleHttp;
   /** Checks the signed return address some providers put in task links (providers/completionLinks.ts). */
   secret?: string;
   /** Webhook handlers by provider name. */
@@ -116,6 +119,7 @@ export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessag
     send(res, status, 'application/json', JSON.stringify(value), { 'cache-control': 'no-store' });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (opts.console?.handles(req)) return opts.console.serve(req, res);
     const webhook = /^\/providers\/([^/]+)\/webhook$/.exec((req.url ?? '/').split('?', 1)[0]!);
     if (webhook && req.method === 'POST') {
       const handler = opts.webhooks?.[webhook[1]!];

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { startConsoleHttp } from '../api/server.ts';
 import type { Settings } from '../config/settings.ts';
 import { openDatabase, type Database } from '../model/database.ts';
 import { AgentBinding } from './agentBinding.ts';
@@ -31,7 +32,7 @@ import { createProlificWebhook } from '../providers/prolific/webhook.ts';
 
 export interface GatewayOptions {
   /** `secret` signs agent tokens and checks signed worker links; the rest says where to connect. */
-  settings: Pick<Settings, 'secret' | 'databaseUrl' | 'temporalAddress' | 'temporalNamespace' | 'prolificUrl' | 'prolificToken' | 'prolificWebhookSecret'>;
+  settings: Settings;
   log: Logger;
   /** An open database to share; otherwise one is opened from the settings (and closed by close()). */
   db?: Database;
@@ -186,11 +187,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const readiness: Readiness = { check: async () => (closing ? 'the gateway is shutting down' : dependencies.check()) };
 
   const origins: OriginPolicy = originPolicy(opts.allowedOrigins);
+  // The operator console and its API (api/server.ts): refused to everyone until an operator password is set.
+  const consoleHttp = await startConsoleHttp({ settings, client, db, log });
   const server: Server = createServer(
     createHttpHandler({
       runs,
       readiness,
       log,
+      console: consoleHttp,
       secret: settings.secret,
       webhooks: { prolific: createProlificWebhook({ db, calls, log, settings }) },
     }),

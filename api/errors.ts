@@ -1,0 +1,44 @@
+/**
+ * Errors of the JSON API: every failure answers `{ code, message }`, the message a sentence that says
+ * what was wrong and what to do. Refusals of the operator modules keep their own words (they are
+ * written for operators); anything unexpected is logged and answered without internals.
+ */
+import type { z } from 'zod';
+import { ConfigError } from '../config/errors.ts';
+import { ExportError } from '../export/exportRun.ts';
+import { OperatorError } from '../operator/api.ts';
+import { QualificationError } from '../qualifications/grants.ts';
+import { ReviewRequestError } from '../review/requests.ts';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** The API's answer for `err`, or null when it is unexpected (then: 500, logged, no details). */
+export function knownApiError(err: unknown): ApiError | null {
+  if (err instanceof ApiError) return err;
+  if (err instanceof OperatorError || err instanceof ReviewRequestError || err instanceof QualificationError || err instanceof ExportError) {
+    const notFound = /^(no (running )?task run|there is no )/i.test(err.message);
+    return new ApiError(notFound ? 404 : 409, notFound ? 'not_found' : 'refused', err.message);
+  }
+  if (err instanceof ConfigError) return new ApiError(400, 'invalid_config', err.message);
+  return null;
+}
+
+export const INTERNAL_ERROR = new ApiError(500, 'internal', 'the server failed to do this (the failure is logged); nothing was acknowledged, so try again');
+
+/** A zod failure as one sentence naming each bad place: `body.amount: must be a number`. */
+export function invalidInput(where: 'body' | 'query', error: z.ZodError): ApiError {
+  const details = error.issues.map((issue) => {
+    const at = [where, ...issue.path.map(String)].join('.');
+    return `${at}: ${issue.message}`;
+  });
+  return new ApiError(400, 'invalid_request', `the request is not valid, nothing was changed: ${details.join('; ')}`);
+}
