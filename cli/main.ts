@@ -13,6 +13,7 @@ import { registerQualCommands } from './commands/qual.ts';
 import { registerReviewCommands } from './commands/review.ts';
 import { registerRunCommands } from './commands/runs.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
+import { registerStackCommand } from './commands/stack.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
 import { describeError } from './errors.ts';
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerQualCommands(program);
   registerReviewCommands(program);
   registerExportCommand(program);
+  registerStackCommand(program);
   return program;
 }
 

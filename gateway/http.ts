@@ -4,6 +4,7 @@
  *
  *   GET /healthz             200 while the process runs
  *   GET /readyz              200 when the database and Temporal answer, else 503 (with why)
+ *   GET /metrics             Prometheus metrics (observability/metrics.ts)
  *   GET /task/<runId>?...    the task page; the query carries the provider's worker parameters
  *   GET /assets/<file>       client JS and CSS (gateway/assets/)
  */
@@ -13,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { RunCatalog } from './runCatalog.ts';
 
 const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
@@ -49,6 +51,8 @@ export interface HttpRoutesOptions {
   runs: RunCatalog;
   readiness: Readiness;
   log: Logger;
+  /** Served at /metrics in Prometheus text format. */
+  metrics?: Registry;
 }
 
 const SECURITY_HEADERS = {
@@ -77,6 +81,9 @@ export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessag
     if (pathname === '/readyz') {
       const problem = await opts.readiness.check();
       return sendJson(res, problem ? 503 : 200, problem ? { status: 'not ready', problem } : { status: 'ready' });
+    }
+    if (pathname === '/metrics' && opts.metrics) {
+      return send(res, 200, opts.metrics.contentType, await opts.metrics.metrics(), { 'cache-control': 'no-store' });
     }
     if (pathname.startsWith('/assets/')) {
       const asset = assets.get(pathname.slice('/assets/'.length));

@@ -10,10 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Settings } from '../config/settings.ts';
+import { createMetrics, type HitloopMetrics } from '../observability/metrics.ts';
 import { openDatabase, type Database } from '../model/database.ts';
 import { GatewayConnection } from './connection.ts';
 import { createHttpHandler, type Readiness } from './http.ts';
@@ -53,6 +54,10 @@ export interface GatewayOptions {
    */
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /** Interceptors of the Temporal client the gateway connects (tracing: observability/telemetry.ts). */
+  clientInterceptors?: WorkflowClientInterceptor[];
+  /** Prometheus metrics to count into and serve at /metrics (default: a registry of this gateway's own). */
+  metrics?: HitloopMetrics;
 }
 
 export interface GatewayStats {
@@ -104,7 +109,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         { cause: err },
       );
     }
-    client = new Client({ connection, namespace: settings.temporalNamespace });
+    client = new Client({ connection, namespace: settings.temporalNamespace, ...(opts.clientInterceptors ? { interceptors: { workflow: opts.clientInterceptors } } : {}) });
   }
   const closeOwned = async (): Promise<void> => {
     await connection?.close();
@@ -112,6 +117,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const runs = new RunCatalog(db);
+  const metrics = opts.metrics ?? createMetrics({ role: 'gateway', db });
   const calls = new WorkflowCalls(client, {
     onRetry: (what, attempt, error) => log.debug({ attempt, error }, `${what}: retrying`),
   });
@@ -133,6 +139,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     runs,
     tokens,
     delivery,
+    metrics,
     track(work) {
       inFlight.add(work);
       void work.finally(() => inFlight.delete(work));
@@ -171,7 +178,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const readiness: Readiness = { check: async () => (closing ? 'the gateway is shutting down' : dependencies.check()) };
 
-  const server: Server = createServer(createHttpHandler({ runs, readiness, log }));
+  const server: Server = createServer(createHttpHandler({ runs, readiness, log, metrics: metrics.registry }));
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
 
   server.on('upgrade', (req, socket, head) => {
