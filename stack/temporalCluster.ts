@@ -341,3 +341,21 @@ async function connectWithin(address: string, deadline: number): Promise<Connect
     }
   }
 }
+
+// `node stack/temporalCluster.ts register`: the namespace and search attributes on the server at
+// TEMPORAL_ADDRESS (docker-compose.yml's temporal-namespace job; any shared server).
+if (import.meta.main) {
+  const [command] = process.argv.slice(2);
+  const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  if (command !== 'register') {
+    process.stderr.write('usage: node stack/temporalCluster.ts register   (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE say where)\n');
+    process.exit(2);
+  }
+  try {
+    await registerNamespace(address, namespace, { log: (line) => process.stdout.write(`${line}\n`) });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
