@@ -25,7 +25,7 @@ export interface HitloopMetrics {
 export function createMetrics(opts: { role: 'worker' | 'gateway'; db?: Database }): HitloopMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ role: opts.role });
-  collectDefaultMetrics({ register: registry, prefix: 'hitloop_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'hitloop_' });
   const metrics: HitloopMetrics = {
     registry,
     registrations: new Counter({
@@ -61,16 +61,19 @@ export function createMetrics(opts: { role: 'worker' | 'gateway'; db?: Database 
       registers: [registry],
     }),
   };
-  if (opts.db) registerStoredStateGauges(registry, opts.db);
+  registerStoredStateGauges(registry, opts.db);
   return metrics;
 }
 
-/** Gauges read from the database when scraped; a failed read leaves them empty rather than failing the scrape. */
-function registerStoredStateGauges(registry: Registry, db: Database): void {
+/**
+ * Gauges read from the database when scraped (empty without one); a failed read leaves them empty
+ * rather than failing the scrape.
+ */
+function registerStoredStateGauges(registry: Registry, db: Database | undefined): void {
   const finals = [...FINAL_TASK_RUN_STATUSES];
   const notEnded = `r.status not in (${finals.map(() => '?').join(', ')})`;
-  const query = <T>(sql: string, params: unknown[] = []): Promise<T[]> =>
-    db.em().getConnection().execute(sql, params, 'all') as Promise<T[]>;
+  const query = async <T>(sql: string, params: unknown[] = []): Promise<T[]> =>
+    db ? ((await db.em().getConnection().execute(sql, params, 'all')) as T[]) : [];
   new Gauge({
     name: 'hitloop_units',
     help: 'Units by status, per run that is not ended',
