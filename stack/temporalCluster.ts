@@ -14,7 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import YAML from 'yaml';
 import { ManagedProcess } from '../chaos/managedProcess.ts';
 import { acceptsConnections } from '../toolchain/ports.ts';
@@ -261,7 +261,6 @@ export async function prepareTemporalCluster(opts: ClusterOptions): Promise<Temp
       ],
       env: process.env,
       logFile: path.join(opts.stateDir, 'logs', `${name}.log`),
-      // A service is up once its gRPC port accepts connections.
       readyProbe: () => acceptsConnections(portOf(ports, services[0]!)),
       readyTimeoutMs: 120_000,
     });
@@ -271,8 +270,9 @@ export async function prepareTemporalCluster(opts: ClusterOptions): Promise<Temp
   return { address, mode, processes, configFile };
 }
 
+/** The port that answers once a service is up: its gRPC port, or for the worker service (which serves no gRPC) its membership port. */
 function portOf(ports: ClusterPorts, service: TemporalService): number {
-  return ports[service === 'frontend' ? 'frontend' : service];
+  return service === 'worker' ? ports.membershipBase + TEMPORAL_SERVICES.indexOf('worker') : ports[service];
 }
 
 const ALREADY_EXISTS = 6;
@@ -303,7 +303,7 @@ export async function registerNamespace(
       if ((err as { code?: number }).code !== ALREADY_EXISTS) throw err;
     }
     const wanted = Object.fromEntries(
-      HITLOOP_SEARCH_ATTRIBUTES.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      HITLOOP_SEARCH_ATTRIBUTES.map((key) => [key.name, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
     );
     for (;;) {
       try {

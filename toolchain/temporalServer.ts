@@ -75,7 +75,9 @@ export async function ensureTemporalServerBinaries(opts: EnsureOptions = {}): Pr
     what: `Temporal UI server ${TEMPORAL_UI_SERVER_VERSION}`,
     dir: uiDir,
     packages: [`${UI_SERVER_PACKAGE}@${TEMPORAL_UI_SERVER_VERSION}`],
-    env,
+    // Its go.mod asks for Go 1.26.10: `auto` lets the go command fetch that toolchain (it is a module
+    // on the Go module proxy, golang.org/toolchain) when the installed Go is older.
+    env: { ...env, GOTOOLCHAIN: env.HITLOOP_UI_GOTOOLCHAIN ?? 'auto' },
     log,
   });
   return {
