@@ -123,3 +123,33 @@ function registerStoredStateGauges(registry: Registry, db: Database | undefined)
     },
   });
 }
+
+/**
+ * The provider with every asynchronous method timed into `hitloop_provider_call_seconds` and its
+ * failures counted (`providers.decorate((p) => instrumentProvider(p, metrics))`).
+ */
+export function instrumentProvider<T extends { type: string }>(provider: T, metrics: HitloopMetrics): T {
+  return new Proxy(provider, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      return (...args: unknown[]): unknown => {
+        const result: unknown = value.apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        const labels = { provider: target.type, operation: prop };
+        const end = metrics.providerCallSeconds.startTimer(labels);
+        return result.then(
+          (answer: unknown) => {
+            end();
+            return answer;
+          },
+          (err: unknown) => {
+            end();
+            metrics.providerCallErrors.inc(labels);
+            throw err;
+          },
+        );
+      };
+    },
+  });
+}
