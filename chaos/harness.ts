@@ -93,7 +93,7 @@ export function rerunCommand(o: Omit<ChaosOptions, 'log'>): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function chaosConfig(o: Omit<ChaosOptions, 'log'>): Record<string, unknown> {
+export function chaosConfig(o: Omit<ChaosOptions, 'log'>): Record<string, unknown> {
   return {
     task_name: `chaos-${o.seed}`,
     task_title: 'Chaos run: label a sentence',

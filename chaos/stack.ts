@@ -61,10 +61,10 @@ export function nodeBinary(): string {
 }
 
 /** Whether the worker process `pid` polls the task queue for workflow tasks (its SDK identity is `<pid>@<host>`). */
-async function isPolling(client: Client, taskQueue: string, pid: number | undefined): Promise<boolean> {
+export async function isPolling(client: Client, taskQueue: string, pid: number | undefined, namespace = 'default'): Promise<boolean> {
   if (pid === undefined) return false;
   const answer = await client.workflowService.describeTaskQueue({
-    namespace: 'default',
+    namespace,
     taskQueue: { name: taskQueue },
     taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
   });

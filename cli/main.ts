@@ -15,6 +15,7 @@ import { registerQualCommands } from './commands/qual.ts';
 import { registerReviewCommands } from './commands/review.ts';
 import { registerRunCommands } from './commands/runs.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
+import { registerStackCommand } from './commands/stack.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
 import { describeError } from './errors.ts';
 import { exitCodeOf } from './exitCodes.ts';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerFakeMturkCommand(program);
   registerFakeCommands(program);
   givePositionalOptions(program);
+  registerStackCommand(program);
   return program;
 }
 

@@ -4,6 +4,7 @@
  *
  *   GET /healthz             200 while the process runs
  *   GET /readyz              200 when the database and Temporal answer, else 503 (with why)
+ *   GET /metrics             Prometheus metrics (observability/metrics.ts)
  *   GET /task/<runId>?...    the task page; the query carries the provider's worker parameters
  *   GET /assets/<file>       client JS and CSS (gateway/assets/)
  *   POST /providers/<name>/webhook   a provider's event callbacks (signed; see the provider's webhook.ts)
@@ -17,6 +18,7 @@ import type { Logger } from 'pino';
 import { unstorableText } from '../model/storableJson.ts';
 import { newErrorId } from './protocol.ts';
 import type { ConsoleHttp } from '../api/server.ts';
+import type { Registry } from 'prom-client';
 import type { RunCatalog } from './runCatalog.ts';
 import { completionLinkProblem } from '../providers/completionLinks.ts';
 import type { WebhookHandler } from '../providers/prolific/webhook.ts';
@@ -61,6 +63,8 @@ export interface HttpRoutesOptions {
   secret?: string;
   /** Webhook handlers by provider name. */
   webhooks?: Readonly<Record<string, WebhookHandler>>;
+  /** Served at /metrics in Prometheus text format. */
+  metrics?: Registry;
 }
 
 /** Webhook bodies are small JSON events; anything bigger is refused unread. */
@@ -138,6 +142,9 @@ export function createHttpHandler(opts: HttpRoutesOptions): (req: IncomingMessag
     if (pathname === '/readyz') {
       const problem = await opts.readiness.check();
       return sendJson(res, problem ? 503 : 200, problem ? { status: 'not ready', problem } : { status: 'ready' });
+    }
+    if (pathname === '/metrics' && opts.metrics) {
+      return send(res, 200, opts.metrics.contentType, await opts.metrics.metrics(), { 'cache-control': 'no-store' });
     }
     if (pathname.startsWith('/assets/')) {
       const asset = assets.get(pathname.slice('/assets/'.length));

@@ -4,6 +4,7 @@
  */
 import { createLogger } from '../cli/logger.ts';
 import { loadSettings, type Settings } from '../config/settings.ts';
+import { startTracing } from '../observability/telemetry.ts';
 import { startGateway, type Gateway } from './server.ts';
 
 export interface GatewayProcessOptions {
@@ -17,9 +18,11 @@ export interface GatewayProcessOptions {
 export async function runGatewayProcess(opts: GatewayProcessOptions = {}): Promise<void> {
   const settings = opts.settings ?? loadSettings();
   const log = createLogger(settings.logLevel, 'gateway');
+  const tracing = startTracing('hitloop-gateway');
   const gateway = await startGateway({
     settings,
     log,
+    ...(tracing ? { clientInterceptors: tracing.clientInterceptors } : {}),
     port: opts.port ?? settings.gatewayPort,
     host: opts.host ?? process.env.HITLOOP_GATEWAY_HOST ?? '127.0.0.1',
   });
@@ -33,6 +36,7 @@ export async function runGatewayProcess(opts: GatewayProcessOptions = {}): Promi
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await gateway.close();
+  await tracing?.shutdown();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -45,6 +45,7 @@ import type { RunCatalog } from './runCatalog.ts';
 import type { TokenSigner } from './tokens.ts';
 import { TemporalUnavailableError, WorkflowGoneError, type WorkflowCalls } from './workflowCalls.ts';
 import { identifyWorker } from './workerIdentity.ts';
+import type { HitloopMetrics } from '../observability/metrics.ts';
 
 export interface GatewayContext {
   db: Database;
@@ -60,6 +61,8 @@ export interface GatewayContext {
   limits: GatewayLimits;
   /** Keeps track of work to wait for at shutdown (signals in flight). */
   track(work: Promise<unknown>): void;
+  /** Prometheus counters of this gateway (observability/metrics.ts); absent in tests that need none. */
+  metrics?: HitloopMetrics;
 }
 
 export async function handlePacket(ctx: GatewayContext, conn: GatewayConnection, packet: ClientPacket): Promise<void> {
@@ -126,14 +129,19 @@ async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: Regis
       return;
     }
     const request: UnitRequest = { provider: run.provider.type, providerWorkerId: identity.providerWorkerId, registrationKey: p.registrationKey };
+    const started = performance.now();
     let result = await ctx.calls.requestUnit(p.runId, request);
     if (result.outcome === 'onboarding' && (await onboardingDecided(ctx, result.onboardingAgentId))) {
       // Temporal answers a repeated update id with its first result (this onboarding): once the
       // answers are decided, the run is asked again under an id of its own, to follow the decision.
       result = await ctx.calls.requestUnit(p.runId, request, `after-${result.onboardingAgentId}`);
     }
+    ctx.metrics?.registrations.inc({ outcome: result.outcome });
+    if (result.outcome === 'refused') ctx.metrics?.refusals.inc({ reason: result.reason });
+    if (result.outcome === 'assigned') ctx.metrics?.registerToAgent.observe((performance.now() - started) / 1000);
     await answerUnitRequest(ctx, conn, p.runId, request, result, 'register');
   } catch (err) {
+    ctx.metrics?.registrations.inc({ outcome: 'failed' });
     sendFailure(ctx, conn, err, 'register');
   } finally {
     conn.binding = false;
@@ -246,6 +254,7 @@ async function onResume(ctx: GatewayContext, conn: GatewayConnection, p: ResumeP
   conn.binding = true;
   try {
     await bindAndAnnounce(ctx, conn, claims, p.lastSeq, true, 'resume');
+    ctx.metrics?.reconnects.inc();
   } catch (err) {
     sendFailure(ctx, conn, err, 'resume');
   } finally {

@@ -10,11 +10,12 @@
 import { randomBytes } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { startConsoleHttp } from '../api/server.ts';
 import type { Settings } from '../config/settings.ts';
+import { createMetrics, type HitloopMetrics } from '../observability/metrics.ts';
 import { openDatabase, type Database } from '../model/database.ts';
 import { AgentBinding } from './agentBinding.ts';
 import { GatewayConnection } from './connection.ts';
@@ -62,6 +63,10 @@ export interface GatewayOptions {
    * own; `*` allows any. Default from HITLOOP_GATEWAY_ALLOWED_ORIGINS (comma-separated), else none.
    */
   allowedOrigins?: readonly string[];
+  /** Interceptors of the Temporal client the gateway connects (tracing: observability/telemetry.ts). */
+  clientInterceptors?: WorkflowClientInterceptor[];
+  /** Prometheus metrics to count into and serve at /metrics (default: a registry of this gateway's own). */
+  metrics?: HitloopMetrics;
 }
 
 export interface GatewayStats {
@@ -113,7 +118,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         { cause: err },
       );
     }
-    client = new Client({ connection, namespace: settings.temporalNamespace });
+    client = new Client({ connection, namespace: settings.temporalNamespace, ...(opts.clientInterceptors ? { interceptors: { workflow: opts.clientInterceptors } } : {}) });
   }
   const closeOwned = async (): Promise<void> => {
     await connection?.close();
@@ -121,6 +126,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const runs = new RunCatalog(db);
+  const metrics = opts.metrics ?? createMetrics({ role: 'gateway', db });
   const calls = new WorkflowCalls(client, {
     onRetry: (what, attempt, error) => log.debug({ attempt, error }, `${what}: retrying`),
   });
@@ -145,6 +151,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     delivery,
     binding: new AgentBinding(db),
     limits,
+    metrics,
     track(work) {
       inFlight.add(work);
       void work.finally(() => inFlight.delete(work));
@@ -197,6 +204,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       console: consoleHttp,
       secret: settings.secret,
       webhooks: { prolific: createProlificWebhook({ db, calls, log, settings }) },
+      metrics: metrics.registry,
     }),
   );
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });

@@ -29,6 +29,7 @@ export class Registry<T extends { type: string }> {
   /** What the registry holds, for messages: `provider`, `blueprint`. */
   readonly kind: string;
   readonly #byType = new Map<string, T>();
+  readonly #decorators: Array<(impl: T) => T> = [];
 
   constructor(kind: string) {
     this.kind = kind;
@@ -40,8 +41,14 @@ export class Registry<T extends { type: string }> {
       throw new TypeError(`a ${this.kind} needs a non-empty string \`type\` to be registered`);
     }
     if (this.#byType.has(impl.type)) throw new DuplicateTypeError(this.kind, impl.type);
-    this.#byType.set(impl.type, impl);
+    this.#byType.set(impl.type, this.#decorators.reduce((wrapped, wrap) => wrap(wrapped), impl));
     return impl;
+  }
+
+  /** Wraps every implementation, registered now or later (a worker's metrics around provider calls). */
+  decorate(wrap: (impl: T) => T): void {
+    this.#decorators.push(wrap);
+    for (const [type, impl] of this.#byType) this.#byType.set(type, wrap(impl));
   }
 
   get(type: string): T {

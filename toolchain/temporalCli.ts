@@ -142,7 +142,7 @@ async function buildTemporalCli(env: NodeJS.ProcessEnv, log: (line: string) => v
   }
 }
 
-function isExecutableFile(file: string): boolean {
+export function isExecutableFile(file: string): boolean {
   try {
     fs.accessSync(file, fs.constants.X_OK);
     return fs.statSync(file).isFile();
@@ -161,7 +161,7 @@ function whichSync(command: string, searchPath: string | undefined): string | un
 }
 
 /** Go on PATH, else the usual install locations (CI's PATH may lack /usr/local/go/bin). */
-function findGo(env: NodeJS.ProcessEnv): string | undefined {
+export function findGo(env: NodeJS.ProcessEnv): string | undefined {
   const onPath = whichSync('go', env.PATH);
   if (onPath) return onPath;
   const candidates = [env.GOROOT && path.join(env.GOROOT, 'bin', 'go'), '/usr/local/go/bin/go'];
@@ -183,7 +183,7 @@ async function cliVersion(file: string): Promise<string | undefined> {
   }
 }
 
-function tryLock(lock: string): boolean {
+export function tryLock(lock: string): boolean {
   try {
     fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
     return true;
@@ -198,7 +198,7 @@ function tryLock(lock: string): boolean {
   }
 }
 
-function readLockPid(lock: string): number {
+export function readLockPid(lock: string): number {
   try {
     return Number(fs.readFileSync(lock, 'utf8').trim());
   } catch {
@@ -217,7 +217,7 @@ function isAlive(pid: number): boolean {
 }
 
 /** Polls until the other builder released its lock or died. */
-async function waitForOtherBuild(lock: string, target: string): Promise<void> {
+export async function waitForOtherBuild(lock: string, target: string): Promise<void> {
   const deadline = Date.now() + BUILD_TIMEOUT_MS;
   while (fs.existsSync(lock) && isAlive(readLockPid(lock))) {
     if (Date.now() > deadline) {
@@ -230,13 +230,13 @@ async function waitForOtherBuild(lock: string, target: string): Promise<void> {
   }
 }
 
-interface RunResult {
+export interface RunResult {
   code: number | string;
   tail: string[];
 }
 
 /** Runs a command, appending its output to logFile and keeping the last lines for error messages. */
-function runLogged(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<RunResult> {
+export function runLogged(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<RunResult> {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const out = fs.createWriteStream(logFile, { flags: 'a' });
   out.write(`\n# ${new Date().toISOString()} ${command} ${args.join(' ')}\n`);

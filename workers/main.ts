@@ -2,13 +2,23 @@
 import { loadSettings } from '../config/settings.ts';
 import { describeError } from '../cli/errors.ts';
 import { createLogger } from '../cli/logger.ts';
+import { createMetrics, instrumentProvider } from '../observability/metrics.ts';
+import { startMetricsServer } from '../observability/metricsServer.ts';
+import { providers } from '../registry/builtins.ts';
+import { sdkTelemetryOptions, startTracing } from '../observability/telemetry.ts';
 import { createHitloopWorker, installSdkLogging } from './worker.ts';
 
 export async function runWorkerProcess(): Promise<void> {
   const settings = loadSettings();
   const log = createLogger(settings.logLevel, 'worker');
-  installSdkLogging(log, settings.logLevel);
-  const w = await createHitloopWorker({ settings, log });
+  installSdkLogging(log, settings.logLevel, sdkTelemetryOptions());
+  const tracing = startTracing('hitloop-worker');
+  const w = await createHitloopWorker({ settings, log, ...(tracing ? { activityInterceptors: tracing.activityInterceptors } : {}) });
+  const metrics = createMetrics({ role: 'worker', db: w.db });
+  providers.decorate((provider) => instrumentProvider(provider, metrics));
+  const metricsPort = process.env.HITLOOP_METRICS_PORT;
+  const metricsServer = metricsPort ? await startMetricsServer(metrics.registry, Number(metricsPort), process.env.HITLOOP_METRICS_HOST) : undefined;
+  if (metricsServer) log.info({ url: metricsServer.url }, 'metrics served');
   const stop = (signal: string): void => {
     log.info({ signal }, 'shutting down: finishing in-flight activities');
     w.shutdown();
@@ -20,6 +30,8 @@ export async function runWorkerProcess(): Promise<void> {
     'worker started',
   );
   await w.run();
+  await metricsServer?.close();
+  await tracing?.shutdown();
   log.info('worker stopped');
 }
 

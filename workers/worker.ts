@@ -2,7 +2,7 @@
  * A hitloop worker: hosts the TaskRun and Assignment workflows (pre-bundled) and every activity,
  * on the task queue of the settings. `hitloop worker` runs one until SIGTERM / SIGINT.
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { type ActivityInterceptorsFactory, DefaultLogger, NativeConnection, Runtime, type TelemetryOptions, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.ts';
 import type { Settings } from '../config/settings.ts';
@@ -17,6 +17,8 @@ export interface HitloopWorkerOptions {
   connection?: NativeConnection;
   /** Tests slow down or speed up polling; defaults suit a small machine. */
   maxConcurrentActivityTaskExecutions?: number;
+  /** Activity interceptors (tracing: observability/telemetry.ts). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 export interface HitloopWorker {
@@ -39,6 +41,7 @@ export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<H
     workflowBundle,
     activities: createActivities({ db, settings, log }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 20,
+    ...(opts.activityInterceptors ? { interceptors: { activity: opts.activityInterceptors } } : {}),
     // Let in-flight activities finish (and record their results) on SIGTERM before exiting.
     shutdownGraceTime: '20s',
     // After a crash, another worker picks the workflows up this soon (the default waits 10 s).
@@ -64,11 +67,13 @@ export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<H
 
 /**
  * Route the Temporal SDK's own log lines through our logger, and keep them to warnings unless we
- * log at debug level. Call once per process, before the first worker or connection.
+ * log at debug level; `telemetryOptions` turns on the SDK's own metrics (observability/telemetry.ts).
+ * Call once per process, before the first worker or connection.
  */
-export function installSdkLogging(log: Logger, level: string): void {
+export function installSdkLogging(log: Logger, level: string, telemetryOptions?: TelemetryOptions): void {
   const sdkLevel = level === 'debug' || level === 'trace' ? 'INFO' : 'WARN';
   Runtime.install({
+    ...(telemetryOptions ? { telemetryOptions } : {}),
     logger: new DefaultLogger(sdkLevel, (entry) => {
       const fields = { sdk: true, ...entry.meta };
       if (entry.level === 'ERROR') log.error(fields, entry.message);

@@ -1,0 +1,48 @@
+/**
+ * Telemetry a hitloop process turns on from its environment:
+ *
+ * - `HITLOOP_SDK_METRICS_ADDRESS` (host:port): the Temporal SDK's own metrics (poll latencies, task
+ *   slots, activity and workflow-task counts) served by its runtime in Prometheus format at
+ *   http://<address>/metrics. hitloop's metrics are separate (observability/metrics.ts).
+ * - `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: traces exported over OTLP/HTTP
+ *   through @temporalio/interceptors-opentelemetry: a span around every client call (start, signal,
+ *   update: the gateway's and the operator's) and every activity, linked through Temporal headers.
+ *   Workflow code runs a pre-built bundle without the workflow interceptor, so workflow tasks
+ *   themselves are not traced.
+ */
+import { trace } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { Resource } from '@opentelemetry/resources';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import type { ActivityInterceptorsFactory, TelemetryOptions } from '@temporalio/worker';
+
+export function sdkTelemetryOptions(env: NodeJS.ProcessEnv = process.env): TelemetryOptions | undefined {
+  const bindAddress = env.HITLOOP_SDK_METRICS_ADDRESS;
+  if (!bindAddress) return undefined;
+  return { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, useSecondsForDurations: true } } };
+}
+
+export interface Tracing {
+  /** For Worker.create({ interceptors: { activity } }). */
+  activityInterceptors: ActivityInterceptorsFactory[];
+  /** For new Client({ interceptors: { workflow } }). */
+  clientInterceptors: OpenTelemetryWorkflowClientInterceptor[];
+  /** Flushes the spans still buffered. */
+  shutdown(): Promise<void>;
+}
+
+/** Tracing when an OTLP endpoint is configured, else undefined (nothing is exported, nothing costs). */
+export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Tracing | undefined {
+  if (!env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return undefined;
+  // The exporter reads the endpoint, headers and timeout from the standard OTEL_EXPORTER_OTLP_* variables.
+  const provider = new BasicTracerProvider({ resource: new Resource({ 'service.name': env.OTEL_SERVICE_NAME ?? serviceName }) });
+  provider.addSpanProcessor(new BatchSpanProcessor(new OTLPTraceExporter()));
+  provider.register();
+  const tracer = trace.getTracer('hitloop');
+  return {
+    activityInterceptors: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer }) })],
+    clientInterceptors: [new OpenTelemetryWorkflowClientInterceptor({ tracer })],
+    shutdown: () => provider.shutdown(),
+  };
+}
