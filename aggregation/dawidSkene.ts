@@ -13,7 +13,7 @@ export interface DawidSkeneOptions {
   /** Known true labels by item (gold). */
   gold?: ReadonlyMap<string, string>;
   maxIterations?: number;
-  /** Stop once no posterior moves by more than this. */
+  /** Stop once the evidence lower bound per vote rises by less than this. */
   tolerance?: number;
 }
 
@@ -25,7 +25,7 @@ export interface DawidSkeneResult extends AggregationResult {
   iterations: number;
 }
 
-/** Keeps log() finite where a worker never gave a label. */
+/** Floor of probabilities (crowd-kit's too): keeps log() finite where a worker never gave a label. */
 const EPSILON = 1e-10;
 
 export function dawidSkene(votes: readonly Vote[], options: DawidSkeneOptions = {}): DawidSkeneResult {
@@ -54,38 +54,54 @@ export function dawidSkene(votes: readonly Vote[], options: DawidSkeneOptions = 
     return row;
   });
 
-  let priors = new Array<number>(L).fill(1 / Math.max(1, L));
-  let confusion: number[][][] = [];
-  let iterations = 0;
-  for (; iterations < maxIterations; ) {
-    iterations += 1;
-    // M-step: priors and each worker's confusion matrix from the current posteriors.
-    priors = new Array<number>(L).fill(0);
+  // M-step: the run's prior over true labels and each worker's confusion matrix, from the posteriors.
+  const mStep = (): { priors: number[]; confusion: number[][][] } => {
+    const priors = new Array<number>(L).fill(0);
     for (const p of posteriors) for (let t = 0; t < L; t++) priors[t]! += p[t]! / posteriors.length;
-    confusion = workerIds.map(() => Array.from({ length: L }, () => new Array<number>(L).fill(0)));
+    const confusion = workerIds.map(() => Array.from({ length: L }, () => new Array<number>(L).fill(0)));
     observations.forEach((obs, i) => {
       for (const [w, given] of obs) for (let t = 0; t < L; t++) confusion[w]![t]![given]! += posteriors[i]![t]!;
     });
     for (const matrix of confusion) {
       for (const row of matrix) {
+        for (let g = 0; g < L; g++) row[g] = Math.max(row[g]!, EPSILON);
         const sum = row.reduce((a, b) => a + b, 0);
-        for (let g = 0; g < L; g++) row[g] = sum > 0 ? row[g]! / sum : 0;
+        for (let g = 0; g < L; g++) row[g] = row[g]! / sum;
       }
     }
-    // E-step: posteriors from priors and confusion matrices, in log space.
-    let moved = 0;
-    const next = observations.map((obs, i) => {
+    return { priors: priors.map((x) => Math.max(x, EPSILON)), confusion };
+  };
+  // E-step: posteriors from priors and confusion matrices, in log space (gold items keep their truth).
+  const eStep = (priors: number[], confusion: number[][][]): number[][] =>
+    observations.map((obs, i) => {
       if (fixed[i]! >= 0) return posteriors[i]!;
-      const logs = priors.map((prior, t) => Math.log(prior + EPSILON) + obs.reduce((sum, [w, given]) => sum + Math.log(confusion[w]![t]![given]! + EPSILON), 0));
+      const logs = priors.map((prior, t) => Math.log(prior) + obs.reduce((sum, [w, given]) => sum + Math.log(confusion[w]![t]![given]!), 0));
       const top = Math.max(...logs);
       const exp = logs.map((x) => Math.exp(x - top));
       const total = exp.reduce((a, b) => a + b, 0);
-      const row = exp.map((x) => x / total);
-      for (let t = 0; t < L; t++) moved = Math.max(moved, Math.abs(row[t]! - posteriors[i]![t]!));
-      return row;
+      return exp.map((x) => x / total);
     });
-    posteriors = next;
-    if (moved < tolerance) break;
+  // The evidence lower bound per vote: EM stops once it no longer rises by `tolerance` (as crowd-kit does).
+  const lowerBound = (priors: number[], confusion: number[][][]): number => {
+    let total = 0;
+    observations.forEach((obs, i) => {
+      const p = posteriors[i]!;
+      for (const [w, given] of obs) for (let t = 0; t < L; t++) total += p[t]! * (Math.log(confusion[w]![t]![given]!) + Math.log(priors[t]!));
+      for (let t = 0; t < L; t++) total -= Math.max(p[t]!, EPSILON) * Math.log(Math.max(p[t]!, EPSILON));
+    });
+    return total / Math.max(1, votes.length);
+  };
+
+  let { priors, confusion } = mStep();
+  let bound = Number.NEGATIVE_INFINITY;
+  let iterations = 0;
+  while (iterations < maxIterations) {
+    iterations += 1;
+    posteriors = eStep(priors, confusion);
+    ({ priors, confusion } = mStep());
+    const next = lowerBound(priors, confusion);
+    if (next - bound < tolerance) break;
+    bound = next;
   }
 
   const items: ItemAggregate[] = itemIds.map((item, i) => {
