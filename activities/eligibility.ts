@@ -86,10 +86,13 @@ export async function decideEligibility(
   return null;
 }
 
-/** The first launched unit, in data order, of an assignment the worker has no agent in. */
-export async function pickUnitFor(em: EntityManager, runId: string, workerId: string): Promise<Unit | null> {
+/**
+ * The first launched unit, in data order, of an assignment the worker has no agent in (nor, with
+ * `alsoExclude`, a claim on: overlap runs pass the items the worker claimed in the task).
+ */
+export async function pickUnitFor(em: EntityManager, runId: string, workerId: string, alsoExclude: readonly string[] = []): Promise<Unit | null> {
   const worked = await em.find(Agent, { worker: workerId, taskRun: runId }, { fields: ['assignment'] });
-  const exclude = [...new Set(worked.map((a) => a.assignment.id))];
+  const exclude = [...new Set([...worked.map((a) => a.assignment.id), ...alsoExclude])];
   return em.findOne(
     Unit,
     { taskRun: runId, status: 'launched', ...(exclude.length > 0 ? { assignment: { $nin: exclude } } : {}) },

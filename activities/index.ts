@@ -1,4 +1,5 @@
 /** Every activity a hitloop worker hosts, by the name the Temporal Web UI shows. */
+import { createAggregationActivities } from './aggregationActivities.ts';
 import { createAssignmentActivities } from './assignmentActivities.ts';
 import type { ActivityDeps } from './context.ts';
 import { createQualificationActivities } from './qualificationActivities.ts';
@@ -11,6 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAssignmentActivities(deps),
     ...createReviewActivities(deps),
     ...createQualificationActivities(deps),
+    ...createAggregationActivities(deps),
   };
 }
 

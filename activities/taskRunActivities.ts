@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { LockMode } from '@mikro-orm/core';
-import { componentOptions, type TaskRunConfig } from '../config/taskRunConfig.ts';
+import { componentOptions, unitsPerItem, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import { ConfigError } from '../config/errors.ts';
 import { readAssignments, hashDataSource } from '../config/dataSource.ts';
 import { validateRunConfig } from '../config/validateRun.ts';
@@ -21,6 +21,7 @@ import { startOnboarding } from '../qualifications/onboarding.ts';
 import { assignQualifyingUnit } from '../qualifications/qualifyingUnits.ts';
 import { type ActivityDeps, permanentFailure, providerContext } from './context.ts';
 import { decideEligibility, findOrCreateWorker, grantsOf, pickUnitFor } from './eligibility.ts';
+import { claimItem, claimedAssignments, itemKeyOf } from './itemClaims.ts';
 import { enqueueForAgents } from './outbox.ts';
 
 const INSERT_BATCH = 500;
@@ -71,7 +72,10 @@ export function createTaskRunActivities(deps: ActivityDeps) {
       noSubmissionPatienceSeconds: config.no_submission_patience_seconds,
       assignmentDurationSeconds: config.assignment_duration_seconds,
       reconnectWindowSeconds: config.reconnect_window_seconds,
-      unitsPerAssignment: config.units_per_assignment,
+      unitsPerAssignment: unitsPerItem(config),
+      ...(config.overlap
+        ? { overlap: { min: config.overlap.min, max: config.overlap.max ?? config.overlap.min, confidence: config.overlap.confidence ?? null } }
+        : {}),
       autoApproveAfterSeconds: config.auto_approve_after_seconds,
       maxSpend: config.max_spend ?? null,
       summary: {
@@ -81,6 +85,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
         blueprint: config.blueprint.type,
         reward: config.task_reward,
         units_per_assignment: config.units_per_assignment,
+        ...(config.overlap ? { overlap: `${config.overlap.min}..${config.overlap.max ?? config.overlap.min}` } : {}),
         max_num_concurrent_units: config.max_num_concurrent_units,
         data: Array.isArray(config.data) ? `${config.data.length} inline` : config.data.file,
       },
@@ -120,7 +125,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
   async function createAssignments(input: { runId: string }): Promise<{ assignments: number; units: number }> {
     const em = db.em();
     const { run, config } = await loadRun(em, input.runId);
-    const perAssignment = config.units_per_assignment;
+    const perAssignment = unitsPerItem(config);
     let created = await em.count(Assignment, { taskRun: input.runId });
     let batch: Array<{ index: number; data: Record<string, unknown> }> = [];
     const flush = async (): Promise<void> => {
@@ -131,7 +136,14 @@ export function createTaskRunActivities(deps: ActivityDeps) {
       await db.em().transactional(async (tem) => {
         await tem.insertMany(
           Assignment,
-          rows.map((r) => ({ id: `${input.runId}-a${r.index}`, taskRun: input.runId, index: r.index, data: r.data, createdAt: now })),
+          rows.map((r) => ({
+            id: `${input.runId}-a${r.index}`,
+            taskRun: input.runId,
+            index: r.index,
+            data: r.data,
+            itemKey: itemKeyOf(r.data),
+            createdAt: now,
+          })),
         );
         await tem.insertMany(
           Unit,
@@ -285,7 +297,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     limits: RunLimits;
     requests: Array<UnitRequest & { agentId: string }>;
   }): Promise<UnitRequestResult[]> {
-    const { config } = await loadRun(db.em(), input.runId);
+    const { run, config } = await loadRun(db.em(), input.runId);
     const blueprint = blueprints.get(config.blueprint.type);
     const results: UnitRequestResult[] = [];
     for (const request of input.requests) {
@@ -321,7 +333,9 @@ export function createTaskRunActivities(deps: ActivityDeps) {
           const blueprintOptions = componentOptions(config.blueprint);
           return startOnboarding(em, { runId: input.runId, worker, registrationKey: request.registrationKey, blueprint, blueprintOptions });
         }
-        const unit = await pickUnitFor(em, input.runId, worker.id);
+        // Overlap: never a second unit of an item the worker was given before, in any run of the task.
+        const claimed = config.overlap ? await claimedAssignments(em, { runId: input.runId, taskId: run.task.id, workerId: worker.id }) : [];
+        const unit = await pickUnitFor(em, input.runId, worker.id, claimed);
         if (!unit) {
           return {
             outcome: 'refused',
@@ -344,6 +358,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
         }
         await transitionUnit(em, unit.id, 'assigned', { worker: worker.id, assignedAt: new Date() });
         const assignment = await em.findOneOrFail(Assignment, unit.assignment.id);
+        if (config.overlap) await claimItem(em, { taskId: run.task.id, assignment, workerId: worker.id, unitId: unit.id });
         em.create(Agent, {
           id: request.agentId,
           unit: unit.id,

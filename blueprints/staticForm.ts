@@ -53,6 +53,10 @@ function fieldValueSchema(field: StaticFormField): z.ZodType {
 export const staticFormBlueprint: Blueprint = {
   type: 'static-form',
   optionsSchema: staticFormOptionsSchema,
+  collaboration: 'independent',
+  submissionFields(options) {
+    return staticFormOptionsSchema.parse(options).fields?.map((f) => f.name);
+  },
   initData({ assignmentData, options }) {
     const o = staticFormOptionsSchema.parse(options);
     return { data: assignmentData, fields: o.fields ?? [], instructions: o.instructions ?? null };

@@ -36,4 +36,12 @@ export interface Blueprint {
   /** The HTML of the task page served to workers of a run. */
   taskPage(args: { options: unknown; runId: string }): { html: string };
   validators?: BlueprintValidators;
+  /**
+   * Whether a unit's agents work together (`group`: `units_per_assignment` agents wait for each
+   * other) or alone (`independent`: `overlap` gives an item several units, each worked alone).
+   * Absent = independent.
+   */
+  readonly collaboration?: 'group' | 'independent';
+  /** Names of the fields a submission holds, when the options fix them (checked by `aggregate.fields`). */
+  submissionFields?(options: unknown): string[] | undefined;
 }

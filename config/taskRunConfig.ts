@@ -243,6 +243,46 @@ const goldSchema = z
     }
   });
 
+// ---------------------------------------------------------------- overlap and aggregation (docs/design.md §3)
+
+/** Independent labels per item: `min` units first, then one more at a time up to `max` while the item's confidence is below `confidence`. */
+const overlapSchema = z
+  .strictObject(
+    {
+      /** Units per item, each worked alone by a different worker. */
+      min: positiveCount(),
+      /** The most units one item may get (dynamic overlap); default: min (fixed overlap). */
+      max: positiveCount().optional(),
+      /** Add units while the item's aggregated confidence is below this; absent = fixed overlap. */
+      confidence: z
+        .number(explain('must be a number between 0 and 1 (exclusive)'))
+        .gt(0, explain('must be a number between 0 and 1 (exclusive)'))
+        .lt(1, explain('must be a number between 0 and 1 (exclusive)'))
+        .optional(),
+    },
+    explain('must be a mapping { min, max, confidence }'),
+  )
+  .superRefine((overlap, ctx) => {
+    if (overlap.max !== undefined && overlap.max < overlap.min) {
+      ctx.addIssue({ code: 'custom', path: ['max'], input: overlap.max, message: `must be >= overlap.min (${overlap.min})` });
+    }
+  });
+
+export const AGGREGATION_METHOD_NAMES = ['majority', 'dawid_skene'] as const;
+
+const aggregateSchema = z.strictObject(
+  {
+    /** Submission fields aggregated per item (checked against the blueprint's fields at launch). */
+    fields: z
+      .array(nonEmptyString('a field name'), explain('must be a list of field names'))
+      .min(1, explain('must name at least one field to aggregate')),
+    method: z
+      .enum(AGGREGATION_METHOD_NAMES, explain(`must be one of ${AGGREGATION_METHOD_NAMES.join(', ')}`))
+      .default('majority'),
+  },
+  explain('must be a mapping { fields: [...], method: majority | dawid_skene }'),
+);
+
 // ---------------------------------------------------------------- the task-run config
 
 export const DEFAULTS = {
@@ -304,6 +344,10 @@ export const taskRunConfigSchema = z
       provider: componentSchema('provider', 'mock'),
       blueprint: componentSchema('blueprint', 'static-form'),
       data: dataSourceSchema,
+      /** Independent labels per item (docs/design.md §3); absent = `units_per_assignment` units per assignment. */
+      overlap: overlapSchema.optional(),
+      /** Aggregate each item's answers after every submission (needs `overlap`). */
+      aggregate: aggregateSchema.optional(),
     },
     explain('must be a mapping of settings (task_name: ..., task_reward: ..., ...)'),
   )
@@ -323,7 +367,34 @@ export const taskRunConfigSchema = z
         message: 'must differ from block_qualification (one admits workers, the other keeps them out)',
       });
     }
+    checkOverlap(config, ctx);
   });
+
+/** Overlap (independent labels) and units_per_assignment (a group working together) exclude each other. */
+function checkOverlap(
+  config: { units_per_assignment: number; overlap?: z.output<typeof overlapSchema>; aggregate?: z.output<typeof aggregateSchema> },
+  ctx: z.RefinementCtx,
+): void {
+  if (config.overlap && config.units_per_assignment > 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['units_per_assignment'],
+      input: config.units_per_assignment,
+      message: 'must be 1 with overlap (overlap gives each item independent units; units_per_assignment makes a group that works together)',
+    });
+  }
+  if (config.aggregate && !config.overlap) {
+    ctx.addIssue({ code: 'custom', path: ['aggregate'], message: 'needs overlap (e.g. overlap: { min: 3 }): aggregation combines independent labels of one item' });
+  }
+  if (config.overlap?.confidence !== undefined && !config.aggregate) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['overlap', 'confidence'],
+      input: config.overlap.confidence,
+      message: 'needs aggregate (e.g. aggregate: { fields: [label] }): the confidence is the aggregate\'s',
+    });
+  }
+}
 
 /** What a config file or a workflow input may hold (defaults not yet applied). */
 export type TaskRunConfigInput = z.input<typeof taskRunConfigSchema>;
@@ -331,6 +402,13 @@ export type TaskRunConfigInput = z.input<typeof taskRunConfigSchema>;
 export type TaskRunConfig = z.output<typeof taskRunConfigSchema>;
 export type ScreeningConfig = TaskRunConfig['screening'];
 export type GoldConfig = TaskRunConfig['gold'];
+export type OverlapConfig = NonNullable<TaskRunConfig['overlap']>;
+export type AggregateConfig = NonNullable<TaskRunConfig['aggregate']>;
+
+/** Units each item starts with: overlap.min for independent labels, else units_per_assignment. */
+export function unitsPerItem(config: Pick<TaskRunConfig, 'units_per_assignment' | 'overlap'>): number {
+  return config.overlap?.min ?? config.units_per_assignment;
+}
 
 export const TASK_RUN_CONFIG_KEYS = Object.keys(taskRunConfigSchema.shape) as (keyof TaskRunConfig)[];
 

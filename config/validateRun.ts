@@ -40,6 +40,7 @@ export function validateRunConfig(raw: unknown, options: ValidateRunOptions = {}
   const blueprint = badKeys.has('blueprint') ? undefined : checkComponent('blueprint', specs.blueprint, blueprints, issues, options);
 
   if (parsed.success && blueprint) issues.push(...missingValidators(parsed.data, blueprint.impl));
+  if (parsed.success && blueprint) issues.push(...overlapIssues(parsed.data, blueprint.impl, blueprint.spec));
   if (issues.length > 0 || !parsed.success || !provider || !blueprint) throw new ConfigError(issues, options.where);
   return { ...parsed.data, provider: provider.spec, blueprint: blueprint.spec };
 }
@@ -119,6 +120,27 @@ function missingValidators(config: TaskRunConfig, blueprint: Blueprint): ConfigI
   }
   if (config.gold.enabled && !validators.gold) {
     issues.push({ path: 'gold.enabled', value: true, message: lacks('gold') });
+  }
+  return issues;
+}
+
+/** Overlap needs a blueprint whose agents work alone; aggregated fields must be fields the blueprint collects. */
+function overlapIssues(config: TaskRunConfig, blueprint: Blueprint, spec: ComponentSpec): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (config.overlap && (blueprint.collaboration ?? 'independent') === 'group') {
+    issues.push({ path: 'overlap', message: `blueprint ${blueprint.type} is worked by a group together; use units_per_assignment, not overlap` });
+  }
+  const known = blueprint.submissionFields?.(componentOptions(spec));
+  if (config.aggregate && known) {
+    config.aggregate.fields.forEach((field, i) => {
+      if (known.includes(field)) return;
+      const guess = didYouMean(field, known);
+      issues.push({
+        path: `aggregate.fields[${i}]`,
+        value: field,
+        message: `must be a field of the blueprint's form: ${known.join(', ')}${guess ? ` (did you mean "${guess}"?)` : ''}`,
+      });
+    });
   }
   return issues;
 }

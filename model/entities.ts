@@ -101,6 +101,8 @@ export const TaskRun = defineEntity({
     failureReason: p.text().nullable(),
     assignmentCount: p.integer().default(0),
     dataSha256: p.string().nullable(),
+    /** `overlap.max` / `overlap.confidence` as changed live (`hitloop set`); absent = the config's. */
+    liveOverlap: p.json<{ max?: number; confidence?: number }>().nullable(),
     createdAt: createdAt(),
     endedAt: p.datetime().nullable(),
   },
@@ -115,9 +117,12 @@ export const Assignment = defineEntity({
     taskRun: () => p.manyToOne(TaskRun).ref().deleteRule('cascade'),
     index: p.integer(),
     data: p.json<JsonData>(),
+    /** sha256 of the item's data: the same item in another run of the task (overlap: no worker twice on one item). */
+    itemKey: p.string().nullable(),
     createdAt: createdAt(),
   },
   uniques: [{ properties: ['taskRun', 'index'] }],
+  indexes: [{ properties: ['taskRun', 'itemKey'] }],
 });
 export interface Assignment extends InferEntity<typeof Assignment> {}
 
@@ -278,6 +283,49 @@ export const Bonus = defineEntity({
 });
 export interface Bonus extends InferEntity<typeof Bonus> {}
 
+/**
+ * A worker has been given a unit of this item (docs/design.md §3, overlap): written in the
+ * registration's transaction, never removed, so no worker gets a second unit of one item of a task,
+ * whatever reconnects, returns, runs or concurrency happen. The unique key is the rule itself.
+ */
+export const ItemClaim = defineEntity({
+  name: 'ItemClaim',
+  tableName: 'item_claim',
+  properties: {
+    id: autoincrementId(),
+    task: () => p.manyToOne(Task).ref().deleteRule('cascade'),
+    itemKey: p.string(),
+    worker: () => p.manyToOne(Worker).ref().deleteRule('cascade'),
+    unitId: p.string(),
+    createdAt: createdAt(),
+  },
+  uniques: [{ properties: ['task', 'itemKey', 'worker'] }],
+});
+export interface ItemClaim extends InferEntity<typeof ItemClaim> {}
+
+/** An item's aggregated answer (docs/design.md §3), rewritten after each of its submissions. */
+export const ItemAggregate = defineEntity({
+  name: 'ItemAggregate',
+  tableName: 'item_aggregate',
+  properties: {
+    assignment: () => p.oneToOne(Assignment).ref().primary().deleteRule('cascade'),
+    taskRun: () => p.manyToOne(TaskRun).ref().deleteRule('cascade'),
+    method: p.string(),
+    /** Per aggregated field: { label, confidence, votes, tied }. */
+    fields: p.json<JsonData>(),
+    /** The lowest confidence over the fields: what dynamic overlap compares with its threshold. */
+    confidence: p.double().nullable(),
+    submitted: p.integer(),
+    units: p.integer(),
+    updatedAt: p
+      .datetime()
+      .onCreate(() => new Date())
+      .onUpdate(() => new Date()),
+  },
+  indexes: [{ properties: ['taskRun'] }],
+});
+export interface ItemAggregate extends InferEntity<typeof ItemAggregate> {}
+
 /** A workflow -> agent message, kept until the gateway has delivered it and the agent acknowledged it. */
 export const OutboxMessage = defineEntity({
   name: 'OutboxMessage',
@@ -379,4 +427,6 @@ export const ALL_ENTITIES = [
   ProviderCall,
   GatewayInstance,
   GatewayLease,
+  ItemClaim,
+  ItemAggregate,
 ] as const;

@@ -3,6 +3,7 @@
  * so retrying forever is safe; a few error types mean "retrying cannot help" and stop at once.
  */
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { AggregationActivities } from '../activities/aggregationActivities.ts';
 import type { AssignmentActivities } from '../activities/assignmentActivities.ts';
 import type { QualificationActivities } from '../activities/qualificationActivities.ts';
 import type { ReviewActivities } from '../activities/reviewActivities.ts';
@@ -64,5 +65,11 @@ export const reviewActivities = proxyActivities<Pick<ReviewActivities, 'autoAppr
 /** Onboarding decisions. */
 export const qualificationActivities = proxyActivities<QualificationActivities>({
   startToCloseTimeout: '20s',
+  retry,
+});
+
+/** Aggregation after an overlap item's submission (Dawid-Skene reads the whole run: a longer timeout). */
+export const aggregationActivities = proxyActivities<AggregationActivities>({
+  startToCloseTimeout: '60s',
   retry,
 });

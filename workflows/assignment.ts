@@ -18,7 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AgentStatus } from '../model/status.ts';
-import { assignmentActivities as acts, reviewActivities } from './activityProxies.ts';
+import { aggregationActivities, assignmentActivities as acts, reviewActivities } from './activityProxies.ts';
 import {
   type AgentJoined,
   type AssignmentStateView,
@@ -39,6 +39,7 @@ import {
   taskRunWorkflowId,
   unitCompletedSignal,
   unitReleasedSignal,
+  unitsAddedSignal,
 } from './definitions.ts';
 
 export interface AssignmentInput {
@@ -50,6 +51,11 @@ export interface AssignmentInput {
   /** Completed units still unreviewed this long after the assignment ends are approved; 0 = never. */
   autoApproveAfterSeconds?: number;
   firstAgent?: AgentJoined;
+  /**
+   * Overlap (docs/design.md §3): each agent works its unit alone, from the moment it joins (no
+   * waiting); after each submission the item is aggregated, and dynamic overlap may add units.
+   */
+  independent?: boolean;
   /** Set only by continue-as-new. */
   continued?: AssignmentState;
 }
@@ -69,6 +75,8 @@ interface AssignmentState {
   agents: AgentSlot[];
   completedUnits: string[];
   expiredReason: string | null;
+  /** Independent units of the item so far (dynamic overlap adds some); absent = input.unitsPerAssignment. */
+  units?: number;
 }
 
 type AgentEvent =
@@ -172,14 +180,14 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
   }));
 
   function isDone(): boolean {
-    return state.expiredReason !== null || state.completedUnits.length >= input.unitsPerAssignment;
+    return state.expiredReason !== null || state.completedUnits.length >= (state.units ?? input.unitsPerAssignment);
   }
 
   /** An agent leaves without submitting: its unit goes back to the pool; partners mid-task lose their partner. */
   async function release(a: AgentSlot, status: 'disconnect' | 'timeout' | 'returned'): Promise<void> {
     const wasInTask = a.status === 'in_task';
     const leaving: Array<{ agent: AgentSlot; status: LeavingStatus }> = [{ agent: a, status }];
-    if (wasInTask && input.unitsPerAssignment > 1) {
+    if (wasInTask && input.unitsPerAssignment > 1 && !input.independent) {
       for (const partner of holding()) {
         if (partner !== a) leaving.push({ agent: partner, status: 'partner_disconnect' });
       }
@@ -203,6 +211,12 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
     if (!a) return;
     switch (event.kind) {
       case 'joined': {
+        if (input.independent) {
+          // Alone on its unit: it starts at once.
+          await acts.setAgentsStatus({ agentIds: [a.agentId], status: 'in_task' });
+          a.status = 'in_task';
+          return;
+        }
         // Several agents work together: each waits until all units of the assignment are taken.
         const ready = holding();
         if (ready.length < input.unitsPerAssignment) {
@@ -235,6 +249,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         if (!accepted) return;
         a.status = 'completed';
         state.completedUnits.push(a.unitId);
+        if (input.independent) await aggregate();
         await tellRun(unitCompletedSignal, { unitId: a.unitId, agentId: a.agentId, assignmentId: input.assignmentId });
         return;
       }
@@ -243,6 +258,15 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         return;
       }
     }
+  }
+
+  /** Aggregate the item; units added by dynamic overlap are announced before the submission that led to them. */
+  async function aggregate(): Promise<void> {
+    const known = state.units ?? input.unitsPerAssignment;
+    const { units } = await aggregationActivities.aggregateItem({ runId: input.runId, assignmentId: input.assignmentId });
+    if (units <= known) return;
+    state.units = units;
+    await tellRun(unitsAddedSignal, { assignmentId: input.assignmentId, count: units - known });
   }
 
   /** The earliest moment an agent's time runs out, or Infinity. */

@@ -93,12 +93,20 @@ export const RunLimitsChangeSchema = z
     maximum_units_per_worker: cap(),
     task_reward: z.number('must be a number >= 0').min(0, 'must be a number >= 0'),
     task_lifetime_seconds: z.number('must be a whole number of seconds > 0').int('must be a whole number of seconds > 0').positive('must be a whole number of seconds > 0'),
+    /** Overlap runs (docs/design.md §3): the most units one item may get, and the confidence that stops adding them. */
+    'overlap.max': z.number('must be an integer >= 1').int('must be an integer >= 1').min(1, 'must be an integer >= 1'),
+    'overlap.confidence': z
+      .number('must be a number between 0 and 1 (exclusive)')
+      .gt(0, 'must be a number between 0 and 1 (exclusive)')
+      .lt(1, 'must be a number between 0 and 1 (exclusive)'),
   })
   .partial()
   .strict()
   .refine((change) => Object.keys(change).length > 0, { message: 'name at least one setting to change' });
 export type RunLimitsChange = z.infer<typeof RunLimitsChangeSchema>;
-export type RunLimits = Required<RunLimitsChange>;
+export const OVERLAP_LIMIT_KEYS = ['overlap.max', 'overlap.confidence'] as const;
+/** The caps every run has; overlap's live settings are kept in the run's plan. */
+export type RunLimits = Required<Omit<RunLimitsChange, (typeof OVERLAP_LIMIT_KEYS)[number]>>;
 
 /** An update, not a fire-and-forget signal, so that a bad value is refused to the caller. */
 export const changeRunLimitsUpdate = defineUpdate<RunLimits, [RunLimitsChange]>('changeRunLimits');
@@ -123,6 +131,11 @@ export const UnitReleasedSchema = z.object({
 });
 export type UnitReleased = z.infer<typeof UnitReleasedSchema>;
 export const unitReleasedSignal = defineSignal<[UnitReleased]>('unitReleased');
+
+/** From an assignment workflow of an overlap run: dynamic overlap created `count` more units of its item (status `created`). */
+export const UnitsAddedSchema = z.object({ assignmentId: id, count: z.number().int().positive() });
+export type UnitsAdded = z.infer<typeof UnitsAddedSchema>;
+export const unitsAddedSignal = defineSignal<[UnitsAdded]>('unitsAdded');
 
 export type UnitCounts = Record<UnitStatus, number>;
 

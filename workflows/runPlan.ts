@@ -15,6 +15,11 @@ export interface RunPlan {
   assignmentDurationSeconds: number;
   reconnectWindowSeconds: number;
   unitsPerAssignment: number;
+  /**
+   * Overlap (docs/design.md §3): each unit of an assignment is worked alone, by a different worker;
+   * `max` and `confidence` change live. Absent = the units of an assignment are a group.
+   */
+  overlap?: { min: number; max: number; confidence: number | null };
   autoApproveAfterSeconds: number;
   /** The run stops launching before its spend would pass this; null (or absent) = no budget. */
   maxSpend?: number | null;

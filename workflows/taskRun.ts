@@ -27,10 +27,18 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TaskRunStatus } from '../model/status.ts';
-import { bulkRunActivities, createAssignments, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
+import {
+  aggregationActivities,
+  bulkRunActivities,
+  createAssignments,
+  qualificationActivities,
+  reviewActivities,
+  runActivities,
+} from './activityProxies.ts';
 import { AssignmentWorkflow, type AssignmentInput } from './assignment.ts';
 import {
   type RunLimits,
+  type RunLimitsChange,
   type RunStatusView,
   type UnitRequest,
   type UnitRequestResult,
@@ -40,6 +48,7 @@ import {
   UnitCompletedSchema,
   UnitReleasedSchema,
   UnitRequestSchema,
+  UnitsAddedSchema,
   agentJoinedSignal,
   assignmentWorkflowId,
   changeRunLimitsUpdate,
@@ -51,6 +60,7 @@ import {
   submitOnboardingUpdate,
   unitCompletedSignal,
   unitReleasedSignal,
+  unitsAddedSignal,
 } from './definitions.ts';
 import { type RunPlan, activeUnits, emptyUnitCounts, moveCount, unfinishedUnits, unitsToLaunch, unitsWithinBudget } from './runPlan.ts';
 import { RUN_ID, RUN_STATUS, TASK_NAME } from './searchAttributes.ts';
@@ -212,18 +222,48 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       updatesHandled += 1;
       await condition(() => state !== undefined);
       const s = state!;
-      s.limits = { ...s.limits, ...RunLimitsChangeSchema.parse(change) };
+      const { 'overlap.max': overlapMax, 'overlap.confidence': overlapConfidence, ...limits } = RunLimitsChangeSchema.parse(change);
+      s.limits = { ...s.limits, ...limits };
+      if (s.plan.overlap && (overlapMax !== undefined || overlapConfidence !== undefined)) {
+        // Read by each item's aggregation from the run's row (the assignment workflows decide extra units).
+        const live = { ...(overlapMax !== undefined ? { max: overlapMax } : {}), ...(overlapConfidence !== undefined ? { confidence: overlapConfidence } : {}) };
+        await aggregationActivities.recordLiveOverlap({ runId, change: live });
+        s.plan.overlap = { ...s.plan.overlap, ...live };
+      }
       log.info('run limits changed', { runId, change });
       poke();
       return s.limits;
     },
     {
       validator: (change) => {
-        RunLimitsChangeSchema.parse(change);
+        const parsed = RunLimitsChangeSchema.parse(change);
         if (state && isFinal(state.status)) throw new Error(`run ${runId} has ended (${state.status}); nothing to change`);
+        checkOverlapChange(parsed);
       },
     },
   );
+
+  /** overlap.max / overlap.confidence: only for an overlap run, and max never below its min. */
+  function checkOverlapChange(change: RunLimitsChange): void {
+    const max = change['overlap.max'];
+    if (max === undefined && change['overlap.confidence'] === undefined) return;
+    const overlap = state?.plan.overlap;
+    if (state && !overlap) throw new Error(`run ${runId} has no overlap; overlap.max and overlap.confidence apply to overlap runs only`);
+    if (overlap && max !== undefined && max < overlap.min) throw new Error(`overlap.max: ${max} is not allowed: must be >= overlap.min (${overlap.min})`);
+    if (overlap && change['overlap.confidence'] !== undefined && overlap.confidence === null) {
+      throw new Error('overlap.confidence: this run has fixed overlap (no confidence in its config); launch with overlap.confidence for dynamic overlap');
+    }
+  }
+
+  setHandler(unitsAddedSignal, (event) => {
+    const parsed = UnitsAddedSchema.safeParse(event);
+    if (!parsed.success || !state) return;
+    // Before the unitCompleted of the same submission (sent after it): the run never ends with these units still to do.
+    state.counts.created += parsed.data.count;
+    state.totalUnits += parsed.data.count;
+    state.openAssignments[parsed.data.assignmentId] = (state.openAssignments[parsed.data.assignmentId] ?? 0) + parsed.data.count;
+    poke();
+  });
 
   setHandler(shutdownRunSignal, (request) => {
     const parsed = ShutdownRequestSchema.safeParse(request ?? {});
@@ -386,6 +426,8 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       reconnectWindowSeconds: s.plan.reconnectWindowSeconds,
       autoApproveAfterSeconds: s.plan.autoApproveAfterSeconds,
       firstAgent: agent,
+      // Only overlap runs carry it, so the start command of every other run is unchanged.
+      ...(s.plan.overlap && !isQualifying(result) ? { independent: true } : {}),
     };
     // ABANDON: the assignment outlives this run of the TaskRun workflow across continue-as-new.
     const start = startChild(AssignmentWorkflow, { workflowId, args: [input], parentClosePolicy: ParentClosePolicy.ABANDON });

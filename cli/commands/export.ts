@@ -1,6 +1,8 @@
 /** `hitloop export <runId> --format jsonl|csv [--out file]`: a run's submitted units with their data. */
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/settings.ts';
+import { exportAggregatedTo } from '../../export/aggregated.ts';
 import { EXPORT_FORMATS, exportRunTo, exportRunToFile, parseExportFormat } from '../../export/exportRun.ts';
 import { openDatabase } from '../../model/database.ts';
 import type { UnitKind } from '../../model/entities.ts';
@@ -13,12 +15,18 @@ export function registerExportCommand(program: Command): void {
     .option('--format <format>', `one of ${EXPORT_FORMATS.join(', ')}`, 'jsonl')
     .option('--out <file>', 'write to this file (default: standard output)')
     .option('--include-qualifying', 'also export screening and gold units')
-    .action(async (runId: string, opts: { format: string; out?: string; includeQualifying?: boolean }) => {
+    .option('--aggregated', 'one row per item of an overlap run: aggregated label, confidence, votes, workers')
+    .action(async (runId: string, opts: { format: string; out?: string; includeQualifying?: boolean; aggregated?: boolean }) => {
       const format = parseExportFormat(opts.format);
       const kinds: readonly UnitKind[] = opts.includeQualifying ? ['normal', 'screening', 'gold'] : ['normal'];
       const db = await openDatabase(loadSettings().databaseUrl);
       try {
-        if (opts.out) {
+        if (opts.aggregated) {
+          const out = opts.out ? fs.createWriteStream(opts.out) : process.stdout;
+          const { rows } = await exportAggregatedTo(db, runId, out, format);
+          if (opts.out) await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end(() => resolve()).once('error', reject));
+          process.stderr.write(`exported ${rows} item(s) of run ${runId}${opts.out ? ` to ${opts.out}` : ''}\n`);
+        } else if (opts.out) {
           const { rows, file } = await exportRunToFile(db, runId, opts.out, { format, kinds });
           process.stderr.write(`exported ${rows} unit(s) of run ${runId} to ${file}\n`);
         } else {
