@@ -1,6 +1,6 @@
 /**
  * `npm run chaos -- [--seed N] [--assignments 200] [--workers 24] [--kills 3] [--gateways 2]
- *   [--mode gateway|direct] [--dialect postgresql|sqlite] [--max-down-seconds 4] [--reconnect-window 30]
+ *   [--mode gateway|direct] [--dialect postgresql|sqlite] [--provider mock|mturk] [--max-down-seconds 4] [--reconnect-window 30]
  *   [--update-limit 400] [--timeout-minutes 30] [--save-histories]`
  *
  * Runs the chaos harness (chaos/harness.ts) and prints the seed, the faults injected and the
@@ -39,6 +39,12 @@ function parseArgs(argv: string[]): ChaosOptions {
         const m = value();
         if (m !== 'gateway' && m !== 'direct') throw new Error(`--mode is gateway or direct, got ${JSON.stringify(m)}`);
         o.mode = m;
+        break;
+      }
+      case '--provider': {
+        const p = value();
+        if (p !== 'mock' && p !== 'mturk') throw new Error(`--provider is mock or mturk (a local MTurk), got ${JSON.stringify(p)}`);
+        o.provider = p;
         break;
       }
       case '--dialect': {

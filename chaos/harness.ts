@@ -21,7 +21,9 @@ import { Ledger } from './ledger.ts';
 import type { ManagedProcess, UnexpectedExit } from './managedProcess.ts';
 import { SeededRandom } from './random.ts';
 import { runSimulatedWorker, type WorkerBehaviour } from './simulatedWorker.ts';
+import { startChaosMTurk, type ChaosMTurk } from './mturkMarket.ts';
 import { startStack, type Stack } from './stack.ts';
+import { createReviewer } from '../review/operator.ts';
 
 export interface ChaosOptions {
   seed: number;
@@ -35,6 +37,8 @@ export interface ChaosOptions {
   /** `gateway`: workers speak the WebSocket protocol; `direct`: they call Temporal (no gateway to kill). */
   mode: 'gateway' | 'direct';
   dialect: 'postgresql' | 'sqlite';
+  /** The run's provider: `mock`, or `mturk` on a local MTurk (gateway mode only). */
+  provider: 'mock' | 'mturk';
   /** Give up waiting for the run to end after this long. */
   timeoutMs: number;
   /** Keep the run's workflow histories as replay fixtures (test/fixtures/histories/chaos-*.json). */
@@ -57,6 +61,7 @@ export const DEFAULT_CHAOS_OPTIONS: Omit<ChaosOptions, 'seed' | 'log'> = {
   gateways: 2,
   mode: 'gateway',
   dialect: 'postgresql',
+  provider: 'mock',
   timeoutMs: 30 * 60_000,
   saveHistories: false,
   reconnectWindowSeconds: 30,
@@ -86,7 +91,7 @@ export interface ChaosReport {
 export function rerunCommand(o: Omit<ChaosOptions, 'log'>): string {
   return (
     `npm run chaos -- --seed ${o.seed} --assignments ${o.assignments} --workers ${o.workers} --kills ${o.killsPerKind} ` +
-    `--gateways ${o.gateways} --mode ${o.mode} --dialect ${o.dialect} --max-down-seconds ${o.maxDownMs / 1000} ` +
+    `--gateways ${o.gateways} --mode ${o.mode} --dialect ${o.dialect} --provider ${o.provider} --max-down-seconds ${o.maxDownMs / 1000} ` +
     `--reconnect-window ${o.reconnectWindowSeconds} --update-limit ${o.updateLimit}`
   );
 }
@@ -100,7 +105,7 @@ export function chaosConfig(o: Omit<ChaosOptions, 'log'>): Record<string, unknow
     task_description: 'Say whether the sentence is positive, and comment.',
     task_tags: ['chaos'],
     task_reward: 0.1,
-    provider: 'mock',
+    provider: o.provider === 'mturk' ? { type: 'mturk', sandbox: true } : 'mock',
     // Long enough that no worker slowed by the faults times out. Through the gateway, an abandoned unit
     // returns after the reconnect window; direct workers have no socket to drop, so theirs time out.
     assignment_duration_seconds: o.mode === 'gateway' ? 900 : 60,
@@ -127,7 +132,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   log(`chaos run: seed ${o.seed}, ${o.assignments} assignments, ${o.workers} workers, ${o.mode} mode on ${o.dialect}; logs in ${workDir}`);
   for (const f of planned) log(`  planned ${describeFault(f)}`);
 
-  const stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info' });
+  if (o.provider === 'mturk' && o.mode !== 'gateway') throw new Error('the chaos run on mturk needs --mode gateway (MTurk workers come through task pages)');
+  const mturk: ChaosMTurk | null = o.provider === 'mturk' ? await startChaosMTurk() : null;
+  const stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info', workerEnv: mturk?.env, gatewayEnv: mturk?.env });
   const ledger = new Ledger();
   const injected: InjectedFault[] = [];
   const unexpected: UnexpectedExit[] = [];
@@ -213,7 +220,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     })();
 
-    const env = { runId, gatewayUrls: stack.gateways.map((g) => stack.gatewayUrl(g)), ledger, gate, stopped: () => runEnded };
+    const env = {
+      runId,
+      gatewayUrls: stack.gateways.map((g) => stack.gatewayUrl(g)),
+      ledger,
+      gate,
+      stopped: () => runEnded,
+      ...(mturk ? { market: mturk.market(() => runId) } : {}),
+    };
     const workerRng = rng.fork();
     const workers = Array.from({ length: o.workers }, (_, i) => {
       const r = workerRng.fork();
@@ -251,6 +265,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await stack.client.workflow.getHandle(taskRunWorkflowId(runId)).result().catch(() => undefined);
 
     invariants = await checkInvariants({ db: stack.db, client: stack.client, runId, ledger, units: o.assignments, checkDeliveries: o.mode === 'gateway' });
+    if (mturk) invariants.push(...(await reviewAndPayOnMTurk(stack, mturk, runId, log)));
     if (injected.length < planned.length) {
       invariants.push({
         name: 'every planned fault injected',
@@ -272,6 +287,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     stopping = true;
     runEnded = true;
     await stack.stop().catch((err: unknown) => log(`stopping the stack: ${(err as Error).message}`));
+    await mturk?.close();
   }
 
   const passed = invariants.length > 0 && invariants.every((i) => i.ok);
@@ -293,6 +309,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     workDir,
     rerun: rerunCommand(o),
   };
+}
+
+/**
+ * The operator's side on MTurk after the run: approve every submitted unit, pay a bonus on three of
+ * them and ask for each bonus a second time (the same request), then check MTurk's own records.
+ */
+async function reviewAndPayOnMTurk(stack: Stack, mturk: ChaosMTurk, runId: string, log: (line: string) => void): Promise<InvariantResult[]> {
+  const reviewer = createReviewer({ client: stack.client, db: stack.db, settings: stack.settings });
+  const approved = await reviewer.review(runId, { decision: 'approve', all: true, timeoutMs: 120_000 }).catch((err: unknown) => {
+    log(`  !! approve --all failed: ${(err as Error).message}`);
+    return [];
+  });
+  const bonusUnits = approved.slice(0, 3).map((r) => r.unitId);
+  for (const unitId of bonusUnits) {
+    for (let i = 0; i < 2; i++) await reviewer.bonus(runId, { unitId, amount: 0.05, reason: 'chaos bonus', timeoutMs: 120_000 });
+  }
+  log(`  approved ${approved.length} units at MTurk, bonus requested twice on ${bonusUnits.length}`);
+  return mturk.check(stack.db, runId, bonusUnits);
 }
 
 /** What is stuck, when a run does not end: unit counts, holding agents, the workflow's pending work. */

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Ledger } from './ledger.ts';
+import { MOCK_MARKET, type WorkerMarket } from './mturkMarket.ts';
 import { ProtocolError, ProtocolSocket, SocketClosedError, agentDetailsOf, type AgentDetails, type ServerPacket } from './protocolClient.ts';
 import type { SeededRandom } from './random.ts';
 
@@ -30,10 +31,14 @@ export interface WorkerEnvironment {
   gate(): Promise<void>;
   /** True once the harness has seen the run end. */
   stopped(): boolean;
+  /** How the worker appears to the run's provider (default: the mock provider's worker_id). */
+  market?: WorkerMarket;
 }
 
 interface Held {
   agent: AgentDetails;
+  /** The task link's parameters the agent registered with. */
+  params: Record<string, string>;
   submission: { submitKey: string; data: Record<string, unknown>; dataJson: string; nonce: string } | null;
   acked: boolean;
   droppedBeforeSubmit: boolean;
@@ -51,6 +56,9 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
   let socketAgent: string | null = null;
   let held: Held | null = null;
   let registrationKey: string | null = null;
+  /** Parameters of the registration in progress (an MTurk worker's accepted HIT), kept across retries. */
+  let registrationParams: Record<string, string> | null = null;
+  const market = env.market ?? MOCK_MARKET;
   let failures = 0;
   const lastSeq = new Map<string, number>();
 
@@ -87,6 +95,7 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
 
   /** The held agent has ended (submitted or otherwise): the worker is free again. */
   const release = (status: string): void => {
+    if (held) market.ended(held.params, status, held.submission?.data ?? null);
     if (held?.submission && !held.acked) ledger.unacked.push({ agentId: held.agent.agentId, submitKey: held.submission.submitKey, nonce: held.submission.nonce, why: `agent ended ${status} before an ack` });
     ledger.count(`ended:${status}`);
     held = null;
@@ -117,6 +126,7 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
             continue;
           } else {
             ledger.anomaly(`${workerId}: resume of agent ${held.agent.agentId} refused: ${String(answer.code)} ${String(answer.message)}`);
+            market.ended(held.params, 'lost', null);
             held = null;
           }
         }
@@ -126,11 +136,18 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
         await env.gate();
         if (env.stopped()) break;
         registrationKey ??= randomUUID();
-        s.send({ type: 'register', runId: env.runId, params: { worker_id: workerId }, registrationKey });
+        registrationParams ??= market.params(workerId);
+        if (!registrationParams) {
+          ledger.count('noProviderWork');
+          await sleep(rng.int(200, 600));
+          continue;
+        }
+        s.send({ type: 'register', runId: env.runId, params: registrationParams, registrationKey });
         const answer = await s.next((p) => p.type === 'agent' || p.type === 'refused' || p.type === 'onboarding' || isAnswer('register')(p), ANSWER_TIMEOUT_MS, 'answer to register');
         if (answer.type === 'agent') {
           registrationKey = null;
-          held = { agent: agentDetailsOf(answer), submission: null, acked: false, droppedBeforeSubmit: false };
+          held = { agent: agentDetailsOf(answer), params: registrationParams, submission: null, acked: false, droppedBeforeSubmit: false };
+          registrationParams = null;
           ledger.count(answer.resumed ? 'registrationsRetriedToSameAgent' : 'assigned');
         } else if (answer.type === 'onboarding') {
           ledger.anomaly(`${workerId}: register answered with onboarding; the chaos run has no onboarding`);
@@ -176,6 +193,7 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
           // A new page load: this agent is never resumed; its unit must come back after the reconnect window.
           ledger.count('abandoned');
           dropSocket();
+          market.ended(h.params, 'abandoned', null);
           held = null;
           continue;
         }

@@ -15,7 +15,8 @@ import {
   RequestError,
   SendBonusCommand,
 } from '@aws-sdk/client-mturk';
-import { spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeMTurk, type FakeMTurkServer } from '../fakes/mturk/server.ts';
@@ -174,5 +175,39 @@ describe('hitloop fake mturk', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  });
+});
+
+const hasBoto3 = ((): boolean => {
+  try {
+    execFileSync('python3', ['-c', 'import boto3'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!hasBoto3)('local MTurk through boto3 (a second official client)', () => {
+  it('answers boto3 with the same shapes: balance, HIT type, HIT, and a RequestError for a repeated token', async () => {
+    const script = `
+import json, sys, boto3
+from botocore.exceptions import ClientError
+c = boto3.client('mturk', region_name='us-east-1', endpoint_url=sys.argv[1], aws_access_key_id=sys.argv[2], aws_secret_access_key='x')
+out = {'balance': c.get_account_balance()['AvailableBalance']}
+t = c.create_hit_type(Title='t', Description='d', Reward='0.10', AssignmentDurationInSeconds=60)['HITTypeId']
+q = '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"><ExternalURL>http://127.0.0.1:9/task/r</ExternalURL><FrameHeight>0</FrameHeight></ExternalQuestion>'
+hit = c.create_hit_with_hit_type(HITTypeId=t, MaxAssignments=1, LifetimeInSeconds=60, Question=q, UniqueRequestToken='boto3-token')['HIT']
+out['status'] = hit['HITStatus']
+out['expiration_is_datetime'] = hasattr(hit['Expiration'], 'year')
+try:
+    c.create_hit_with_hit_type(HITTypeId=t, MaxAssignments=1, LifetimeInSeconds=60, Question=q, UniqueRequestToken='boto3-token')
+except ClientError as e:
+    out['repeat'] = [e.response['Error']['Code'], e.response.get('TurkErrorCode') or e.response['Error'].get('TurkErrorCode')]
+print(json.dumps(out))
+`;
+    // Not execFileSync: the local MTurk answers from this process's event loop.
+    const { stdout } = await promisify(execFile)('python3', ['-c', script, fake.url, KEY.accessKeyId], { encoding: 'utf8' });
+    const out = JSON.parse(stdout) as Record<string, unknown>;
+    expect(out).toEqual({ balance: expect.any(String), status: 'Assignable', expiration_is_datetime: true, repeat: ['RequestError', expect.anything()] });
   });
 });

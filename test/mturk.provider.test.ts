@@ -11,7 +11,7 @@ import { WorkflowCalls } from '../gateway/workflowCalls.ts';
 import { ProviderCall, Unit } from '../model/entities.ts';
 import { ensureQualification } from '../qualifications/grants.ts';
 import { identifyMTurkWorker } from '../providers/mturk/identity.ts';
-import { mturkProvider } from '../providers/mturk/provider.ts';
+import { mturkProvider, notifyMTurkWorkers } from '../providers/mturk/provider.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
 import { agentSubmitSignal, assignmentWorkflowId } from '../workflows/definitions.ts';
@@ -187,6 +187,28 @@ describe('mturk provider against the local MTurk', () => {
     expect(type.QualificationRequirements).toHaveLength(3);
     // The same hitloop qualification is one MTurk qualification type, however many runs use it.
     expect([...fake.mturk.qualificationTypes.values()].filter((q) => q.Name === 'mt-skill')).toHaveLength(1);
+  });
+
+  it('blocks and unblocks workers, grants and revokes qualifications, notifies workers, and expires HITs at shutdown', async () => {
+    await mturkProvider.blockWorker(ctx(), { workerId: 'A5BLOCKEDWORKER', reason: 'copied answers', requestKey: 'block-1' });
+    expect(fake.mturk.blocks.get('A5BLOCKEDWORKER')).toBe('copied answers');
+    const runId = await launchedRun({}, 2);
+    const [hit] = hitsOf(runId);
+    expect(() => fake.mturk.accept(hit!.HITId, 'A5BLOCKEDWORKER')).toThrow(/blocked/);
+    await mturkProvider.unblockWorker(ctx(), { workerId: 'A5BLOCKEDWORKER', requestKey: 'unblock-1' });
+    expect(fake.mturk.blocks.has('A5BLOCKEDWORKER')).toBe(false);
+
+    await mturkProvider.grantQualification(ctx(), { workerId: 'A6QUALWORKER', qualification: 'mt-granted', value: 3, requestKey: 'grant-1' });
+    const typeId = [...fake.mturk.qualificationTypes.values()].find((q) => q.Name === 'mt-granted')!.QualificationTypeId;
+    expect(fake.mturk.grants.get(`${typeId}/A6QUALWORKER`)).toBe(3);
+    await mturkProvider.revokeQualification(ctx(), { workerId: 'A6QUALWORKER', qualification: 'mt-granted', requestKey: 'revoke-1' });
+    expect(fake.mturk.grants.has(`${typeId}/A6QUALWORKER`)).toBe(false);
+
+    await notifyMTurkWorkers(true, ['A6QUALWORKER'], 'New HITs', 'More sentences to label.');
+    expect(fake.mturk.notifications.at(-1)).toEqual({ subject: 'New HITs', message: 'More sentences to label.', workerIds: ['A6QUALWORKER'] });
+
+    await stack.operator.shutdown(runId);
+    await eventually(async () => (hitsOf(runId).every((h) => h.HITStatus === 'Reviewable') ? true : undefined), 'the run\'s HITs to be expired at MTurk');
   });
 
   it('launches through throttling without a duplicate HIT', async () => {

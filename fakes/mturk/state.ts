@@ -375,6 +375,15 @@ export class FakeMTurk {
     return assignment;
   }
 
+  /** A worker returns an accepted HIT (the "Return" button): the assignment is gone and the HIT assignable again. */
+  returnAssignment(assignmentId: string): void {
+    const a = this.#assignment(assignmentId);
+    if (a.AssignmentStatus !== 'Accepted') refuse(`Assignment ${assignmentId} was already submitted`, 'AWS.MechanicalTurk.InvalidAssignmentState');
+    this.assignments.delete(assignmentId);
+    const hit = this.hits.get(a.HITId)!;
+    if (hit.HITStatus === 'Unassignable' && this.#taken(hit) < hit.MaxAssignments && hit.Expiration > this.now()) hit.HITStatus = 'Assignable';
+  }
+
   /** The form a task page posts to `{turkSubmitTo}/mturk/externalSubmit`. */
   externalSubmit(fields: Record<string, string>): FakeAssignment {
     const assignmentId = fields.assignmentId ?? refuse('the form has no assignmentId field', 'AWS.MechanicalTurk.MissingParameter');

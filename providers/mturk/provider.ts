@@ -306,15 +306,19 @@ export const mturkProvider: CrowdProvider = {
     const assignmentId = await assignmentForUnit(ctx, mturk, req.unitId, req.workerId);
     const { Assignment } = await send('read an assignment', () => mturk.send(new GetAssignmentCommand({ AssignmentId: assignmentId })));
     if (Assignment?.AssignmentStatus === 'Approved') return;
-    await send(`approve assignment ${assignmentId}`, () =>
-      mturk.send(
+    try {
+      await mturk.send(
         new ApproveAssignmentCommand({
           AssignmentId: assignmentId,
           ...(req.note ? { RequesterFeedback: req.note.slice(0, 1024) } : {}),
           OverrideRejection: Assignment?.AssignmentStatus === 'Rejected',
         }),
-      ),
-    );
+      );
+    } catch (err) {
+      // Approved meanwhile (a retry after a timeout, or auto-approval): the approve stands.
+      const now = await send('read an assignment', () => mturk.send(new GetAssignmentCommand({ AssignmentId: assignmentId })));
+      if (now.Assignment?.AssignmentStatus !== 'Approved') await send(`approve assignment ${assignmentId}`, () => Promise.reject(err));
+    }
   },
 
   async rejectWork(ctx, req) {
