@@ -504,7 +504,17 @@ async function launch(runId: string, config: unknown, options: TaskRunOptions): 
   const startedAtMs = Date.now();
   await runActivities.registerTaskRun({ runId, workflowId: workflowInfo().workflowId, config });
   const { units } = await createAssignments({ runId });
-  await runActivities.setUpProviderForRun({ runId });
+  try {
+    await runActivities.setUpProviderForRun({ runId });
+  } catch (err) {
+    // The provider refused the run (a wrong token, a balance short of the worst case): failed, on
+    // record with the provider's reason. Only failing runs take this path, so old histories replay.
+    if (err instanceof TemporalFailure) {
+      upsertSearchAttributes([{ key: RUN_STATUS, value: 'failed' }]);
+      await runActivities.recordRunStatus({ runId, status: 'failed', endReason: 'failed', failureReason: err.cause?.message ?? err.message });
+    }
+    throw err;
+  }
   const counts = emptyUnitCounts();
   counts.created = units;
   const state: RunState = {
