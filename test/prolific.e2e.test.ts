@@ -24,7 +24,10 @@ import { eventually, startStack, testLog, type Stack } from './support/stack.ts'
 const WEBHOOK_SECRET = 'test-prolific-webhook-secret';
 
 function prolificConfig(assignments: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return formConfig({ provider: { type: 'prolific', workspace_id: 'ws-fake', estimated_completion_minutes: 3 }, task_reward: 0.5, ...overrides }, assignments);
+  return formConfig(
+    { provider: { type: 'prolific', workspace_id: 'ws-fake', estimated_completion_minutes: 3 }, task_reward: 0.5, ...overrides },
+    assignments,
+  );
 }
 
 describe('prolific provider against the local Prolific', () => {
@@ -44,7 +47,14 @@ describe('prolific provider against the local Prolific', () => {
     reviewer = createReviewer({ client: stack.env.client, db: stack.db, settings: stack.settings });
     browser = await chromium.launch({
       executablePath: process.env.HITLOOP_CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   afterAll(async () => {
@@ -56,7 +66,8 @@ describe('prolific provider against the local Prolific', () => {
 
   const em = () => stack.db.em();
   const studyOfRun = (runId: string) => [...fake.studies.values()].find((s) => s.internal_name === studyInternalName(runId));
-  const submissionOf = (studyId: string, pid: string) => [...fake.submissions.values()].find((s) => s.study_id === studyId && s.participant_id === pid);
+  const submissionOf = (studyId: string, pid: string) =>
+    [...fake.submissions.values()].find((s) => s.study_id === studyId && s.participant_id === pid);
 
   async function launchRunning(config: Record<string, unknown>): Promise<string> {
     const { runId } = await stack.operator.launch(config);
@@ -113,7 +124,10 @@ describe('prolific provider against the local Prolific', () => {
     const p4Unit = await unitOf(runId, 'p4', 'in_task');
     fake.leave(submissionOf(study.id, 'p4')!.id, 'RETURNED');
     await unitOf(runId, 'p4', 'returned');
-    await eventually(async () => ((await em().findOneOrFail(Unit, p4Unit)).status === 'launched' ? true : undefined), "p4's unit to be free again");
+    await eventually(
+      async () => ((await em().findOneOrFail(Unit, p4Unit)).status === 'launched' ? true : undefined),
+      "p4's unit to be free again",
+    );
     await leaver.close();
 
     // Reviews: approve, reject (a short note is made into Prolific's 100+ character message), soft-reject.
@@ -123,7 +137,10 @@ describe('prolific provider against the local Prolific', () => {
     await reviewer.review(runId, { decision: 'soft_reject', unitIds: [u3] });
     await eventually(async () => (submissionOf(study.id, 'p1')!.status === 'APPROVED' ? true : undefined), 'p1 approved at Prolific');
     await eventually(async () => (submissionOf(study.id, 'p2')!.status === 'REJECTED' ? true : undefined), 'p2 rejected at Prolific');
-    await eventually(async () => (submissionOf(study.id, 'p3')!.status === 'APPROVED' ? true : undefined), 'p3 (soft-rejected) approved at Prolific');
+    await eventually(
+      async () => (submissionOf(study.id, 'p3')!.status === 'APPROVED' ? true : undefined),
+      'p3 (soft-rejected) approved at Prolific',
+    );
     expect(submissionOf(study.id, 'p2')!.message!.length).toBeGreaterThanOrEqual(100);
     expect(submissionOf(study.id, 'p2')!.message).toContain('the label ignores the sentence');
     expect((await em().findOneOrFail(Unit, u3)).status).toBe('soft_rejected');
@@ -148,7 +165,12 @@ describe('prolific provider against the local Prolific', () => {
 
     // The ledger: rewards for the approved and soft-rejected, none for the rejected, each bonus once.
     const ledger = fake.ledger.filter((e) => e.study === study.id);
-    expect(ledger.map((e) => `${e.kind}:${e.participant_id}:${e.amount}`).sort()).toEqual(['bonus:p1:25', 'bonus:p3:10', 'reward:p1:50', 'reward:p3:50']);
+    expect(ledger.map((e) => `${e.kind}:${e.participant_id}:${e.amount}`).sort()).toEqual([
+      'bonus:p1:25',
+      'bonus:p3:10',
+      'reward:p1:50',
+      'reward:p3:50',
+    ]);
     expect([...fake.paymentsByRef().values()].every((n) => n === 1)).toBe(true);
 
     // Spend includes Prolific's fee: 4 units launched at 0.5 (3 payable completed/reviewed + 1 launched) + bonuses 0.35.
@@ -198,19 +220,35 @@ describe('prolific provider against the local Prolific', () => {
 
   it('webhooks: a bad signature or a replay is refused and changes nothing; a repeated event is handled once', async () => {
     const url = `${gateway.url}/providers/prolific/webhook`;
-    const body = JSON.stringify({ event_type: 'submission.status.change', resource_id: 'sub-x', status: 'RETURNED', participant_id: 'nobody', study_id: 'nostudy' });
-    const post = (headers: Record<string, string>, payload = body) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: payload });
+    const body = JSON.stringify({
+      event_type: 'submission.status.change',
+      resource_id: 'sub-x',
+      status: 'RETURNED',
+      participant_id: 'nobody',
+      study_id: 'nostudy',
+    });
+    const post = (headers: Record<string, string>, payload = body) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: payload });
     const webhookRows = () => em().count(ProviderCall, { provider: 'prolific', operation: 'webhook' });
     const before = await webhookRows();
     const now = String(Math.floor(Date.now() / 1000));
 
-    const forged = await post({ 'x-prolific-request-signature': signWebhook('wrong-secret', now, body), 'x-prolific-request-timestamp': now });
+    const forged = await post({
+      'x-prolific-request-signature': signWebhook('wrong-secret', now, body),
+      'x-prolific-request-timestamp': now,
+    });
     expect(forged.status).toBe(401);
     expect(await forged.json()).toMatchObject({ error: expect.stringContaining('signature does not match') });
-    const tampered = await post({ 'x-prolific-request-signature': signWebhook(WEBHOOK_SECRET, now, body), 'x-prolific-request-timestamp': now }, body.replace('RETURNED', 'APPROVED'));
+    const tampered = await post(
+      { 'x-prolific-request-signature': signWebhook(WEBHOOK_SECRET, now, body), 'x-prolific-request-timestamp': now },
+      body.replace('RETURNED', 'APPROVED'),
+    );
     expect(tampered.status).toBe(401);
     const old = String(Math.floor(Date.now() / 1000) - 3600);
-    const replay = await post({ 'x-prolific-request-signature': signWebhook(WEBHOOK_SECRET, old, body), 'x-prolific-request-timestamp': old });
+    const replay = await post({
+      'x-prolific-request-signature': signWebhook(WEBHOOK_SECRET, old, body),
+      'x-prolific-request-timestamp': old,
+    });
     expect(replay.status).toBe(401);
     expect(await replay.json()).toMatchObject({ error: expect.stringContaining('replay') });
     expect((await post({})).status).toBe(401);
@@ -238,10 +276,14 @@ describe('prolific provider against the local Prolific', () => {
     }
     // 2 units x 0.5 fit; 400 units x 0.5 = 200 + fee do not fit 100.
     const { runId } = await stack.operator.launch(prolificConfig(400));
-    const failed = await eventually(async () => {
-      const s = await stack.operator.status(runId);
-      return s.status === 'failed' ? s : undefined;
-    }, 'the run to fail', 120_000);
+    const failed = await eventually(
+      async () => {
+        const s = await stack.operator.status(runId);
+        return s.status === 'failed' ? s : undefined;
+      },
+      'the run to fail',
+      120_000,
+    );
     expect(failed.failureReason).toMatch(/workspace ws-fake has .* but this run may cost .*top up/);
     expect(fake.studies.size).toBe(studiesBefore);
   });
@@ -265,7 +307,9 @@ describe('prolific provider against the local Prolific', () => {
     fake.fail('GET', new RegExp(`/studies/${study.id}/$`), 500, 10);
     await expect(client.getStudy(study.id)).rejects.toThrow(/Prolific refused GET .* \(HTTP 500\)/);
     const requests = fake.requests.length;
-    await expect(client.rejectSubmission('any', { message: 'too short', rejection_category: 'LOW_EFFORT' })).rejects.toThrow(/at least 100 characters/);
+    await expect(client.rejectSubmission('any', { message: 'too short', rejection_category: 'LOW_EFFORT' })).rejects.toThrow(
+      /at least 100 characters/,
+    );
     await expect(client.rejectSubmission('any', { message: 'x'.repeat(120), rejection_category: 'BAD' })).rejects.toThrow(/must be one of/);
     expect(fake.requests.length).toBe(requests);
     // A bad request is answered with Prolific's error body, shown field by field.
@@ -284,7 +328,9 @@ describe('prolific provider against the local Prolific', () => {
     const unitId = await unitOf(runId, 'budget');
     const paid = fake.ledger.length;
     // Spend so far: 0.5 + a third = 0.6667; a 0.3 bonus with its fee (0.4) would make 1.0667 > 1.
-    await expect(reviewer.bonus(runId, { unitId, amount: 0.3, reason: 'too much' })).rejects.toThrow(/over its max_spend of 1; nothing was paid/);
+    await expect(reviewer.bonus(runId, { unitId, amount: 0.3, reason: 'too much' })).rejects.toThrow(
+      /over its max_spend of 1; nothing was paid/,
+    );
     expect(await em().count(Bonus, { unit: unitId })).toBe(0);
     expect(fake.ledger.length).toBe(paid);
     await stack.operator.shutdown(runId);
@@ -314,7 +360,9 @@ describe('prolific provider against the local Prolific', () => {
     await record('bonusSetUp', 'crash-1', { bulkId: b1.id });
     await record('bonusPayAttempt', 'crash-1', { bulkId: b1.id });
     await client.payBonus(b1.id);
-    expect(await prolificProvider.payBonus(ctx, { workerId: 'c1', unitId: units[0]!, amount: 0.2, reason: 'r', requestKey: 'crash-1' })).toEqual({ providerRef: b1.id });
+    expect(
+      await prolificProvider.payBonus(ctx, { workerId: 'c1', unitId: units[0]!, amount: 0.2, reason: 'r', requestKey: 'crash-1' }),
+    ).toEqual({ providerRef: b1.id });
     expect(paymentsFor('c1')).toBe(1);
 
     // c2: the worker died after recording the attempt, before calling pay: read back SET_UP, paid once.
@@ -330,9 +378,9 @@ describe('prolific provider against the local Prolific', () => {
     await record('bonusSetUp', 'crash-3', { bulkId: b3.id });
     await record('bonusPayAttempt', 'crash-3', { bulkId: b3.id });
     fake.fail('GET', new RegExp(`/bulk-bonus-payments/${b3.id}/$`), 503, 100);
-    await expect(prolificProvider.payBonus(ctx, { workerId: 'c3', unitId: units[2]!, amount: 0.2, reason: 'r', requestKey: 'crash-3' })).rejects.toThrow(
-      /parked, not paid again/,
-    );
+    await expect(
+      prolificProvider.payBonus(ctx, { workerId: 'c3', unitId: units[2]!, amount: 0.2, reason: 'r', requestKey: 'crash-3' }),
+    ).rejects.toThrow(/parked, not paid again/);
     expect(paymentsFor('c3')).toBe(0);
     expect(await em().count(ProviderCall, { provider: 'prolific', operation: 'bonusParked', requestKey: 'crash-3' })).toBe(1);
 

@@ -34,7 +34,10 @@ export const prolificOptionsSchema = z.strictObject({
   workspace_id: z.string().min(1, 'must be your Prolific workspace id (Prolific: Workspace settings)'),
   project_id: z.string().min(1).optional(),
   estimated_completion_minutes: z.int().min(1).default(5),
-  device_compatibility: z.array(z.enum(['desktop', 'tablet', 'mobile'])).min(1).default(['desktop']),
+  device_compatibility: z
+    .array(z.enum(['desktop', 'tablet', 'mobile']))
+    .min(1)
+    .default(['desktop']),
   /** Passed to Prolific as `eligibility_requirements`, unchanged. */
   eligibility: z.array(z.record(z.string(), z.unknown())).default([]),
   currency: z.enum(['GBP', 'USD']).default('GBP'),
@@ -73,7 +76,8 @@ interface StudyRecord {
 
 async function studyOf(ctx: ProviderContext, runId: string): Promise<StudyRecord> {
   const row = await ctx.em.findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'study', target: runId });
-  if (!row) throw ApplicationFailure.nonRetryable(`run ${runId} has no Prolific study on record: its set-up did not finish`, 'ProlificNoStudy');
+  if (!row)
+    throw ApplicationFailure.nonRetryable(`run ${runId} has no Prolific study on record: its set-up did not finish`, 'ProlificNoStudy');
   return row.payload as unknown as StudyRecord;
 }
 
@@ -145,13 +149,22 @@ async function setUpStudy(ctx: ProviderContext, runId: string, options: Prolific
   }
   const code = study.completion_codes?.find((c) => c.code_type === 'COMPLETED')?.code ?? '';
   const record: StudyRecord = { studyId: study.id, workspaceId: options.workspace_id, completionCode: code };
-  await ctx.em.insert(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'study', requestKey: study.id, target: runId, payload: { ...record }, createdAt: new Date() });
+  await ctx.em.insert(ProviderCall, {
+    provider: PROLIFIC_PROVIDER,
+    operation: 'study',
+    requestKey: study.id,
+    target: runId,
+    payload: { ...record },
+    createdAt: new Date(),
+  });
   return record;
 }
 
 async function subscribeWebhook(ctx: ProviderContext, workspaceId: string): Promise<void> {
   if (!prolificSettings(ctx.settings).webhookSecret) {
-    ctx.log.warn('no Prolific webhook secret (HITLOOP_PROLIFIC_WEBHOOK_SECRET): returned and timed-out participants free their unit only at the assignment timeout');
+    ctx.log.warn(
+      'no Prolific webhook secret (HITLOOP_PROLIFIC_WEBHOOK_SECRET): returned and timed-out participants free their unit only at the assignment timeout',
+    );
     return;
   }
   const api = client(ctx);
@@ -198,10 +211,16 @@ async function identify(request: Parameters<NonNullable<CrowdProvider['identifyW
     }
     const submission = await api.getSubmission(sessionId);
     if (submission.participant !== pid || submission.study_id !== studyId) {
-      return { ok: false, message: 'this Prolific session belongs to another participant or study: open the study from your own Prolific account' };
+      return {
+        ok: false,
+        message: 'this Prolific session belongs to another participant or study: open the study from your own Prolific account',
+      };
     }
     if (submission.status !== 'ACTIVE') {
-      return { ok: false, message: `your Prolific session is ${submission.status.toLowerCase()}, not active: this study cannot be worked on any more from it` };
+      return {
+        ok: false,
+        message: `your Prolific session is ${submission.status.toLowerCase()}, not active: this study cannot be worked on any more from it`,
+      };
     }
   } catch (err) {
     if (err instanceof ProlificApiError && err.status === 404) {
@@ -218,9 +237,17 @@ async function identify(request: Parameters<NonNullable<CrowdProvider['identifyW
 // ------------------------------------------------------------------ bonuses
 
 async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider['payBonus']>[1]): Promise<{ providerRef: string }> {
-  const find = (operation: string) => ctx.em.fork().findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation, requestKey: req.requestKey });
+  const find = (operation: string) =>
+    ctx.em.fork().findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation, requestKey: req.requestKey });
   const record = (operation: string, payload: Record<string, unknown>) =>
-    ctx.em.insert(ProviderCall, { provider: PROLIFIC_PROVIDER, operation, requestKey: req.requestKey, target: req.workerId, payload, createdAt: new Date() });
+    ctx.em.insert(ProviderCall, {
+      provider: PROLIFIC_PROVIDER,
+      operation,
+      requestKey: req.requestKey,
+      target: req.workerId,
+      payload,
+      createdAt: new Date(),
+    });
 
   const paid = await find('bonusPaid');
   if (paid) return { providerRef: String((paid.payload as { bulkId: string }).bulkId) };
@@ -247,7 +274,8 @@ async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider[
       return { providerRef: bulkId };
     }
     if (status !== 'SET_UP') {
-      if (!(await find('bonusParked'))) await record('bonusParked', { bulkId, unitId: req.unitId, amount: req.amount, readBack: status ?? null });
+      if (!(await find('bonusParked')))
+        await record('bonusParked', { bulkId, unitId: req.unitId, amount: req.amount, readBack: status ?? null });
       throw ApplicationFailure.nonRetryable(
         `bonus ${req.requestKey} (Prolific bulk payment ${bulkId}) may or may not have been paid and Prolific could not tell (status ${status ?? 'unreadable'}); ` +
           'it is parked, not paid again: check the payment in Prolific, then see `hitloop review bonus --status`',
@@ -268,14 +296,25 @@ async function groupId(ctx: ProviderContext, name: string, workspaceId: string):
   const found = await ctx.em.findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'group', requestKey: key });
   if (found) return String((found.payload as { groupId: string }).groupId);
   const group = await client(ctx).createParticipantGroup(name, workspaceId);
-  await ctx.em.insert(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'group', requestKey: key, target: name, payload: { groupId: group.id }, createdAt: new Date() });
+  await ctx.em.insert(ProviderCall, {
+    provider: PROLIFIC_PROVIDER,
+    operation: 'group',
+    requestKey: key,
+    target: name,
+    payload: { groupId: group.id },
+    createdAt: new Date(),
+  });
   return group.id;
 }
 
 /** The workspace the groups live in: the one of the most recent study. */
 async function anyWorkspace(ctx: ProviderContext): Promise<string> {
   const row = await ctx.em.findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'study' }, { orderBy: { id: 'desc' } });
-  if (!row) throw ApplicationFailure.nonRetryable('no Prolific study was set up yet, so there is no workspace for participant groups', 'ProlificNoStudy');
+  if (!row)
+    throw ApplicationFailure.nonRetryable(
+      'no Prolific study was set up yet, so there is no workspace for participant groups',
+      'ProlificNoStudy',
+    );
   return (row.payload as unknown as StudyRecord).workspaceId;
 }
 
@@ -334,7 +373,11 @@ export const prolificProvider: CrowdProvider = {
       if (!submission) throw new ProlificApiError(`participant ${req.workerId} has no submission in study ${studyId}`, null, false);
       if (REVIEWED.has(submission.status)) return;
       if (submission.status === 'ACTIVE') {
-        throw new ProlificApiError(`participant ${req.workerId}'s Prolific submission is still active (they have not reached the completion URL yet); it is retried`, null, true);
+        throw new ProlificApiError(
+          `participant ${req.workerId}'s Prolific submission is still active (they have not reached the completion URL yet); it is retried`,
+          null,
+          true,
+        );
       }
       await api.approveSubmission(submission.id);
       await recordOnce(ctx, PROLIFIC_PROVIDER, 'approveWork', req.requestKey, req.unitId, { submissionId: submission.id });
@@ -382,7 +425,8 @@ function componentOptionsOf(config: unknown): unknown {
 /** Prolific shows the message to the participant and wants 100+ characters: the note, explained. */
 export function rejectionMessage(note: string | undefined): string {
   const base = note?.trim() ? `Your submission was rejected: ${note.trim()}.` : 'Your submission was rejected after review.';
-  const more = ' It did not meet the requirements described in the study instructions. Contact us through Prolific if you think this is a mistake.';
+  const more =
+    ' It did not meet the requirements described in the study instructions. Contact us through Prolific if you think this is a mistake.';
   const message = base.length >= MIN_REJECTION_MESSAGE ? base : base + more;
   return message;
 }
