@@ -41,6 +41,13 @@ function parseArgs(argv: string[]): ChaosOptions {
         o.mode = m;
         break;
       }
+      case '--provider': {
+        const p = value();
+        if (p !== 'mock' && p !== 'prolific') throw new Error(`--provider is mock or prolific, got ${JSON.stringify(p)}`);
+        o.provider = p;
+        break;
+      }
+      case '--bonuses': o.bonuses = int(flag, value(), 0); break;
       case '--dialect': {
         const d = value();
         if (d !== 'postgresql' && d !== 'sqlite') throw new Error(`--dialect is postgresql or sqlite, got ${JSON.stringify(d)}`);

@@ -21,6 +21,7 @@ import { Ledger } from './ledger.ts';
 import type { ManagedProcess, UnexpectedExit } from './managedProcess.ts';
 import { SeededRandom } from './random.ts';
 import { runSimulatedWorker, type WorkerBehaviour } from './simulatedWorker.ts';
+import { startChaosProlific } from './prolific.ts';
 import { startStack, type Stack } from './stack.ts';
 
 export interface ChaosOptions {
@@ -47,6 +48,10 @@ export interface ChaosOptions {
   updateLimit: number;
   /** Longest time a killed process stays down before its restart. */
   maxDownMs: number;
+  /** `prolific`: the run is a study at the local Prolific (chaos/prolific.ts); bonuses are paid after it. */
+  provider?: 'mock' | 'prolific';
+  /** Bonuses paid after a `prolific` run, the first with the worker killed during the pay call. */
+  bonuses?: number;
   log: (line: string) => void;
 }
 
@@ -74,6 +79,8 @@ export interface ChaosReport {
   faults: InjectedFault[];
   unexpectedExits: Array<Omit<UnexpectedExit, 'at'> & { at: string }>;
   invariants: InvariantResult[];
+  /** Kills made from inside the provider's calls (the `prolific` provider's). */
+  providerFaults: string[];
   counters: Record<string, number>;
   anomalies: string[];
   acknowledgedSubmissions: number;
@@ -87,7 +94,8 @@ export function rerunCommand(o: Omit<ChaosOptions, 'log'>): string {
   return (
     `npm run chaos -- --seed ${o.seed} --assignments ${o.assignments} --workers ${o.workers} --kills ${o.killsPerKind} ` +
     `--gateways ${o.gateways} --mode ${o.mode} --dialect ${o.dialect} --max-down-seconds ${o.maxDownMs / 1000} ` +
-    `--reconnect-window ${o.reconnectWindowSeconds} --update-limit ${o.updateLimit}`
+    `--reconnect-window ${o.reconnectWindowSeconds} --update-limit ${o.updateLimit}` +
+    (o.provider === 'prolific' ? ` --provider prolific --bonuses ${o.bonuses ?? 0}` : '')
   );
 }
 
@@ -100,7 +108,7 @@ function chaosConfig(o: Omit<ChaosOptions, 'log'>): Record<string, unknown> {
     task_description: 'Say whether the sentence is positive, and comment.',
     task_tags: ['chaos'],
     task_reward: 0.1,
-    provider: 'mock',
+    provider: o.provider === 'prolific' ? { type: 'prolific', workspace_id: 'ws-fake' } : 'mock',
     // Long enough that no worker slowed by the faults times out. Through the gateway, an abandoned unit
     // returns after the reconnect window; direct workers have no socket to drop, so theirs time out.
     assignment_duration_seconds: o.mode === 'gateway' ? 900 : 60,
@@ -127,12 +135,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   log(`chaos run: seed ${o.seed}, ${o.assignments} assignments, ${o.workers} workers, ${o.mode} mode on ${o.dialect}; logs in ${workDir}`);
   for (const f of planned) log(`  planned ${describeFault(f)}`);
 
-  const stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info' });
+  /** Processes down on purpose right now: the supervisor leaves them alone. */
+  const downOnPurpose = new Set<ManagedProcess | 'temporal'>();
+  let stack: Stack | undefined;
+  const prolific =
+    o.provider === 'prolific'
+      ? await startChaosProlific({
+          db: () => stack!.db,
+          client: () => stack!.client,
+          settings: () => stack!.settings,
+          log,
+          async killWorker() {
+            const p = stack!.workers[0]!;
+            downOnPurpose.add(p);
+            await p.kill9();
+            void sleep(1000)
+              .then(() => (p.running ? undefined : p.start()))
+              .finally(() => downOnPurpose.delete(p));
+          },
+        })
+      : undefined;
+  stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info', workerEnv: prolific?.env, gatewayEnv: prolific?.env });
   const ledger = new Ledger();
   const injected: InjectedFault[] = [];
   const unexpected: UnexpectedExit[] = [];
-  /** Processes down on purpose right now: the supervisor leaves them alone. */
-  const downOnPurpose = new Set<ManagedProcess | 'temporal'>();
   let stopping = false;
   let runEnded = false;
   let runId = '';
@@ -162,6 +188,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }, 1000);
     temporalWatch.unref();
 
+    prolific?.killWorkerDuring('POST', /^\/api\/v1\/studies\/[^/]+\/transition\/$/, "the study's PUBLISH (after its launch)");
     ({ runId } = await stack.operator.launch(chaosConfig(o), { workflowOptions: { updateLimit: o.updateLimit } }));
     log(`run ${runId} launched (workflow ${taskRunWorkflowId(runId)})`);
 
@@ -213,7 +240,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     })();
 
-    const env = { runId, gatewayUrls: stack.gateways.map((g) => stack.gatewayUrl(g)), ledger, gate, stopped: () => runEnded };
+    const gatewayUrls = stack.gateways.map((g) => stack!.gatewayUrl(g));
+    const params = prolific ? (workerId: string) => prolific.params(runId, workerId) : undefined;
+    const env = { runId, gatewayUrls, ledger, gate, stopped: () => runEnded, params };
     const workerRng = rng.fork();
     const workers = Array.from({ length: o.workers }, (_, i) => {
       const r = workerRng.fork();
@@ -250,7 +279,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // The workflow writes the run's final status just before it returns.
     await stack.client.workflow.getHandle(taskRunWorkflowId(runId)).result().catch(() => undefined);
 
+    const providerInvariants = prolific ? await prolific.settle(runId, o.bonuses ?? 0) : [];
     invariants = await checkInvariants({ db: stack.db, client: stack.client, runId, ledger, units: o.assignments, checkDeliveries: o.mode === 'gateway' });
+    invariants.push(...providerInvariants);
     if (injected.length < planned.length) {
       invariants.push({
         name: 'every planned fault injected',
@@ -272,6 +303,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     stopping = true;
     runEnded = true;
     await stack.stop().catch((err: unknown) => log(`stopping the stack: ${(err as Error).message}`));
+    await prolific?.close();
   }
 
   const passed = invariants.length > 0 && invariants.every((i) => i.ok);
@@ -285,6 +317,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     faults: injected,
     unexpectedExits: unexpected.map((e) => ({ ...e, at: e.at.toISOString() })),
     invariants,
+    providerFaults: prolific?.faults ?? [],
     counters: ledger.counters,
     anomalies: ledger.anomalies,
     acknowledgedSubmissions: ledger.acked.length,
@@ -316,6 +349,7 @@ export function formatReport(r: ChaosReport): string {
     `  ${r.options.assignments} assignments, ${r.options.workers} workers (${r.options.mode}, ${r.options.gateways} gateways, ${r.options.dialect}); TaskRun continued as new ${r.continuedAsNew} time(s)`,
     `  faults injected (${r.faults.length} of ${r.planned.length}):`,
     ...r.faults.map((f) => `    ${describeFault(f)}`),
+    ...r.providerFaults.map((f) => `    ${f}`),
     `  processes that exited on their own: ${r.unexpectedExits.length === 0 ? 'none' : ''}`,
     ...r.unexpectedExits.map((e) => `    ${e.name} at ${e.at}: code ${e.code} signal ${e.signal}`),
     `  worker-side counts: ${JSON.stringify(r.counters)}`,

@@ -30,6 +30,8 @@ export interface WorkerEnvironment {
   gate(): Promise<void>;
   /** True once the harness has seen the run end. */
   stopped(): boolean;
+  /** The worker's task-link parameters, for providers other than `mock` (default `{worker_id}`). */
+  params?: (workerId: string) => Promise<Record<string, string>>;
 }
 
 interface Held {
@@ -126,7 +128,8 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
         await env.gate();
         if (env.stopped()) break;
         registrationKey ??= randomUUID();
-        s.send({ type: 'register', runId: env.runId, params: { worker_id: workerId }, registrationKey });
+        const params = env.params ? await env.params(workerId) : { worker_id: workerId };
+        s.send({ type: 'register', runId: env.runId, params, registrationKey });
         const answer = await s.next((p) => p.type === 'agent' || p.type === 'refused' || p.type === 'onboarding' || isAnswer('register')(p), ANSWER_TIMEOUT_MS, 'answer to register');
         if (answer.type === 'agent') {
           registrationKey = null;

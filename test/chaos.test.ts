@@ -32,4 +32,28 @@ describe('chaos run (small)', () => {
     expect(report.acknowledgedSubmissions).toBeGreaterThan(0);
     expect(report.passed).toBe(true);
   });
+
+  it('on the prolific provider: no lost submission and no payment twice, with kills during PUBLISH and a bonus pay call', { timeout: 900_000 }, async () => {
+    const seed = Number(process.env.HITLOOP_CHAOS_SEED) || newSeed();
+    const lines: string[] = [];
+    const report = await runChaos({
+      ...DEFAULT_CHAOS_OPTIONS,
+      seed,
+      provider: 'prolific',
+      bonuses: 2,
+      assignments: 8,
+      workers: 4,
+      killsPerKind: 1,
+      gateways: 2,
+      timeoutMs: 8 * 60_000,
+      log: (line) => lines.push(line),
+    });
+    const text = formatReport(report);
+    if (!report.passed) console.error(`${lines.join('\n')}\n${text}\nrepeat in the test suite with HITLOOP_CHAOS_SEED=${seed}`);
+    expect(report.faults.map((f) => f.kind).sort()).toEqual(['gateway', 'temporal', 'worker']);
+    expect(report.providerFaults).toHaveLength(2);
+    expect(report.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}; ${i.violations.join('; ')}`)).toEqual([]);
+    expect(report.invariants.map((i) => i.name)).toContain('Prolific: every bonus paid exactly once');
+    expect(report.passed).toBe(true);
+  });
 });

@@ -203,6 +203,8 @@ export class FakeProlific {
   readonly webhookSecret: string;
   balance: number;
   url = '';
+  /** Awaited before each API request is handled (the chaos harness kills processes from here). */
+  onRequest: ((method: string, path: string) => Promise<void> | void) | undefined;
   #server: Server | undefined;
   #faults: Fault[] = [];
   #processingMs: number;
@@ -382,6 +384,7 @@ export class FakeProlific {
         throw new ApiError(401, 'Not authenticated', 'Invalid token.', 401);
       }
       const body = method === 'POST' || method === 'PATCH' || method === 'DELETE' ? await readJson(req) : undefined;
+      await this.onRequest?.(method, path);
       const result = this.#api(method, path.slice('/api/v1'.length), body);
       json(res, result.status ?? 200, result.body);
     } catch (err) {

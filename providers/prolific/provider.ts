@@ -244,7 +244,8 @@ async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider[
       provider: PROLIFIC_PROVIDER,
       operation,
       requestKey: req.requestKey,
-      target: req.workerId,
+      // One row per operation and bonus request (a worker may get several bonuses).
+      target: req.requestKey,
       payload,
       createdAt: new Date(),
     });
@@ -261,7 +262,8 @@ async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider[
     setUp = await find('bonusSetUp');
   }
   const bulkId = String((setUp!.payload as { bulkId: string }).bulkId);
-  if (await find('bonusPayAttempt')) {
+  const attempted = await find('bonusPayAttempt');
+  if (attempted) {
     // A pay call was made (or was about to be) before a crash: ask Prolific whether it went through.
     let status: string | undefined;
     try {
@@ -283,7 +285,7 @@ async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider[
       );
     }
   }
-  await record('bonusPayAttempt', { bulkId });
+  if (!attempted) await record('bonusPayAttempt', { bulkId });
   await api.payBonus(bulkId);
   await record('bonusPaid', { bulkId });
   return { providerRef: bulkId };
