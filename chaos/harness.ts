@@ -137,16 +137,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   /** Processes down on purpose right now: the supervisor leaves them alone. */
   const downOnPurpose = new Set<ManagedProcess | 'temporal'>();
-  let stack: Stack | undefined;
+  const startedStack: { stack?: Stack } = {};
   const prolific =
     o.provider === 'prolific'
       ? await startChaosProlific({
-          db: () => stack!.db,
-          client: () => stack!.client,
-          settings: () => stack!.settings,
+          db: () => startedStack.stack!.db,
+          client: () => startedStack.stack!.client,
+          settings: () => startedStack.stack!.settings,
           log,
           async killWorker() {
-            const p = stack!.workers[0]!;
+            const p = startedStack.stack!.workers[0]!;
             downOnPurpose.add(p);
             await p.kill9();
             void sleep(1000)
@@ -155,7 +155,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           },
         })
       : undefined;
-  stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info', workerEnv: prolific?.env, gatewayEnv: prolific?.env });
+  const stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info', workerEnv: prolific?.env, gatewayEnv: prolific?.env });
+  startedStack.stack = stack;
   const ledger = new Ledger();
   const injected: InjectedFault[] = [];
   const unexpected: UnexpectedExit[] = [];
@@ -240,7 +241,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     })();
 
-    const gatewayUrls = stack.gateways.map((g) => stack!.gatewayUrl(g));
+    const gatewayUrls = stack.gateways.map((g) => stack.gatewayUrl(g));
     const params = prolific ? (workerId: string) => prolific.params(runId, workerId) : undefined;
     const env = { runId, gatewayUrls, ledger, gate, stopped: () => runEnded, params };
     const workerRng = rng.fork();
@@ -279,9 +280,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // The workflow writes the run's final status just before it returns.
     await stack.client.workflow.getHandle(taskRunWorkflowId(runId)).result().catch(() => undefined);
 
-    const providerInvariants = prolific ? await prolific.settle(runId, o.bonuses ?? 0) : [];
     invariants = await checkInvariants({ db: stack.db, client: stack.client, runId, ledger, units: o.assignments, checkDeliveries: o.mode === 'gateway' });
-    invariants.push(...providerInvariants);
+    // After the run's own invariants (they read units as the run left them): review and pay at Prolific.
+    if (prolific) invariants.push(...(await prolific.settle(runId, o.bonuses ?? 0)));
     if (injected.length < planned.length) {
       invariants.push({
         name: 'every planned fault injected',

@@ -108,7 +108,9 @@ export async function startChaosProlific(deps: {
       const units = reviewed.slice(0, bonuses);
       for (const [i, u] of units.entries()) {
         if (i === 0) killWorkerDuringPay();
-        await retrying(`bonus ${i}`, () => reviewer.bonus(runId, { unitId: u.unitId, amount: 0.05, reason: 'chaos bonus', requestKey: `chaos-bonus-${runId}-${i}` }));
+        await retrying(`bonus ${i}`, () =>
+          reviewer.bonus(runId, { unitId: u.unitId, amount: 0.05, reason: 'chaos bonus', requestKey: `chaos-bonus-${runId}-${i}` }),
+        );
       }
       function killWorkerDuringPay(): void {
         kills.push({ method: 'POST', path: /^\/api\/v1\/bulk-bonus-payments\/[^/]+\/pay\/$/, what: 'a bonus pay call (after its set-up)' });
@@ -128,9 +130,24 @@ export async function startChaosProlific(deps: {
       const rewarded = new Set(ledger.filter((e) => e.kind === 'reward').map((e) => e.participant_id));
       const unrewarded = [...workers].filter((w) => !rewarded.has(w)).map((w) => `participant ${w} has approved work but no reward`);
       return [
-        { name: 'Prolific: no payment made twice', ok: twice.length === 0, detail: `${ledger.length} payments in the ledger`, violations: twice },
-        { name: 'Prolific: every bonus paid exactly once', ok: bonusProblems.length === 0, detail: `${bonusPayments.length} bonus payments`, violations: bonusProblems },
-        { name: 'Prolific: approved participants rewarded', ok: unrewarded.length === 0, detail: `${rewarded.size} participants rewarded`, violations: unrewarded },
+        {
+          name: 'Prolific: no payment made twice',
+          ok: twice.length === 0,
+          detail: `${ledger.length} payments in the ledger`,
+          violations: twice,
+        },
+        {
+          name: 'Prolific: every bonus paid exactly once',
+          ok: bonusProblems.length === 0,
+          detail: `${bonusPayments.length} bonus payments`,
+          violations: bonusProblems,
+        },
+        {
+          name: 'Prolific: approved participants rewarded',
+          ok: unrewarded.length === 0,
+          detail: `${rewarded.size} participants rewarded`,
+          violations: unrewarded,
+        },
       ];
     },
     close: () => fake.close(),

@@ -16,6 +16,7 @@ import type { AgentStatus } from '../model/status.ts';
 import { ProlificClient } from '../providers/prolific/client.ts';
 import { prolificProvider, studyInternalName } from '../providers/prolific/provider.ts';
 import { prolificSettings } from '../providers/prolific/settings.ts';
+import { bonusStates } from '../review/bonusStatus.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
 import { connect, startTestGateway } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
@@ -373,16 +374,23 @@ describe('prolific provider against the local Prolific', () => {
     await prolificProvider.payBonus(ctx, { workerId: 'c2', unitId: units[1]!, amount: 0.2, reason: 'r', requestKey: 'crash-2' });
     expect(paymentsFor('c2')).toBe(1);
 
-    // c3: after the crash Prolific cannot say whether it paid: parked, not paid.
-    const b3 = await client.setUpBonus(study.id, 'c3', 0.2);
-    await record('bonusSetUp', 'crash-3', { bulkId: b3.id });
-    await record('bonusPayAttempt', 'crash-3', { bulkId: b3.id });
-    fake.fail('GET', new RegExp(`/bulk-bonus-payments/${b3.id}/$`), 503, 100);
-    await expect(
-      prolificProvider.payBonus(ctx, { workerId: 'c3', unitId: units[2]!, amount: 0.2, reason: 'r', requestKey: 'crash-3' }),
-    ).rejects.toThrow(/parked, not paid again/);
+    // c3, through the review workflow: the pay call fails with a 503 (did it pay? a 503 cannot say),
+    // and afterwards Prolific cannot be asked: parked for the operator, not paid.
+    fake.fail('POST', /\/bulk-bonus-payments\/[^/]+\/pay\/$/, 503, 1);
+    fake.fail('GET', /\/bulk-bonus-payments\/[^/]+\/$/, 503, 1000);
+    await expect(reviewer.bonus(runId, { unitId: units[2]!, amount: 0.2, reason: 'r', requestKey: 'crash-3' })).rejects.toThrow(
+      /parked, not paid again/,
+    );
     expect(paymentsFor('c3')).toBe(0);
     expect(await em().count(ProviderCall, { provider: 'prolific', operation: 'bonusParked', requestKey: 'crash-3' })).toBe(1);
+    expect(await bonusStates(stack.db, runId)).toEqual([
+      expect.objectContaining({
+        requestKey: 'crash-3',
+        status: 'parked',
+        amount: 0.2,
+        parked: expect.objectContaining({ readBack: null }),
+      }),
+    ]);
 
     // The fake itself pays twice when asked twice: that is what the records above guard against.
     await client.payBonus(b2.id);
