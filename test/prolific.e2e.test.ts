@@ -18,7 +18,7 @@ import { prolificProvider, studyInternalName } from '../providers/prolific/provi
 import { prolificSettings } from '../providers/prolific/settings.ts';
 import { bonusStates } from '../review/bonusStatus.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
-import { connect, startTestGateway } from './gateway.helpers.ts';
+import { connect, launchRunning as launchRunningOn, startTestGateway } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { eventually, startStack, testLog, type Stack } from './support/stack.ts';
 
@@ -70,14 +70,7 @@ describe('prolific provider against the local Prolific', () => {
   const submissionOf = (studyId: string, pid: string) =>
     [...fake.submissions.values()].find((s) => s.study_id === studyId && s.participant_id === pid);
 
-  async function launchRunning(config: Record<string, unknown>): Promise<string> {
-    const { runId } = await stack.operator.launch(config);
-    await eventually(async () => {
-      const s = await stack.operator.status(runId);
-      return s.status === 'running' && s.units.created === 0 ? true : undefined;
-    }, `run ${runId} to be running`);
-    return runId;
-  }
+  const launchRunning = (config: Record<string, unknown>): Promise<string> => launchRunningOn(stack, config);
 
   async function unitOf(runId: string, pid: string, status: AgentStatus = 'completed'): Promise<string> {
     const worker = await em().findOneOrFail(Worker, { provider: 'prolific', providerWorkerId: pid });

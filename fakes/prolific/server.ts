@@ -33,25 +33,13 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+// Prolific's published list (docs: Submissions > rejection categories), shared with the client.
+import { REJECTION_CATEGORIES } from '../../providers/prolific/client.ts';
 
 export const STUDY_STATUSES = ['UNPUBLISHED', 'ACTIVE', 'PAUSED', 'AWAITING REVIEW', 'COMPLETED'] as const;
 export type StudyStatus = (typeof STUDY_STATUSES)[number];
 export const SUBMISSION_STATUSES = ['ACTIVE', 'AWAITING REVIEW', 'PROCESSING', 'APPROVED', 'REJECTED', 'RETURNED', 'TIMED-OUT'] as const;
 export type SubmissionStatus = (typeof SUBMISSION_STATUSES)[number];
-export const REJECTION_CATEGORIES = [
-  'TOO_QUICKLY',
-  'TOO_SLOWLY',
-  'FAILED_INSTRUCTIONS',
-  'INCOMP_LONGITUDINAL',
-  'FAILED_CHECK',
-  'LOW_EFFORT',
-  'MALINGERING',
-  'NO_CODE',
-  'BAD_CODE',
-  'NO_DATA',
-  'UNSUPP_DEVICE',
-  'OTHER',
-] as const;
 
 export interface FakeStudy {
   id: string;

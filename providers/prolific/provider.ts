@@ -175,6 +175,20 @@ async function subscribeWebhook(ctx: ProviderContext, workspaceId: string): Prom
   }
 }
 
+/**
+ * A participant's units share one submission, so two reviews (or a retry after a crash) may race to
+ * transition it: a refusal is fine when the submission turns out reviewed already.
+ */
+async function transitionOnce(api: ProlificClient, submissionId: string, transition: () => Promise<unknown>): Promise<void> {
+  try {
+    await transition();
+  } catch (err) {
+    if (!(err instanceof ProlificApiError) || err.status !== 400) throw err;
+    const now = await api.getSubmission(submissionId);
+    if (!REVIEWED.has(now.status)) throw err;
+  }
+}
+
 /** The participant's submission in the study, the one a review or bonus is about. */
 async function submissionOf(api: ProlificClient, studyId: string, participantId: string) {
   const all = await api.studySubmissions(studyId);
@@ -381,7 +395,7 @@ export const prolificProvider: CrowdProvider = {
           true,
         );
       }
-      await api.approveSubmission(submission.id);
+      await transitionOnce(api, submission.id, () => api.approveSubmission(submission.id));
       await recordOnce(ctx, PROLIFIC_PROVIDER, 'approveWork', req.requestKey, req.unitId, { submissionId: submission.id });
     });
   },
@@ -396,7 +410,9 @@ export const prolificProvider: CrowdProvider = {
       const submission = await submissionOf(api, studyId, req.workerId);
       if (!submission) throw new ProlificApiError(`participant ${req.workerId} has no submission in study ${studyId}`, null, false);
       if (REVIEWED.has(submission.status)) return;
-      await api.rejectSubmission(submission.id, { message: rejectionMessage(req.note), rejection_category: options.rejection_category });
+      await transitionOnce(api, submission.id, () =>
+        api.rejectSubmission(submission.id, { message: rejectionMessage(req.note), rejection_category: options.rejection_category }),
+      );
       await recordOnce(ctx, PROLIFIC_PROVIDER, 'rejectWork', req.requestKey, req.unitId, { submissionId: submission.id });
     });
   },
