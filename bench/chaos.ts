@@ -43,10 +43,11 @@ function parseArgs(argv: string[]): ChaosOptions {
       }
       case '--provider': {
         const p = value();
-        if (p !== 'mock' && p !== 'mturk') throw new Error(`--provider is mock or mturk (a local MTurk), got ${JSON.stringify(p)}`);
+        if (p !== 'mock' && p !== 'mturk' && p !== 'prolific') throw new Error(`--provider is mock, mturk (a local MTurk) or prolific (a local Prolific), got ${JSON.stringify(p)}`);
         o.provider = p;
         break;
       }
+      case '--bonuses': o.bonuses = int(flag, value(), 0); break;
       case '--dialect': {
         const d = value();
         if (d !== 'postgresql' && d !== 'sqlite') throw new Error(`--dialect is postgresql or sqlite, got ${JSON.stringify(d)}`);

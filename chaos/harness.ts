@@ -22,6 +22,7 @@ import type { ManagedProcess, UnexpectedExit } from './managedProcess.ts';
 import { SeededRandom } from './random.ts';
 import { runSimulatedWorker, type WorkerBehaviour } from './simulatedWorker.ts';
 import { startChaosMTurk, type ChaosMTurk } from './mturkMarket.ts';
+import { startChaosProlific } from './prolific.ts';
 import { startStack, type Stack } from './stack.ts';
 import { createReviewer } from '../review/operator.ts';
 
@@ -37,8 +38,11 @@ export interface ChaosOptions {
   /** `gateway`: workers speak the WebSocket protocol; `direct`: they call Temporal (no gateway to kill). */
   mode: 'gateway' | 'direct';
   dialect: 'postgresql' | 'sqlite';
-  /** The run's provider: `mock`, or `mturk` on a local MTurk (gateway mode only). */
-  provider: 'mock' | 'mturk';
+  /**
+   * The run's provider: `mock`, `mturk` on a local MTurk (gateway mode only), or `prolific`: a study at
+   * the local Prolific (chaos/prolific.ts), with bonuses paid after the run.
+   */
+  provider: 'mock' | 'mturk' | 'prolific';
   /** Give up waiting for the run to end after this long. */
   timeoutMs: number;
   /** Keep the run's workflow histories as replay fixtures (test/fixtures/histories/chaos-*.json). */
@@ -51,6 +55,8 @@ export interface ChaosOptions {
   updateLimit: number;
   /** Longest time a killed process stays down before its restart. */
   maxDownMs: number;
+  /** Bonuses paid after a `prolific` run, the first with the worker killed during the pay call. */
+  bonuses?: number;
   log: (line: string) => void;
 }
 
@@ -79,6 +85,8 @@ export interface ChaosReport {
   faults: InjectedFault[];
   unexpectedExits: Array<Omit<UnexpectedExit, 'at'> & { at: string }>;
   invariants: InvariantResult[];
+  /** Kills made from inside the provider's calls (the `prolific` provider's). */
+  providerFaults: string[];
   counters: Record<string, number>;
   anomalies: string[];
   acknowledgedSubmissions: number;
@@ -92,7 +100,8 @@ export function rerunCommand(o: Omit<ChaosOptions, 'log'>): string {
   return (
     `npm run chaos -- --seed ${o.seed} --assignments ${o.assignments} --workers ${o.workers} --kills ${o.killsPerKind} ` +
     `--gateways ${o.gateways} --mode ${o.mode} --dialect ${o.dialect} --provider ${o.provider} --max-down-seconds ${o.maxDownMs / 1000} ` +
-    `--reconnect-window ${o.reconnectWindowSeconds} --update-limit ${o.updateLimit}`
+    `--reconnect-window ${o.reconnectWindowSeconds} --update-limit ${o.updateLimit}` +
+    (o.provider === 'prolific' ? ` --bonuses ${o.bonuses ?? 0}` : '')
   );
 }
 
@@ -105,7 +114,8 @@ export function chaosConfig(o: Omit<ChaosOptions, 'log'>): Record<string, unknow
     task_description: 'Say whether the sentence is positive, and comment.',
     task_tags: ['chaos'],
     task_reward: 0.1,
-    provider: o.provider === 'mturk' ? { type: 'mturk', sandbox: true } : 'mock',
+    provider:
+      o.provider === 'mturk' ? { type: 'mturk', sandbox: true } : o.provider === 'prolific' ? { type: 'prolific', workspace_id: 'ws-fake' } : 'mock',
     // Long enough that no worker slowed by the faults times out. Through the gateway, an abandoned unit
     // returns after the reconnect window; direct workers have no socket to drop, so theirs time out.
     assignment_duration_seconds: o.mode === 'gateway' ? 900 : 60,
@@ -134,12 +144,32 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   if (o.provider === 'mturk' && o.mode !== 'gateway') throw new Error('the chaos run on mturk needs --mode gateway (MTurk workers come through task pages)');
   const mturk: ChaosMTurk | null = o.provider === 'mturk' ? await startChaosMTurk() : null;
-  const stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info', workerEnv: mturk?.env, gatewayEnv: mturk?.env });
+  /** Processes down on purpose right now: the supervisor leaves them alone. */
+  const downOnPurpose = new Set<ManagedProcess | 'temporal'>();
+  const startedStack: { stack?: Stack } = {};
+  const prolific =
+    o.provider === 'prolific'
+      ? await startChaosProlific({
+          db: () => startedStack.stack!.db,
+          client: () => startedStack.stack!.client,
+          settings: () => startedStack.stack!.settings,
+          log,
+          async killWorker() {
+            const p = startedStack.stack!.workers[0]!;
+            downOnPurpose.add(p);
+            await p.kill9();
+            void sleep(1000)
+              .then(() => (p.running ? undefined : p.start()))
+              .finally(() => downOnPurpose.delete(p));
+          },
+        })
+      : undefined;
+  const providerEnv = mturk?.env ?? prolific?.env;
+  const stack = await startStack({ workDir, dialect: o.dialect, logLevel: 'info', workerEnv: providerEnv, gatewayEnv: providerEnv });
+  startedStack.stack = stack;
   const ledger = new Ledger();
   const injected: InjectedFault[] = [];
   const unexpected: UnexpectedExit[] = [];
-  /** Processes down on purpose right now: the supervisor leaves them alone. */
-  const downOnPurpose = new Set<ManagedProcess | 'temporal'>();
   let stopping = false;
   let runEnded = false;
   let runId = '';
@@ -169,6 +199,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }, 1000);
     temporalWatch.unref();
 
+    prolific?.killWorkerDuring('POST', /^\/api\/v1\/studies\/[^/]+\/transition\/$/, "the study's PUBLISH (after its launch)");
     ({ runId } = await stack.operator.launch(chaosConfig(o), { workflowOptions: { updateLimit: o.updateLimit } }));
     log(`run ${runId} launched (workflow ${taskRunWorkflowId(runId)})`);
 
@@ -220,12 +251,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     })();
 
+    const params = prolific ? (workerId: string) => prolific.params(runId, workerId) : undefined;
     const env = {
       runId,
       gatewayUrls: stack.gateways.map((g) => stack.gatewayUrl(g)),
       ledger,
       gate,
       stopped: () => runEnded,
+      params,
       ...(mturk ? { market: mturk.market(() => runId) } : {}),
     };
     const workerRng = rng.fork();
@@ -266,6 +299,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     invariants = await checkInvariants({ db: stack.db, client: stack.client, runId, ledger, units: o.assignments, checkDeliveries: o.mode === 'gateway' });
     if (mturk) invariants.push(...(await reviewAndPayOnMTurk(stack, mturk, runId, log)));
+    // After the run's own invariants (they read units as the run left them): review and pay at Prolific.
+    if (prolific) invariants.push(...(await prolific.settle(runId, o.bonuses ?? 0)));
     if (injected.length < planned.length) {
       invariants.push({
         name: 'every planned fault injected',
@@ -288,6 +323,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     runEnded = true;
     await stack.stop().catch((err: unknown) => log(`stopping the stack: ${(err as Error).message}`));
     await mturk?.close();
+    await prolific?.close();
   }
 
   const passed = invariants.length > 0 && invariants.every((i) => i.ok);
@@ -301,6 +337,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     faults: injected,
     unexpectedExits: unexpected.map((e) => ({ ...e, at: e.at.toISOString() })),
     invariants,
+    providerFaults: prolific?.faults ?? [],
     counters: ledger.counters,
     anomalies: ledger.anomalies,
     acknowledgedSubmissions: ledger.acked.length,
@@ -350,6 +387,7 @@ export function formatReport(r: ChaosReport): string {
     `  ${r.options.assignments} assignments, ${r.options.workers} workers (${r.options.mode}, ${r.options.gateways} gateways, ${r.options.dialect}); TaskRun continued as new ${r.continuedAsNew} time(s)`,
     `  faults injected (${r.faults.length} of ${r.planned.length}):`,
     ...r.faults.map((f) => `    ${describeFault(f)}`),
+    ...r.providerFaults.map((f) => `    ${f}`),
     `  processes that exited on their own: ${r.unexpectedExits.length === 0 ? 'none' : ''}`,
     ...r.unexpectedExits.map((e) => `    ${e.name} at ${e.at}: code ${e.code} signal ${e.signal}`),
     `  worker-side counts: ${JSON.stringify(r.counters)}`,

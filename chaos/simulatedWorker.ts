@@ -33,6 +33,8 @@ export interface WorkerEnvironment {
   stopped(): boolean;
   /** How the worker appears to the run's provider (default: the mock provider's worker_id). */
   market?: WorkerMarket;
+  /** The worker's task-link parameters, for providers other than `mock` (default `{worker_id}`). */
+  params?: (workerId: string) => Promise<Record<string, string>>;
 }
 
 interface Held {
@@ -136,7 +138,7 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
         await env.gate();
         if (env.stopped()) break;
         registrationKey ??= randomUUID();
-        registrationParams ??= market.params(workerId);
+        registrationParams ??= env.params ? await env.params(workerId) : market.params(workerId);
         if (!registrationParams) {
           ledger.count('noProviderWork');
           await sleep(rng.int(200, 600));

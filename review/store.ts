@@ -142,6 +142,11 @@ export async function payBonus(
   ctx: ProviderContext,
   op: Extract<ReviewOperation, { kind: 'bonus' }>,
 ): Promise<ReviewOutcome> {
+  // Outside the recording transaction: SQLite has one connection, which the transaction holds.
+  if (!(await em.findOne(Bonus, { requestKey: op.requestKey }))) {
+    const unit = await em.findOne(Unit, op.unitId, { fields: ['taskRun'] });
+    if (unit) await refuseOverBudget(em, unit.taskRun.id, op.amount);
+  }
   const recorded = await em.transactional(async (tem) => {
     const previous = await tem.findOne(Bonus, { requestKey: op.requestKey });
     if (previous) {
@@ -153,7 +158,6 @@ export async function payBonus(
       return { target: await submittedTarget(tem, op.unitId, 'bonus'), bonus: previous };
     }
     const target = await submittedTarget(tem, op.unitId, 'bonus');
-    await refuseOverBudget(tem, target.unit.taskRun.id, op.amount);
     await tem.insert(Bonus, {
       id: `bn-${randomUUID()}`,
       agent: target.agent.id,

@@ -4,7 +4,8 @@
  * killed with SIGKILL once and restarted. Every invariant of chaos/invariants.ts must hold.
  * The full-size run is `npm run chaos` (200 assignments, 3 kills of each kind). A second, smaller run
  * does the same on the `mturk` provider against a local MTurk, and checks MTurk's records after review
- * and bonuses: no duplicate HIT, no lost submission, no double payment or bonus.
+ * and bonuses: no duplicate HIT, no lost submission, no double payment or bonus. A third does the same on
+ * the `prolific` provider against the local Prolific (chaos/prolific.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHAOS_OPTIONS, formatReport, runChaos, type ChaosOptions, type ChaosReport } from '../chaos/harness.ts';
@@ -42,4 +43,23 @@ describe('chaos run (small)', () => {
       expect.arrayContaining(['MTurk: no duplicate HIT', 'MTurk: no lost submission', 'MTurk: no double payment or bonus']),
     );
   });
+
+  it(
+    'on the prolific provider: no lost submission and no payment twice, with kills during PUBLISH and a bonus pay call',
+    { timeout: 900_000 },
+    async () => {
+      const report = await smallChaosRun({ provider: 'prolific', bonuses: 2, assignments: 8, workers: 4 });
+      expect(report.providerFaults).toEqual([
+        "worker killed during the study's PUBLISH (after its launch)",
+        'worker killed during a bonus pay call (after its set-up)',
+      ]);
+      expect(report.invariants.map((i) => i.name)).toEqual(
+        expect.arrayContaining([
+          'Prolific: no payment made twice',
+          'Prolific: every bonus paid exactly once',
+          'Prolific: approved participants rewarded',
+        ]),
+      );
+    },
+  );
 });

@@ -463,6 +463,7 @@ describe('user config file', () => {
     expect(await cli('config', 'get', 'temporal_address')).toBe('10.0.0.5:7233\n');
     await cli('config', 'set', 'secret', 'super-secret-0123456789');
     await cli('config', 'set', 'database_url', 'postgresql://u:pw@localhost:5432/db');
+    await cli('config', 'set', 'prolific_token', 'prolific-token-abc123');
     expect(await cli('config', 'set', 'log_level', 'warn')).toContain('note: HITLOOP_LOG_LEVEL is set in the environment');
 
     const listed = JSON.parse(await cli('config', 'list', '--json')) as {
@@ -474,11 +475,14 @@ describe('user config file', () => {
     expect(byKey.temporal_address).toMatchObject({ value: '10.0.0.5:7233', source: 'file' });
     expect(byKey.secret).toMatchObject({ value: '********', source: 'file' });
     expect(byKey.database_url).toMatchObject({ value: 'postgresql://u:****@localhost:5432/db', source: 'file' });
+    expect(byKey.prolific_token).toMatchObject({ value: '********', source: 'file' });
+    expect(byKey.prolific_webhook_secret).toMatchObject({ value: '', source: 'default' });
     expect(byKey.log_level).toMatchObject({ value: 'debug', source: 'env' });
     expect(byKey.task_queue).toMatchObject({ value: 'hitloop', source: 'default' });
 
     const table = await cli('config', 'list');
     expect(table).not.toContain('super-secret');
+    expect(table).not.toContain('prolific-token-abc123');
     expect(table).toMatch(/log_level\s+debug\s+\(env HITLOOP_LOG_LEVEL\)/);
 
     expect(await cli('config', 'unset', 'temporal_address')).toContain('temporal_address removed');

@@ -10,7 +10,7 @@ import { fakeCommandGroup } from './fakeMturk.ts';
 export function registerFakeCommands(program: Command): void {
   fakeCommandGroup(program)
     .command('prolific')
-    .description("a local Prolific speaking the parts of its API v1 hitloop uses (studies, submissions, bonuses, webhooks)")
+    .description('a local Prolific speaking the parts of its API v1 hitloop uses (studies, submissions, bonuses, webhooks)')
     .option('--port <n>', 'port to listen on', '8700')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--token <token>', 'the API token it accepts', 'fake-prolific-token')
@@ -19,9 +19,11 @@ export function registerFakeCommands(program: Command): void {
     .option('--webhook-secret <secret>', 'signs its webhooks', 'fake-prolific-webhook-secret')
     .action(async (opts: { port: string; host: string; token: string; workspace: string; balance: string; webhookSecret: string }) => {
       const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number 0..65535, not ${JSON.stringify(opts.port)}`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new Error(`--port must be a port number 0..65535, not ${JSON.stringify(opts.port)}`);
       const balance = Number(opts.balance);
-      if (!Number.isFinite(balance) || balance < 0) throw new Error(`--balance must be an amount >= 0, not ${JSON.stringify(opts.balance)}`);
+      if (!Number.isFinite(balance) || balance < 0)
+        throw new Error(`--balance must be an amount >= 0, not ${JSON.stringify(opts.balance)}`);
       const server = await startFakeProlific({
         port,
         host: opts.host,

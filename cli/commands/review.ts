@@ -10,6 +10,7 @@ import { loadSettings } from '../../config/settings.ts';
 import { openDatabase } from '../../model/database.ts';
 import { connectOperator } from '../../operator/api.ts';
 import { DECISION_BY_COMMAND, parseBonusAmount, parseBonusReason } from '../../review/requests.ts';
+import { bonusStates } from '../../review/bonusStatus.ts';
 import { createReviewer, listForReview, type ReviewReport, type Reviewer } from '../../review/operator.ts';
 import type { SubmittedUnit } from '../../review/units.ts';
 
@@ -120,19 +121,41 @@ export function registerReviewCommands(program: Command): void {
 
   review
     .command('bonus')
-    .description("pay a bonus on a unit's submitted work, through the worker's provider (never twice for one request key)")
+    .description("pay a bonus on a unit's submitted work, through the worker's provider (never twice for one request key); --status lists the run's bonuses")
     .argument('<runId>')
-    .argument('<unitId>')
-    .requiredOption('--amount <amount>', "a number > 0, in the provider's currency")
-    .requiredOption('--reason <text>', 'why (shown to the worker)')
+    .argument('[unitId]')
+    .option('--amount <amount>', "a number > 0, in the provider's currency")
+    .option('--reason <text>', 'why (shown to the worker)')
     .option('--request-key <key>', 'idempotency key (default: derived from unit, amount and reason)')
+    .option('--status', "list the run's bonuses: paid, pending, or parked (the provider could not tell whether a payment went through)")
     .option('--json', 'print the outcome as JSON')
-    .action(async (runId: string, unitId: string, opts: { amount: string; reason: string; requestKey?: string; json?: boolean }) => {
+    .action(async (runId: string, unitId: string | undefined, opts: { amount?: string; reason?: string; requestKey?: string; status?: boolean; json?: boolean }) => {
+      if (opts.status) {
+        const op = await connectOperator(loadSettings());
+        try {
+          const states = await bonusStates(op.db, runId);
+          if (opts.json) return print(JSON.stringify(states));
+          if (states.length === 0) return print(`run ${runId} has no bonuses`);
+          for (const b of states) {
+            print(
+              `${b.requestKey}  ${b.unitId}  ${b.amount}  ${b.status}${b.providerRef ? `  ref ${b.providerRef}` : ''}` +
+                (b.parked ? `  parked: ${JSON.stringify(b.parked)} (check the payment at the provider before paying it by hand)` : ''),
+            );
+          }
+        } finally {
+          await op.close();
+        }
+        return;
+      }
+      if (!unitId || opts.amount === undefined || opts.reason === undefined) {
+        throw new Error('a bonus needs <runId> <unitId> --amount <n> --reason <text> (or --status to list the run\'s bonuses)');
+      }
+      const { amount, reason } = opts;
       // Refused before connecting to anything: a bad amount never reaches a provider.
-      parseBonusAmount(opts.amount);
-      parseBonusReason(opts.reason);
+      parseBonusAmount(amount);
+      parseBonusReason(reason);
       const report = await withReviewer((r) =>
-        r.bonus(runId, { unitId, amount: opts.amount, reason: opts.reason, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
+        r.bonus(runId, { unitId, amount, reason, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
       );
       print(opts.json ? JSON.stringify(report) : formatReport(report));
     });

@@ -33,25 +33,13 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+// Prolific's published list (docs: Submissions > rejection categories), shared with the client.
+import { REJECTION_CATEGORIES } from '../../providers/prolific/client.ts';
 
 export const STUDY_STATUSES = ['UNPUBLISHED', 'ACTIVE', 'PAUSED', 'AWAITING REVIEW', 'COMPLETED'] as const;
 export type StudyStatus = (typeof STUDY_STATUSES)[number];
 export const SUBMISSION_STATUSES = ['ACTIVE', 'AWAITING REVIEW', 'PROCESSING', 'APPROVED', 'REJECTED', 'RETURNED', 'TIMED-OUT'] as const;
 export type SubmissionStatus = (typeof SUBMISSION_STATUSES)[number];
-export const REJECTION_CATEGORIES = [
-  'TOO_QUICKLY',
-  'TOO_SLOWLY',
-  'FAILED_INSTRUCTIONS',
-  'INCOMP_LONGITUDINAL',
-  'FAILED_CHECK',
-  'LOW_EFFORT',
-  'MALINGERING',
-  'NO_CODE',
-  'BAD_CODE',
-  'NO_DATA',
-  'UNSUPP_DEVICE',
-  'OTHER',
-] as const;
 
 export interface FakeStudy {
   id: string;
@@ -151,7 +139,9 @@ const studyCreateSchema = z.object({
   description: z.string().min(1),
   external_study_url: z.url(),
   prolific_id_option: z.enum(['question', 'url_parameters', 'not_required']),
-  completion_codes: z.array(z.object({ code: z.string().min(1), code_type: z.string().min(1), actions: z.array(z.unknown()).optional() })).min(1),
+  completion_codes: z
+    .array(z.object({ code: z.string().min(1), code_type: z.string().min(1), actions: z.array(z.unknown()).optional() }))
+    .min(1),
   estimated_completion_time: z.int().min(1),
   maximum_allowed_time: z.int().min(1).nullish(),
   reward: z.int().min(1),
@@ -201,6 +191,8 @@ export class FakeProlific {
   readonly webhookSecret: string;
   balance: number;
   url = '';
+  /** Awaited before each API request is handled (the chaos harness kills processes from here). */
+  onRequest: ((method: string, path: string) => Promise<void> | void) | undefined;
   #server: Server | undefined;
   #faults: Fault[] = [];
   #processingMs: number;
@@ -294,19 +286,23 @@ export class FakeProlific {
   /** Payments per (kind, ref): more than one means money moved twice. */
   paymentsByRef(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const e of this.ledger) counts.set(`${e.kind}:${e.ref}:${e.participant_id}`, (counts.get(`${e.kind}:${e.ref}:${e.participant_id}`) ?? 0) + 1);
+    for (const e of this.ledger)
+      counts.set(`${e.kind}:${e.ref}:${e.participant_id}`, (counts.get(`${e.kind}:${e.ref}:${e.participant_id}`) ?? 0) + 1);
     return counts;
   }
 
   #placesInUse(studyId: string): number {
-    return [...this.submissions.values()].filter((s) => s.study_id === studyId && s.status !== 'RETURNED' && s.status !== 'TIMED-OUT').length;
+    return [...this.submissions.values()].filter((s) => s.study_id === studyId && s.status !== 'RETURNED' && s.status !== 'TIMED-OUT')
+      .length;
   }
 
   /** A study whose places are all taken and done flips to AWAITING REVIEW, and to COMPLETED once all are reviewed. */
   #settleStudy(studyId: string): void {
     const study = this.studies.get(studyId)!;
     if (study.status !== 'ACTIVE' && study.status !== 'AWAITING REVIEW') return;
-    const used = [...this.submissions.values()].filter((s) => s.study_id === studyId && s.status !== 'RETURNED' && s.status !== 'TIMED-OUT');
+    const used = [...this.submissions.values()].filter(
+      (s) => s.study_id === studyId && s.status !== 'RETURNED' && s.status !== 'TIMED-OUT',
+    );
     if (used.length < study.total_available_places || used.some((s) => s.status === 'ACTIVE')) return;
     study.status = used.every((s) => s.status === 'APPROVED' || s.status === 'REJECTED') ? 'COMPLETED' : 'AWAITING REVIEW';
   }
@@ -343,7 +339,11 @@ export class FakeProlific {
       const signature = signWebhook(this.webhookSecret, timestamp, body);
       const delivery = fetch(hook.target_url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-prolific-request-signature': signature, 'x-prolific-request-timestamp': timestamp },
+        headers: {
+          'content-type': 'application/json',
+          'x-prolific-request-signature': signature,
+          'x-prolific-request-timestamp': timestamp,
+        },
         body,
       }).then(
         () => undefined,
@@ -372,11 +372,22 @@ export class FakeProlific {
         throw new ApiError(401, 'Not authenticated', 'Invalid token.', 401);
       }
       const body = method === 'POST' || method === 'PATCH' || method === 'DELETE' ? await readJson(req) : undefined;
+      await this.onRequest?.(method, path);
       const result = this.#api(method, path.slice('/api/v1'.length), body);
       json(res, result.status ?? 200, result.body);
     } catch (err) {
       if (err instanceof ApiError) {
-        json(res, err.status, { error: { status: err.status, error_code: err.errorCode, title: err.title, detail: err.detail, additional_information: `/api/v1/errors/${err.errorCode}`, traceback: null, interactive: false } });
+        json(res, err.status, {
+          error: {
+            status: err.status,
+            error_code: err.errorCode,
+            title: err.title,
+            detail: err.detail,
+            additional_information: `/api/v1/errors/${err.errorCode}`,
+            traceback: null,
+            interactive: false,
+          },
+        });
       } else {
         json(res, 500, { error: { status: 500, error_code: 150000, title: 'Server error', detail: 'unexpected error' } });
       }
@@ -390,14 +401,23 @@ export class FakeProlific {
       if (!r.success) throw new ApiError(400, 'Bad request', zodDetail(r.error));
       return r.data;
     };
-    if (method === 'GET' && path === '/users/me/') return { body: { id: 'researcher-fake', email: 'researcher@example.org', currency_code: this.currency } };
+    if (method === 'GET' && path === '/users/me/')
+      return { body: { id: 'researcher-fake', email: 'researcher@example.org', currency_code: this.currency } };
     if (method === 'GET' && (m = /^\/workspaces\/([^/]+)\/balance\/$/.exec(path))) {
       if (m[1] !== this.workspaceId) throw new ApiError(404, 'Not found', `no workspace ${m[1]}`);
-      return { body: { currency_code: this.currency, total_balance: this.balance, available_balance: this.balance, balance_breakdown: { rewards: this.balance, fees: 0, vat: 0 } } };
+      return {
+        body: {
+          currency_code: this.currency,
+          total_balance: this.balance,
+          available_balance: this.balance,
+          balance_breakdown: { rewards: this.balance, fees: 0, vat: 0 },
+        },
+      };
     }
     if (path === '/studies/' && method === 'POST') {
       const input = parse(studyCreateSchema);
-      if (input.workspace && input.workspace !== this.workspaceId) throw new ApiError(400, 'Bad request', { workspace: ['Unknown workspace.'] });
+      if (input.workspace && input.workspace !== this.workspaceId)
+        throw new ApiError(400, 'Bad request', { workspace: ['Unknown workspace.'] });
       const study: FakeStudy = {
         id: randomBytes(12).toString('hex'),
         name: input.name,
@@ -430,7 +450,9 @@ export class FakeProlific {
         const patch = parse(studyPatchSchema);
         if (patch.total_available_places !== undefined) {
           if (study.status !== 'UNPUBLISHED' && patch.total_available_places < study.total_available_places) {
-            throw new ApiError(400, 'Bad request', { total_available_places: ['The number of places of a published study can only be increased.'] });
+            throw new ApiError(400, 'Bad request', {
+              total_available_places: ['The number of places of a published study can only be increased.'],
+            });
           }
           study.total_available_places = patch.total_available_places;
           if (study.status === 'AWAITING REVIEW') study.status = 'ACTIVE';
@@ -449,10 +471,12 @@ export class FakeProlific {
         STOP: [['ACTIVE', 'PAUSED', 'AWAITING REVIEW'], 'AWAITING REVIEW'],
       };
       const [from, to] = next[action]!;
-      if (!from.includes(study.status)) throw new ApiError(400, 'Bad request', { action: [`A study that is ${study.status} cannot ${action}.`] });
+      if (!from.includes(study.status))
+        throw new ApiError(400, 'Bad request', { action: [`A study that is ${study.status} cannot ${action}.`] });
       if (action === 'PUBLISH') {
         const cost = study.reward * study.total_available_places;
-        if (cost + Math.round(cost * this.feeRate) > this.balance) throw new ApiError(400, 'Insufficient funds', 'Your workspace balance does not cover this study.');
+        if (cost + Math.round(cost * this.feeRate) > this.balance)
+          throw new ApiError(400, 'Insufficient funds', 'Your workspace balance does not cover this study.');
       }
       study.status = to;
       return { body: this.#studyView(study) };
@@ -466,7 +490,9 @@ export class FakeProlific {
       const submission = this.#submission(m[1]!);
       const action = parse(submissionTransitionSchema);
       if (submission.status !== 'AWAITING REVIEW') {
-        throw new ApiError(400, 'Bad request', { action: [`A submission that is ${submission.status} cannot be ${action.action === 'APPROVE' ? 'approved' : 'rejected'}.`] });
+        throw new ApiError(400, 'Bad request', {
+          action: [`A submission that is ${submission.status} cannot be ${action.action === 'APPROVE' ? 'approved' : 'rejected'}.`],
+        });
       }
       submission.status = 'PROCESSING';
       if (action.action === 'REJECT') {
@@ -474,7 +500,14 @@ export class FakeProlific {
         submission.message = action.message;
       }
       const final = action.action === 'APPROVE' ? 'APPROVED' : 'REJECTED';
-      if (final === 'APPROVED') this.#pay({ kind: 'reward', ref: submission.id, study: submission.study_id, participant_id: submission.participant_id, amount: submission.reward });
+      if (final === 'APPROVED')
+        this.#pay({
+          kind: 'reward',
+          ref: submission.id,
+          study: submission.study_id,
+          participant_id: submission.participant_id,
+          amount: submission.reward,
+        });
       setTimeout(() => {
         submission.status = final;
         this.#settleStudy(submission.study_id);
@@ -488,14 +521,27 @@ export class FakeProlific {
       for (const [i, line] of input.csv_bonuses.trim().split('\n').entries()) {
         const [pid, amount] = line.split(',').map((x) => x.trim());
         const value = Number(amount);
-        if (!pid || !amount || !/^\d+(\.\d{1,2})?$/.test(amount) || value <= 0) throw new ApiError(400, 'Bad request', { csv_bonuses: [`Line ${i + 1}: expected "<participant id>,<amount>" with an amount like 1.50.`] });
+        if (!pid || !amount || !/^\d+(\.\d{1,2})?$/.test(amount) || value <= 0)
+          throw new ApiError(400, 'Bad request', {
+            csv_bonuses: [`Line ${i + 1}: expected "<participant id>,<amount>" with an amount like 1.50.`],
+          });
         const took = [...this.submissions.values()].some((s) => s.study_id === input.study_id && s.participant_id === pid);
-        if (!took) throw new ApiError(400, 'Bad request', { csv_bonuses: [`Line ${i + 1}: participant ${pid} has no submission in this study.`] });
+        if (!took)
+          throw new ApiError(400, 'Bad request', { csv_bonuses: [`Line ${i + 1}: participant ${pid} has no submission in this study.`] });
         bonuses.push({ participant_id: pid, amount: Math.round(value * 100) });
       }
       const amount = bonuses.reduce((s, b) => s + b.amount, 0);
       const fees = Math.round(amount * this.feeRate);
-      const bulk: FakeBulkBonus = { id: randomBytes(12).toString('hex'), study: input.study_id, amount, fees, vat: 0, total_amount: amount + fees, status: 'SET_UP', bonuses };
+      const bulk: FakeBulkBonus = {
+        id: randomBytes(12).toString('hex'),
+        study: input.study_id,
+        amount,
+        fees,
+        vat: 0,
+        total_amount: amount + fees,
+        status: 'SET_UP',
+        bonuses,
+      };
       this.bulkBonuses.set(bulk.id, bulk);
       const { bonuses: _omit, status: _status, ...view } = bulk;
       return { status: 201, body: view };
@@ -503,10 +549,21 @@ export class FakeProlific {
     if ((m = /^\/bulk-bonus-payments\/([^/]+)\/(pay\/)?$/.exec(path))) {
       const bulk = this.bulkBonuses.get(m[1]!);
       if (!bulk) throw new ApiError(404, 'Not found', `no bulk bonus payment ${m[1]}`);
-      if (method === 'GET' && !m[2]) return { body: { id: bulk.id, study: bulk.study, amount: bulk.amount, fees: bulk.fees, total_amount: bulk.total_amount, status: bulk.status } };
+      if (method === 'GET' && !m[2])
+        return {
+          body: {
+            id: bulk.id,
+            study: bulk.study,
+            amount: bulk.amount,
+            fees: bulk.fees,
+            total_amount: bulk.total_amount,
+            status: bulk.status,
+          },
+        };
       if (method === 'POST' && m[2]) {
         // Like Prolific's: not idempotent. Each call pays every bonus of the set-up again.
-        for (const b of bulk.bonuses) this.#pay({ kind: 'bonus', ref: bulk.id, study: bulk.study, participant_id: b.participant_id, amount: b.amount });
+        for (const b of bulk.bonuses)
+          this.#pay({ kind: 'bonus', ref: bulk.id, study: bulk.study, participant_id: b.participant_id, amount: b.amount });
         bulk.status = 'PAID';
         return { status: 202, body: 'The bonuses are being paid.' };
       }
@@ -543,7 +600,10 @@ export class FakeProlific {
     const method = req.method ?? 'GET';
     let m: RegExpExecArray | null;
     if (method === 'GET' && url.pathname === '/fake/start') {
-      const { submission, url: target } = this.startParticipant(url.searchParams.get('study') ?? '', url.searchParams.get('participant') ?? '');
+      const { submission, url: target } = this.startParticipant(
+        url.searchParams.get('study') ?? '',
+        url.searchParams.get('participant') ?? '',
+      );
       res.writeHead(302, { location: target, 'set-cookie': `prolific_session=${submission.id}; Path=/; HttpOnly; SameSite=Lax` });
       res.end();
       return;
@@ -576,7 +636,9 @@ export class FakeProlific {
 
 /** Prolific's webhook signature: base64 HMAC-SHA256 of timestamp + body with the workspace's secret. */
 export function signWebhook(secret: string, timestamp: string, body: string): string {
-  return createHmac('sha256', secret).update(timestamp + body).digest('base64');
+  return createHmac('sha256', secret)
+    .update(timestamp + body)
+    .digest('base64');
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

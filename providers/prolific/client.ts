@@ -63,7 +63,13 @@ export type ProlificSubmission = z.infer<typeof submissionSchema>;
 
 const listOf = <T extends z.ZodType>(item: T) => z.looseObject({ results: z.array(item) });
 const balanceSchema = z.looseObject({ currency_code: z.string(), available_balance: z.number() });
-const bulkBonusSchema = z.looseObject({ id: z.string(), amount: z.number(), fees: z.number(), total_amount: z.number(), status: z.string().optional() });
+const bulkBonusSchema = z.looseObject({
+  id: z.string(),
+  amount: z.number(),
+  fees: z.number(),
+  total_amount: z.number(),
+  status: z.string().optional(),
+});
 export type ProlificBulkBonus = z.infer<typeof bulkBonusSchema>;
 const groupSchema = z.looseObject({ id: z.string() });
 const hookSchema = z.looseObject({ id: z.string(), event_type: z.string(), target_url: z.string() });
@@ -88,7 +94,10 @@ export interface StudyDraft {
 const rejectionSchema = z.object({
   message: z
     .string()
-    .min(MIN_REJECTION_MESSAGE, `a rejection message must be at least ${MIN_REJECTION_MESSAGE} characters (Prolific shows it to the participant)`),
+    .min(
+      MIN_REJECTION_MESSAGE,
+      `a rejection message must be at least ${MIN_REJECTION_MESSAGE} characters (Prolific shows it to the participant)`,
+    ),
   rejection_category: z.enum(REJECTION_CATEGORIES, `must be one of ${REJECTION_CATEGORIES.join(', ')}`),
 });
 
@@ -164,7 +173,12 @@ export class ProlificClient {
 
   /** Sets up a bulk bonus payment (no money moves). `amount` in the currency's major unit. */
   setUpBonus(studyId: string, participantId: string, amount: number) {
-    return this.#once('POST', '/submissions/bonus-payments/', { study_id: studyId, csv_bonuses: `${participantId},${amount.toFixed(2)}` }, bulkBonusSchema);
+    return this.#once(
+      'POST',
+      '/submissions/bonus-payments/',
+      { study_id: studyId, csv_bonuses: `${participantId},${amount.toFixed(2)}` },
+      bulkBonusSchema,
+    );
   }
 
   /** Pays a set-up bonus. Prolific documents this call as NOT idempotent: a second call pays again. */
@@ -191,7 +205,12 @@ export class ProlificClient {
   }
 
   subscribe(workspaceId: string, eventType: string, targetUrl: string) {
-    return this.#once('POST', '/hooks/subscriptions/', { workspace_id: workspaceId, event_type: eventType, target_url: targetUrl }, hookSchema);
+    return this.#once(
+      'POST',
+      '/hooks/subscriptions/',
+      { workspace_id: workspaceId, event_type: eventType, target_url: targetUrl },
+      hookSchema,
+    );
   }
 
   async #safe<T extends z.ZodType>(method: string, path: string, body: unknown, schema: T): Promise<z.output<T>> {
@@ -208,14 +227,23 @@ export class ProlificClient {
   async #once<T extends z.ZodType>(method: string, path: string, body: unknown, schema: T): Promise<z.output<T>> {
     const value = await this.#request(method, path, body);
     const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new ProlificApiError(`Prolific answered ${method} ${path} with something unexpected: ${parsed.error.issues[0]?.message}`, null, false);
+    if (!parsed.success)
+      throw new ProlificApiError(
+        `Prolific answered ${method} ${path} with something unexpected: ${parsed.error.issues[0]?.message}`,
+        null,
+        false,
+      );
     return parsed.data;
   }
 
   async #request(method: string, path: string, body: unknown): Promise<unknown> {
     const token = this.#settings.token;
     if (!token) {
-      throw new ProlificApiError('no Prolific API token: set HITLOOP_PROLIFIC_TOKEN or `hitloop config set prolific_token <token>` (Prolific: Settings > API token)', null, false);
+      throw new ProlificApiError(
+        'no Prolific API token: set HITLOOP_PROLIFIC_TOKEN or `hitloop config set prolific_token <token>` (Prolific: Settings > API token)',
+        null,
+        false,
+      );
     }
     let res: Response;
     try {
@@ -230,7 +258,7 @@ export class ProlificClient {
       throw new ProlificApiError(`Prolific could not be reached for ${method} ${path}: ${why}`, null, true);
     }
     const text = await res.text();
-    let value: unknown = undefined;
+    let value: unknown;
     try {
       value = text === '' ? undefined : JSON.parse(text);
     } catch {

@@ -34,7 +34,10 @@ export const prolificOptionsSchema = z.strictObject({
   workspace_id: z.string().min(1, 'must be your Prolific workspace id (Prolific: Workspace settings)'),
   project_id: z.string().min(1).optional(),
   estimated_completion_minutes: z.int().min(1).default(5),
-  device_compatibility: z.array(z.enum(['desktop', 'tablet', 'mobile'])).min(1).default(['desktop']),
+  device_compatibility: z
+    .array(z.enum(['desktop', 'tablet', 'mobile']))
+    .min(1)
+    .default(['desktop']),
   /** Passed to Prolific as `eligibility_requirements`, unchanged. */
   eligibility: z.array(z.record(z.string(), z.unknown())).default([]),
   currency: z.enum(['GBP', 'USD']).default('GBP'),
@@ -73,7 +76,8 @@ interface StudyRecord {
 
 async function studyOf(ctx: ProviderContext, runId: string): Promise<StudyRecord> {
   const row = await ctx.em.findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'study', target: runId });
-  if (!row) throw ApplicationFailure.nonRetryable(`run ${runId} has no Prolific study on record: its set-up did not finish`, 'ProlificNoStudy');
+  if (!row)
+    throw ApplicationFailure.nonRetryable(`run ${runId} has no Prolific study on record: its set-up did not finish`, 'ProlificNoStudy');
   return row.payload as unknown as StudyRecord;
 }
 
@@ -145,13 +149,22 @@ async function setUpStudy(ctx: ProviderContext, runId: string, options: Prolific
   }
   const code = study.completion_codes?.find((c) => c.code_type === 'COMPLETED')?.code ?? '';
   const record: StudyRecord = { studyId: study.id, workspaceId: options.workspace_id, completionCode: code };
-  await ctx.em.insert(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'study', requestKey: study.id, target: runId, payload: { ...record }, createdAt: new Date() });
+  await ctx.em.insert(ProviderCall, {
+    provider: PROLIFIC_PROVIDER,
+    operation: 'study',
+    requestKey: study.id,
+    target: runId,
+    payload: { ...record },
+    createdAt: new Date(),
+  });
   return record;
 }
 
 async function subscribeWebhook(ctx: ProviderContext, workspaceId: string): Promise<void> {
   if (!prolificSettings(ctx.settings).webhookSecret) {
-    ctx.log.warn('no Prolific webhook secret (HITLOOP_PROLIFIC_WEBHOOK_SECRET): returned and timed-out participants free their unit only at the assignment timeout');
+    ctx.log.warn(
+      'no Prolific webhook secret (HITLOOP_PROLIFIC_WEBHOOK_SECRET): returned and timed-out participants free their unit only at the assignment timeout',
+    );
     return;
   }
   const api = client(ctx);
@@ -159,6 +172,20 @@ async function subscribeWebhook(ctx: ProviderContext, workspaceId: string): Prom
   const hooks = await api.hooks();
   if (!hooks.some((h) => h.target_url === target && h.event_type === 'submission.status.change')) {
     await api.subscribe(workspaceId, 'submission.status.change', target);
+  }
+}
+
+/**
+ * A participant's units share one submission, so two reviews (or a retry after a crash) may race to
+ * transition it: a refusal is fine when the submission turns out reviewed already.
+ */
+async function transitionOnce(api: ProlificClient, submissionId: string, transition: () => Promise<unknown>): Promise<void> {
+  try {
+    await transition();
+  } catch (err) {
+    if (!(err instanceof ProlificApiError) || err.status !== 400) throw err;
+    const now = await api.getSubmission(submissionId);
+    if (!REVIEWED.has(now.status)) throw err;
   }
 }
 
@@ -198,10 +225,16 @@ async function identify(request: Parameters<NonNullable<CrowdProvider['identifyW
     }
     const submission = await api.getSubmission(sessionId);
     if (submission.participant !== pid || submission.study_id !== studyId) {
-      return { ok: false, message: 'this Prolific session belongs to another participant or study: open the study from your own Prolific account' };
+      return {
+        ok: false,
+        message: 'this Prolific session belongs to another participant or study: open the study from your own Prolific account',
+      };
     }
     if (submission.status !== 'ACTIVE') {
-      return { ok: false, message: `your Prolific session is ${submission.status.toLowerCase()}, not active: this study cannot be worked on any more from it` };
+      return {
+        ok: false,
+        message: `your Prolific session is ${submission.status.toLowerCase()}, not active: this study cannot be worked on any more from it`,
+      };
     }
   } catch (err) {
     if (err instanceof ProlificApiError && err.status === 404) {
@@ -218,9 +251,18 @@ async function identify(request: Parameters<NonNullable<CrowdProvider['identifyW
 // ------------------------------------------------------------------ bonuses
 
 async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider['payBonus']>[1]): Promise<{ providerRef: string }> {
-  const find = (operation: string) => ctx.em.fork().findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation, requestKey: req.requestKey });
+  const find = (operation: string) =>
+    ctx.em.fork().findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation, requestKey: req.requestKey });
   const record = (operation: string, payload: Record<string, unknown>) =>
-    ctx.em.insert(ProviderCall, { provider: PROLIFIC_PROVIDER, operation, requestKey: req.requestKey, target: req.workerId, payload, createdAt: new Date() });
+    ctx.em.insert(ProviderCall, {
+      provider: PROLIFIC_PROVIDER,
+      operation,
+      requestKey: req.requestKey,
+      // One row per operation and bonus request (a worker may get several bonuses).
+      target: req.requestKey,
+      payload,
+      createdAt: new Date(),
+    });
 
   const paid = await find('bonusPaid');
   if (paid) return { providerRef: String((paid.payload as { bulkId: string }).bulkId) };
@@ -234,7 +276,8 @@ async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider[
     setUp = await find('bonusSetUp');
   }
   const bulkId = String((setUp!.payload as { bulkId: string }).bulkId);
-  if (await find('bonusPayAttempt')) {
+  const attempted = await find('bonusPayAttempt');
+  if (attempted) {
     // A pay call was made (or was about to be) before a crash: ask Prolific whether it went through.
     let status: string | undefined;
     try {
@@ -247,7 +290,8 @@ async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider[
       return { providerRef: bulkId };
     }
     if (status !== 'SET_UP') {
-      if (!(await find('bonusParked'))) await record('bonusParked', { bulkId, unitId: req.unitId, amount: req.amount, readBack: status ?? null });
+      if (!(await find('bonusParked')))
+        await record('bonusParked', { bulkId, unitId: req.unitId, amount: req.amount, readBack: status ?? null });
       throw ApplicationFailure.nonRetryable(
         `bonus ${req.requestKey} (Prolific bulk payment ${bulkId}) may or may not have been paid and Prolific could not tell (status ${status ?? 'unreadable'}); ` +
           'it is parked, not paid again: check the payment in Prolific, then see `hitloop review bonus --status`',
@@ -255,7 +299,7 @@ async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider[
       );
     }
   }
-  await record('bonusPayAttempt', { bulkId });
+  if (!attempted) await record('bonusPayAttempt', { bulkId });
   await api.payBonus(bulkId);
   await record('bonusPaid', { bulkId });
   return { providerRef: bulkId };
@@ -268,14 +312,25 @@ async function groupId(ctx: ProviderContext, name: string, workspaceId: string):
   const found = await ctx.em.findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'group', requestKey: key });
   if (found) return String((found.payload as { groupId: string }).groupId);
   const group = await client(ctx).createParticipantGroup(name, workspaceId);
-  await ctx.em.insert(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'group', requestKey: key, target: name, payload: { groupId: group.id }, createdAt: new Date() });
+  await ctx.em.insert(ProviderCall, {
+    provider: PROLIFIC_PROVIDER,
+    operation: 'group',
+    requestKey: key,
+    target: name,
+    payload: { groupId: group.id },
+    createdAt: new Date(),
+  });
   return group.id;
 }
 
 /** The workspace the groups live in: the one of the most recent study. */
 async function anyWorkspace(ctx: ProviderContext): Promise<string> {
   const row = await ctx.em.findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'study' }, { orderBy: { id: 'desc' } });
-  if (!row) throw ApplicationFailure.nonRetryable('no Prolific study was set up yet, so there is no workspace for participant groups', 'ProlificNoStudy');
+  if (!row)
+    throw ApplicationFailure.nonRetryable(
+      'no Prolific study was set up yet, so there is no workspace for participant groups',
+      'ProlificNoStudy',
+    );
   return (row.payload as unknown as StudyRecord).workspaceId;
 }
 
@@ -334,9 +389,13 @@ export const prolificProvider: CrowdProvider = {
       if (!submission) throw new ProlificApiError(`participant ${req.workerId} has no submission in study ${studyId}`, null, false);
       if (REVIEWED.has(submission.status)) return;
       if (submission.status === 'ACTIVE') {
-        throw new ProlificApiError(`participant ${req.workerId}'s Prolific submission is still active (they have not reached the completion URL yet); it is retried`, null, true);
+        throw new ProlificApiError(
+          `participant ${req.workerId}'s Prolific submission is still active (they have not reached the completion URL yet); it is retried`,
+          null,
+          true,
+        );
       }
-      await api.approveSubmission(submission.id);
+      await transitionOnce(api, submission.id, () => api.approveSubmission(submission.id));
       await recordOnce(ctx, PROLIFIC_PROVIDER, 'approveWork', req.requestKey, req.unitId, { submissionId: submission.id });
     });
   },
@@ -351,7 +410,9 @@ export const prolificProvider: CrowdProvider = {
       const submission = await submissionOf(api, studyId, req.workerId);
       if (!submission) throw new ProlificApiError(`participant ${req.workerId} has no submission in study ${studyId}`, null, false);
       if (REVIEWED.has(submission.status)) return;
-      await api.rejectSubmission(submission.id, { message: rejectionMessage(req.note), rejection_category: options.rejection_category });
+      await transitionOnce(api, submission.id, () =>
+        api.rejectSubmission(submission.id, { message: rejectionMessage(req.note), rejection_category: options.rejection_category }),
+      );
       await recordOnce(ctx, PROLIFIC_PROVIDER, 'rejectWork', req.requestKey, req.unitId, { submissionId: submission.id });
     });
   },
@@ -382,7 +443,8 @@ function componentOptionsOf(config: unknown): unknown {
 /** Prolific shows the message to the participant and wants 100+ characters: the note, explained. */
 export function rejectionMessage(note: string | undefined): string {
   const base = note?.trim() ? `Your submission was rejected: ${note.trim()}.` : 'Your submission was rejected after review.';
-  const more = ' It did not meet the requirements described in the study instructions. Contact us through Prolific if you think this is a mistake.';
+  const more =
+    ' It did not meet the requirements described in the study instructions. Contact us through Prolific if you think this is a mistake.';
   const message = base.length >= MIN_REJECTION_MESSAGE ? base : base + more;
   return message;
 }

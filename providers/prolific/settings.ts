@@ -19,7 +19,9 @@ export interface ProlificSettings {
   webhookSecret: string | undefined;
 }
 
-export function prolificSettings(settings: Partial<Pick<Settings, 'prolificUrl' | 'prolificToken' | 'prolificWebhookSecret'>>): ProlificSettings {
+export function prolificSettings(
+  settings: Partial<Pick<Settings, 'prolificUrl' | 'prolificToken' | 'prolificWebhookSecret'>>,
+): ProlificSettings {
   const url = (settings.prolificUrl ?? DEFAULT_PROLIFIC_URL).replace(/\/+$/, '');
   return {
     url,

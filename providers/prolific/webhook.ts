@@ -94,7 +94,11 @@ export function createProlificWebhook(deps: {
       const runId = await runOfStudy(em, event.study_id);
       const worker = runId ? await em.findOne(Worker, { provider: PROLIFIC_PROVIDER, providerWorkerId: event.participant_id }) : null;
       if (runId && worker) {
-        const agents = await em.find(Agent, { taskRun: runId, worker: worker.id, status: { $in: [...ACTIVE_AGENT_STATUSES] } }, { fields: ['id', 'assignment'] });
+        const agents = await em.find(
+          Agent,
+          { taskRun: runId, worker: worker.id, status: { $in: [...ACTIVE_AGENT_STATUSES] } },
+          { fields: ['id', 'assignment'] },
+        );
         for (const agent of agents) {
           await deps.calls.signalAssignment(agent.assignment.id, agentReturnedSignal, { agentId: agent.id });
           freed += 1;
