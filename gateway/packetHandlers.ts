@@ -1,8 +1,9 @@
 /**
  * What the gateway does with each client packet (already validated by gateway/protocol.ts).
  *
- * Registration is decided by the run's TaskRun workflow (an Update); everything an agent does
- * afterwards becomes a signal to its assignment workflow, sent in the socket's order. Every check
+ * Registration is decided by the run's TaskRun workflow (an Update); what an agent does afterwards
+ * becomes a signal to its assignment workflow (submit, return, reconnects), sent in the socket's
+ * order, except `live` data, which is stored and passed to partners through the database. Every check
  * that can refuse a packet runs before any signal or write, so a refused packet changes nothing.
  * The agent row arbitrates between sockets and gateways (gateway/agentBinding.ts): only the
  * connection bound last acts as the agent, and live state and the submission claim are written
@@ -16,7 +17,6 @@ import type { AgentBinding, Refusal } from './agentBinding.ts';
 import {
   type UnitRequest,
   type UnitRequestResult,
-  agentActionSignal,
   agentDisconnectedSignal,
   agentReconnectedSignal,
   agentReturnedSignal,
@@ -341,10 +341,11 @@ function onLive(ctx: GatewayContext, conn: GatewayConnection, p: LivePacket): vo
     conn,
     'live',
     async () => {
-      // The state is stored before the ack: a resume shows at least the last acknowledged state.
+      // Stored before the ack (a resume shows at least the last acknowledged state), and passed to
+      // the partners here rather than through the workflow: live data stays out of its history.
       const refusal = await ctx.binding.recordLive(agent.agentId, conn.id, p.data, bytes, ctx.limits.maxLiveBytesPerAgent);
       if (refusal) return refuse(conn, refusal, 'live', p.actionId);
-      await ctx.calls.signalAssignment(agent.assignmentId, agentActionSignal, { agentId: agent.agentId, actionId: p.actionId, data: p.data });
+      await ctx.binding.forwardLive(agent.agentId, agent.assignmentId, p.actionId, p.data);
       conn.send(encode({ v: 1, type: 'live_ack', actionId: p.actionId }));
     },
     p.actionId,

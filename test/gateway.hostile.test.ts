@@ -13,7 +13,7 @@ import type { Gateway } from '../gateway/server.ts';
 import { Agent, Unit } from '../model/entities.ts';
 import { createQualificationService } from '../qualifications/service.ts';
 import { type AgentConnection, ConnectionLost } from '../simulate/agentConnection.ts';
-import { requestUnitUpdate, taskRunWorkflowId } from '../workflows/definitions.ts';
+import { assignmentWorkflowId, requestUnitUpdate, taskRunWorkflowId } from '../workflows/definitions.ts';
 import { connect, expectUnchanged, launchRunning, nextError, register, snapshot, startTestGateway, untilStatus } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { type Dialect, eventually, startStack, type Stack, testLog } from './support/stack.ts';
@@ -194,6 +194,11 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('hostile clients through the ga
     first.conn.drop();
     const second = await resumeOn(gwA, runId, agent);
     expect(second.packet.state).toEqual({ n: 300 });
+    // None of it went through the assignment workflow's history (which Temporal bounds).
+    const history = await stack.env.client.workflow.getHandle(assignmentWorkflowId(agent.assignmentId)).fetchHistory();
+    const signals = (history.events ?? []).map((e) => e.workflowExecutionSignaledEventAttributes?.signalName).filter(Boolean);
+    expect(signals).not.toContain('agentAction');
+    expect(history.events!.length).toBeLessThan(100);
     await stack.operator.shutdown(runId);
   });
 
