@@ -169,7 +169,7 @@ async function answerUnitRequest(
     );
     return;
   }
-  await bindAndAnnounce(ctx, conn, bound, 0, false, ref);
+  await bindAndAnnounce(ctx, conn, bound, 0, !result.newlyAssigned, ref);
 }
 
 async function onboardingDecided(ctx: GatewayContext, onboardingAgentId: string): Promise<boolean> {
@@ -278,9 +278,12 @@ async function bindAndAnnounce(
   }
   // A submission acknowledged but not stored yet (the workflow is on it) is as good as stored.
   const status = row.status === 'in_task' && row.submitKey !== null ? 'completed' : row.status;
+  // Temporal answers a retried register from memory (newly assigned, as the first time): the row
+  // knows better. A connection was bound to the agent before: this is a reconnect.
+  const rebinding = reconnecting || row.connectionId !== null;
   if (conn.agent) ctx.delivery.detach(conn);
   conn.bind(bound, status, lastSeq);
-  if (reconnecting) {
+  if (rebinding) {
     chainSignal(ctx, conn, 'reconnect', () =>
       ctx.calls.signalAssignment(bound.assignmentId, agentReconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
     );
@@ -296,8 +299,7 @@ async function bindAndAnnounce(
     initData: row.initData,
     state: row.state,
     token: ctx.tokens.sign(bound),
-    // A retried register finds its agent already bound once; Temporal's answer cannot tell.
-    resumed: reconnecting || row.connectionId !== null,
+    resumed: rebinding,
   };
   conn.send(encode(packet));
   const replaced = ctx.delivery.attach(conn);
