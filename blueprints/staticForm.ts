@@ -4,6 +4,7 @@
  * validated against those fields before they reach the workflow.
  */
 import { z } from 'zod';
+import { storableJsonObject } from '../model/storableJson.ts';
 import type { Blueprint, ValidationResult } from './types.ts';
 import { renderStaticFormPage } from './staticFormPage.ts';
 
@@ -63,7 +64,8 @@ export const staticFormBlueprint: Blueprint = {
   },
   submissionSchema(options) {
     const o = staticFormOptionsSchema.parse(options);
-    if (!o.fields) return z.record(z.string(), z.unknown());
+    // A template's inputs are data as they come (checked in place: a `__proto__` name is kept).
+    if (!o.fields) return storableJsonObject();
     return z.strictObject(Object.fromEntries(o.fields.map((f) => [f.name, fieldValueSchema(f)])));
   },
   taskPage({ options, runId }) {

@@ -6,13 +6,16 @@
  * - the newest binding wins: `register`/`resume` write their connection id; a packet of any other
  *   connection changes nothing and its socket is closed (4001);
  * - `live` data is the agent's state before it is acknowledged, so a resume shows the last
- *   acknowledged state (or a later one), and the bytes an agent may send in all are bounded;
+ *   acknowledged state (or a later one), and the bytes an agent may send in all are bounded; it is
+ *   passed to the partners through the outbox from here, so it never enters workflow history
+ *   (which Temporal bounds: no worker can push an assignment workflow past its limits);
  * - a `submit` claims the agent's one submission key before it is acknowledged, so a second
  *   submission with another key is refused, and a resume after an acknowledged submit says so.
  *
  * Every value goes in as a query parameter.
  */
 import { raw } from '@mikro-orm/core';
+import { enqueueForAgent } from '../activities/outbox.ts';
 import type { Database } from '../model/database.ts';
 import { Agent } from '../model/entities.ts';
 import { ACTIVE_AGENT_STATUSES, type AgentStatus } from '../model/status.ts';
@@ -63,6 +66,15 @@ export class AgentBinding {
     );
     if (changed > 0) return null;
     return (await this.#whyNot(agentId, connectionId)) ?? 'quota';
+  }
+
+  /** Pass a live update to the agent's partners (the other agents of its assignment holding units), once per action. */
+  async forwardLive(agentId: string, assignmentId: string, actionId: string, data: Record<string, unknown>): Promise<void> {
+    const em = this.#db.em();
+    const partners = await em.find(Agent, { assignment: assignmentId, status: { $in: HOLDING }, id: { $ne: agentId } }, { fields: ['id'] });
+    for (const partner of partners) {
+      await enqueueForAgent(em, partner.id, 'live', { from: agentId, data }, `live:${agentId}:${actionId}`);
+    }
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
  * What the gateway does with each client packet (already validated by gateway/protocol.ts).
  *
- * Registration is decided by the run's TaskRun workflow (an Update); everything an agent does
- * afterwards becomes a signal to its assignment workflow, sent in the socket's order. Every check
+ * Registration is decided by the run's TaskRun workflow (an Update); what an agent does afterwards
+ * becomes a signal to its assignment workflow (submit, return, reconnects), sent in the socket's
+ * order, except `live` data, which is stored and passed to partners through the database. Every check
  * that can refuse a packet runs before any signal or write, so a refused packet changes nothing.
  * The agent row arbitrates between sockets and gateways (gateway/agentBinding.ts): only the
  * connection bound last acts as the agent, and live state and the submission claim are written
@@ -17,7 +18,6 @@ import type { AgentBinding, Refusal } from './agentBinding.ts';
 import {
   type UnitRequest,
   type UnitRequestResult,
-  agentActionSignal,
   agentDisconnectedSignal,
   agentReconnectedSignal,
   agentReturnedSignal,
@@ -180,7 +180,7 @@ async function answerUnitRequest(
     );
     return;
   }
-  await bindAndAnnounce(ctx, conn, bound, 0, false, ref);
+  await bindAndAnnounce(ctx, conn, bound, 0, !result.newlyAssigned, ref);
 }
 
 async function onboardingDecided(ctx: GatewayContext, onboardingAgentId: string): Promise<boolean> {
@@ -290,9 +290,12 @@ async function bindAndAnnounce(
   }
   // A submission acknowledged but not stored yet (the workflow is on it) is as good as stored.
   const status = row.status === 'in_task' && row.submitKey !== null ? 'completed' : row.status;
+  // Temporal answers a retried register from memory (newly assigned, as the first time): the row
+  // knows better. A connection was bound to the agent before: this is a reconnect.
+  const rebinding = reconnecting || row.connectionId !== null;
   if (conn.agent) ctx.delivery.detach(conn);
   conn.bind(bound, status, lastSeq);
-  if (reconnecting) {
+  if (rebinding) {
     chainSignal(ctx, conn, 'reconnect', () =>
       ctx.calls.signalAssignment(bound.assignmentId, agentReconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
     );
@@ -308,8 +311,7 @@ async function bindAndAnnounce(
     initData: row.initData,
     state: row.state,
     token: ctx.tokens.sign(bound),
-    // A retried register finds its agent already bound once; Temporal's answer cannot tell.
-    resumed: reconnecting || row.connectionId !== null,
+    resumed: rebinding,
   };
   conn.send(encode(packet));
   const replaced = ctx.delivery.attach(conn);
@@ -353,10 +355,11 @@ function onLive(ctx: GatewayContext, conn: GatewayConnection, p: LivePacket): vo
     conn,
     'live',
     async () => {
-      // The state is stored before the ack: a resume shows at least the last acknowledged state.
+      // Stored before the ack (a resume shows at least the last acknowledged state), and passed to
+      // the partners here rather than through the workflow: live data stays out of its history.
       const refusal = await ctx.binding.recordLive(agent.agentId, conn.id, p.data, bytes, ctx.limits.maxLiveBytesPerAgent);
       if (refusal) return refuse(conn, refusal, 'live', p.actionId);
-      await ctx.calls.signalAssignment(agent.assignmentId, agentActionSignal, { agentId: agent.agentId, actionId: p.actionId, data: p.data });
+      await ctx.binding.forwardLive(agent.agentId, agent.assignmentId, p.actionId, p.data);
       conn.send(encode({ v: 1, type: 'live_ack', actionId: p.actionId }));
     },
     p.actionId,

@@ -3,7 +3,8 @@
  * config is frozen at launch, so its provider, blueprint, compiled submission schema and task page
  * never change. Only runs that exist are cached; a run id not (yet) recorded is looked up again.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { storableJsonObject } from '../model/storableJson.ts';
 import type { Blueprint } from '../blueprints/types.ts';
 import { componentOptions, type ComponentSpec } from '../config/taskRunConfig.ts';
 import type { Database } from '../model/database.ts';
@@ -81,5 +82,5 @@ export class RunCatalog {
 function onboardingSchemaOf(blueprint: Blueprint, options: Record<string, unknown>): z.ZodType {
   const onboarding = options.onboarding as { fields?: unknown } | undefined;
   if (onboarding && Array.isArray(onboarding.fields)) return blueprint.submissionSchema({ fields: onboarding.fields });
-  return z.record(z.string(), z.unknown());
+  return storableJsonObject();
 }

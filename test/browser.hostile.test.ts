@@ -102,7 +102,7 @@ ws.onerror = () => { document.body.dataset.ws = 'refused'; };
     await stack.operator.shutdown(runId);
   });
 
-  it('a page whose agent is taken over on another gateway says it is open elsewhere, and its later input is not acknowledged', async () => {
+  it('a page whose agent is taken over on another gateway says it is open elsewhere; the other connection carries on', async () => {
     const runId = await launchRunning(stack, formConfig({}, 2));
     const page = await openPage(link(gwA, runId, 'two-windows'));
     await state(page, 'working');

@@ -11,7 +11,7 @@ import { parseClientPacket, type ServerPacket } from '../gateway/protocol.ts';
 import type { Gateway } from '../gateway/server.ts';
 import { Agent } from '../model/entities.ts';
 import type { AgentConnection } from '../simulate/agentConnection.ts';
-import { connect, launchRunning, register, startTestGateway, untilStatus } from './gateway.helpers.ts';
+import { canonicalJson, connect, launchRunning, register, startTestGateway, untilStatus } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { type Dialect, startStack, type Stack } from './support/stack.ts';
 
@@ -75,15 +75,6 @@ const frame: fc.Arbitrary<Frame> = fc.oneof(
   { weight: 1, arbitrary: object.map((extra) => ({ packet: { v: 1, type: 'live', actionId: 'x', data: {}, ...extra } })) },
 );
 
-/** Own keys sorted, as nested pairs: equal exactly when the JSON values are (objects are unordered). */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.keys(value)
-    .sort()
-    .map((key) => [key, canonical((value as Record<string, unknown>)[key])]);
-}
-
 describe.each<Dialect>(['sqlite', 'postgresql'])('fuzzed packets through the gateway on %s', (dialect) => {
   let stack: Stack;
   let gateway: Gateway;
@@ -135,7 +126,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('fuzzed packets through the gat
     expect(codes.get('bad_packet') ?? 0).toBeGreaterThan(10);
 
     const row = await stack.db.em().findOneOrFail(Agent, agent.agentId);
-    expect(JSON.stringify(canonical(row.state))).toBe(JSON.stringify(canonical(lastAckedLive)));
+    expect(canonicalJson(row.state)).toBe(canonicalJson(lastAckedLive));
     if (ackedSubmit === undefined) {
       conn.send({ type: 'submit', submitKey: 'after-fuzz', data: { label: 'negative' } });
       ackedSubmit = { label: 'negative' };
@@ -143,7 +134,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('fuzzed packets through the gat
     await untilStatus(conn, 'completed');
     const stored = await stack.db.em().findOneOrFail(Agent, agent.agentId);
     expect(stored.status).toBe('completed');
-    expect(JSON.stringify(canonical(stored.submission))).toBe(JSON.stringify(canonical(ackedSubmit)));
+    expect(canonicalJson(stored.submission)).toBe(canonicalJson(ackedSubmit));
 
     // Another worker is served as usual.
     const other = await connect(gateway);

@@ -181,3 +181,18 @@ export async function launchRunning(
   );
   return runId;
 }
+
+/**
+ * A JSON value as text with every object's own keys sorted (as nested pairs, so no key can alter
+ * the result): equal exactly when the values are, whatever order a database gives object keys in.
+ */
+export function canonicalJson(value: unknown): string {
+  const canonical = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(canonical);
+    if (v === null || typeof v !== 'object') return v;
+    return Object.keys(v)
+      .sort()
+      .map((key) => [key, canonical((v as Record<string, unknown>)[key])]);
+  };
+  return JSON.stringify(canonical(value));
+}

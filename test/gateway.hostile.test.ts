@@ -13,19 +13,10 @@ import type { Gateway } from '../gateway/server.ts';
 import { Agent, Unit } from '../model/entities.ts';
 import { createQualificationService } from '../qualifications/service.ts';
 import { type AgentConnection, ConnectionLost } from '../simulate/agentConnection.ts';
-import { requestUnitUpdate, taskRunWorkflowId } from '../workflows/definitions.ts';
-import { connect, expectUnchanged, launchRunning, nextError, register, snapshot, startTestGateway, untilStatus } from './gateway.helpers.ts';
+import { assignmentWorkflowId, requestUnitUpdate, taskRunWorkflowId } from '../workflows/definitions.ts';
+import { canonicalJson, connect, expectUnchanged, launchRunning, nextError, register, snapshot, startTestGateway, untilStatus } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { type Dialect, eventually, startStack, type Stack, testLog } from './support/stack.ts';
-
-/** A JSON value with every object's own keys in sorted order, as nested pairs (never an object a key could alter). */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.keys(value)
-    .sort()
-    .map((key) => [key, canonical((value as Record<string, unknown>)[key])]);
-}
 
 /** Strings neither database stores exactly, each with its class. */
 export const UNSTORABLE: ReadonlyArray<[string, string]> = [
@@ -139,7 +130,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('hostile clients through the ga
     a.conn.sendRaw(`{"v":1,"type":"live","actionId":"p1","data":${text}}`);
     await a.conn.expect((p) => p.type === 'live_ack' && p.actionId === 'p1');
     // Exactly the same keys and values; objects are unordered (PostgreSQL's jsonb sorts their keys).
-    const exact = (value: unknown): string => JSON.stringify(canonical(value));
+    const exact = canonicalJson;
     const expected = exact(JSON.parse(text));
     await b.conn.until(() => b.conn.lives.some((l) => exact(l.data) === expected), 60_000, 'the partner to receive the live data exactly');
     const { packet } = await resumeOn(gwB, runId, a);
@@ -194,6 +185,11 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('hostile clients through the ga
     first.conn.drop();
     const second = await resumeOn(gwA, runId, agent);
     expect(second.packet.state).toEqual({ n: 300 });
+    // None of it went through the assignment workflow's history (which Temporal bounds).
+    const history = await stack.env.client.workflow.getHandle(assignmentWorkflowId(agent.assignmentId)).fetchHistory();
+    const signals = (history.events ?? []).map((e) => e.workflowExecutionSignaledEventAttributes?.signalName).filter(Boolean);
+    expect(signals).not.toContain('agentAction');
+    expect(history.events!.length).toBeLessThan(100);
     await stack.operator.shutdown(runId);
   });
 
