@@ -89,12 +89,15 @@ export const RunLimitsChangeSchema = z
     maximum_units_per_worker: cap(),
     task_reward: z.number('must be a number >= 0').min(0, 'must be a number >= 0'),
     task_lifetime_seconds: z.number('must be a whole number of seconds > 0').int('must be a whole number of seconds > 0').positive('must be a whole number of seconds > 0'),
+    /** The run's budget (units, gold and screening pay, bonuses); raising it lets a run stopped by it launch again. */
+    max_spend: z.number('must be a number > 0').positive('must be a number > 0'),
   })
   .partial()
   .strict()
   .refine((change) => Object.keys(change).length > 0, { message: 'name at least one setting to change' });
 export type RunLimitsChange = z.infer<typeof RunLimitsChangeSchema>;
-export type RunLimits = Required<RunLimitsChange>;
+/** `max_spend` is absent in runs launched without a budget (and in runs from before it could change). */
+export type RunLimits = Required<Omit<RunLimitsChange, 'max_spend'>> & { max_spend?: number };
 
 /** An update, not a fire-and-forget signal, so that a bad value is refused to the caller. */
 export const changeRunLimitsUpdate = defineUpdate<RunLimits, [RunLimitsChange]>('changeRunLimits');

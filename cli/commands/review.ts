@@ -126,13 +126,20 @@ export function registerReviewCommands(program: Command): void {
     .requiredOption('--amount <amount>', "a number > 0, in the provider's currency")
     .requiredOption('--reason <text>', 'why (shown to the worker)')
     .option('--request-key <key>', 'idempotency key (default: derived from unit, amount and reason)')
+    .option('--over-budget', "pay even if it goes past what the run's max_spend leaves (refused otherwise)")
     .option('--json', 'print the outcome as JSON')
-    .action(async (runId: string, unitId: string, opts: { amount: string; reason: string; requestKey?: string; json?: boolean }) => {
+    .action(async (runId: string, unitId: string, opts: { amount: string; reason: string; requestKey?: string; overBudget?: boolean; json?: boolean }) => {
       // Refused before connecting to anything: a bad amount never reaches a provider.
       parseBonusAmount(opts.amount);
       parseBonusReason(opts.reason);
       const report = await withReviewer((r) =>
-        r.bonus(runId, { unitId, amount: opts.amount, reason: opts.reason, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
+        r.bonus(runId, {
+          unitId,
+          amount: opts.amount,
+          reason: opts.reason,
+          ...(opts.requestKey ? { requestKey: opts.requestKey } : {}),
+          ...(opts.overBudget ? { overBudget: true } : {}),
+        }),
       );
       print(opts.json ? JSON.stringify(report) : formatReport(report));
     });
