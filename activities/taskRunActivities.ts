@@ -112,10 +112,16 @@ export function createTaskRunActivities(deps: ActivityDeps) {
         providerType: config.provider.type,
         blueprintType: config.blueprint.type,
         reward: config.task_reward,
+        maxSpend: config.max_spend ?? null,
         assignmentCount: 0,
         dataSha256,
       });
     });
+  }
+
+  /** A live `max_spend` change, where bonuses and gold units read the budget (review/budget.ts). */
+  async function recordMaxSpend(input: { runId: string; maxSpend: number }): Promise<void> {
+    await db.em().nativeUpdate(TaskRun, { id: input.runId }, { maxSpend: input.maxSpend });
   }
 
   /**
@@ -396,6 +402,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     launchUnits,
     expireUnits,
     recordRunStatus,
+    recordMaxSpend,
     assignUnitsToWorkers,
   };
 }

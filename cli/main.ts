@@ -60,7 +60,13 @@ export function withoutVerbose(argv: readonly string[]): { argv: string[]; verbo
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
+  // Every command, not only the root: a subcommand's usage error would otherwise exit on its own, with 1.
+  const overrideExit = (command: Command): void => {
+    command.exitOverride();
+    command.commands.forEach(overrideExit);
+  };
+  overrideExit(program);
   const { argv: args, verbose } = withoutVerbose(argv);
   try {
     await program.parseAsync(args);

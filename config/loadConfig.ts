@@ -74,8 +74,11 @@ export function loadRawTaskRunConfig(file: string, overrides: readonly string[] 
 
 // ---------------------------------------------------------------- data paths
 
-/** Where data sources may appear in a config: the assignments, screening inputs and gold items. */
-const DATA_PATHS: readonly (readonly string[])[] = [['data'], ['screening', 'data'], ['gold', 'data']];
+/**
+ * Where file paths may appear in a config: the assignments, screening inputs and gold items, and a
+ * blueprint's HTML template; all resolved the same way.
+ */
+const DATA_PATHS: readonly (readonly string[])[] = [['data'], ['screening', 'data'], ['gold', 'data'], ['blueprint', 'template']];
 
 function resolveDataPaths(
   config: Record<string, unknown>,

@@ -108,12 +108,24 @@ function partialSpecs(raw: unknown): { provider?: ComponentSpec; blueprint?: Com
   return { provider: spec(record.provider), blueprint: spec(record.blueprint) };
 }
 
+/** The onboarding form workers are shown: the blueprint's own, or its `onboarding` options (qualifications/onboarding.ts). */
+function hasOnboardingForm(config: TaskRunConfig, blueprint: Blueprint): boolean {
+  if ('onboardingInitData' in blueprint) return true;
+  return componentOptions(config.blueprint).onboarding !== undefined;
+}
+
 function missingValidators(config: TaskRunConfig, blueprint: Blueprint): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const validators = blueprint.validators ?? {};
   const lacks = (what: string) => `blueprint ${blueprint.type} has no ${what} validator, so ${what} results cannot be decided`;
   if (config.onboarding_qualification !== undefined && !validators.onboarding) {
     issues.push({ path: 'onboarding_qualification', value: config.onboarding_qualification, message: lacks('onboarding') });
+  } else if (config.onboarding_qualification !== undefined && !hasOnboardingForm(config, blueprint)) {
+    issues.push({
+      path: 'onboarding_qualification',
+      value: config.onboarding_qualification,
+      message: 'workers must pass onboarding, but blueprint.onboarding (the form and its expected answers) is missing: add it, or remove onboarding_qualification',
+    });
   }
   if (config.screening.enabled && !validators.screening) {
     issues.push({ path: 'screening.enabled', value: true, message: lacks('screening') });

@@ -97,6 +97,8 @@ export const TaskRun = defineEntity({
     providerType: p.string(),
     blueprintType: p.string(),
     reward: money(),
+    /** `max_spend`, which an operator may change while the run is live (null: no budget). */
+    maxSpend: money().nullable(),
     endReason: p.text().$type<TaskRunEndReason>().nullable(),
     failureReason: p.text().nullable(),
     assignmentCount: p.integer().default(0),

@@ -8,7 +8,8 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { loadTaskRunConfig } from '../config/loadConfig.ts';
 import type { Settings } from '../config/settings.ts';
 import type { TaskRunConfig } from '../config/taskRunConfig.ts';
-import { validateRunConfig } from '../config/validateRun.ts';
+import { deepCheckRunConfig, type CostPreview } from '../config/deepCheck.ts';
+import { loadRunConfig, validateRunConfig } from '../config/validateRun.ts';
 import '../registry/builtins.ts';
 import { DatabaseUrlError, openDatabase, type Database } from '../model/database.ts';
 import { Bonus, TaskRun } from '../model/entities.ts';
@@ -75,6 +76,15 @@ export interface Operator {
 
 export const newRunId = (): string => `r-${randomBytes(5).toString('hex')}`;
 
+/**
+ * `hitloop validate`: everything a launch checks, without Temporal or a database: the config, the
+ * files it names read to the end, and what the run would cost.
+ */
+export async function validateRunFile(file: string, overrides: readonly string[] = []): Promise<{ config: TaskRunConfig; preview: CostPreview }> {
+  const config = loadRunConfig(file, overrides);
+  return { config, preview: await deepCheckRunConfig(config, file) };
+}
+
 export async function connectOperator(settings: Settings, shared?: { client?: Client; db?: Database }): Promise<Operator> {
   let connection: Connection | undefined;
   let client = shared?.client;
@@ -101,10 +111,11 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
 
   async function launch(
     config: TaskRunConfig | Record<string, unknown>,
-    opts: { runId?: string; workflowOptions?: TaskRunOptions } = {},
+    opts: { runId?: string; workflowOptions?: TaskRunOptions; where?: string } = {},
   ): Promise<LaunchResult> {
-    // Validated here for a quick, clear answer; the workflow validates again as its first step.
-    const valid = validateRunConfig(config);
+    // Validated here for a quick, clear answer (files read to the end); the workflow validates again as its first step.
+    const valid = validateRunConfig(config, { where: opts.where });
+    await deepCheckRunConfig(valid, opts.where);
     const runId = opts.runId ?? newRunId();
     const workflowId = taskRunWorkflowId(runId);
     await c.workflow.start('TaskRunWorkflow', {
@@ -263,7 +274,7 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
     db,
     settings,
     launch,
-    launchFile: (file, overrides = [], opts = {}) => launch(loadTaskRunConfig(file, overrides), opts),
+    launchFile: (file, overrides = [], opts = {}) => launch(loadTaskRunConfig(file, overrides), { ...opts, where: file }),
     status,
     runs,
     changeLimits,

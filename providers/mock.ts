@@ -13,6 +13,8 @@ export const MOCK_PROVIDER = 'mock';
 
 export const mockProvider: CrowdProvider = {
   type: MOCK_PROVIDER,
+  // Pretend dollars: the cost preview reads like a real provider's.
+  currency: 'USD',
   optionsSchema: z.strictObject({}),
   identifyWorker({ params }) {
     const id = params.worker_id;

@@ -21,6 +21,7 @@ import { ACTIVE_AGENT_STATUSES, type AgentStatus } from '../model/status.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { blueprints, providers } from '../registry/builtins.ts';
 import type { UnitRequestResult } from '../workflows/definitions.ts';
+import { fitsBudget, runBudget } from '../review/budget.ts';
 import { nextUnitIsGold, pickGoldItem } from './goldPlan.ts';
 import { ensureQualification, grantValue, setGrant } from './grants.ts';
 
@@ -69,6 +70,9 @@ export async function assignQualifyingUnit(em: EntityManager, req: QualifyingReq
         detail: 'every screening place of this task is taken right now; try again in a few minutes',
       };
     }
+    if (!(await qualifyingUnitFitsBudget(em, req.runId))) {
+      return { outcome: 'refused', reason: 'no_units_available', detail: "this task's budget is spent; no more work is available" };
+    }
     const made = await em.count(Unit, { taskRun: req.runId, kind: 'screening' });
     const inputs = config.screening.data ? await readAll(config.screening.data, 'screening.data') : [];
     const input = inputs.length > 0 ? inputs[made % inputs.length]! : {};
@@ -90,6 +94,8 @@ export async function assignQualifyingUnit(em: EntityManager, req: QualifyingReq
       unit: { kind: 'normal' },
     });
     if (!nextUnitIsGold(config.gold, { scored, inFlight, realDone })) return null;
+    // A gold unit is paid like any other: past the budget the worker gets the real unit instead.
+    if (!(await qualifyingUnitFitsBudget(em, req.runId))) return null;
     const items = await readGoldData(config);
     const given = await em.find(
       Agent,
@@ -104,6 +110,12 @@ export async function assignQualifyingUnit(em: EntityManager, req: QualifyingReq
     return makeUnit(em, req, 'gold', { gold_item: index, input: item.input, expected: item.expected }, item.input);
   }
   return null;
+}
+
+/** Whether one more unit at the run's reward fits in its `max_spend` (review/budget.ts). */
+async function qualifyingUnitFitsBudget(em: EntityManager, runId: string): Promise<boolean> {
+  const run = await em.findOneOrFail(TaskRun, runId, { fields: ['reward'] });
+  return fitsBudget(await runBudget(em, runId), Number(run.reward));
 }
 
 /** A new one-unit assignment appended to the run, its unit assigned to the worker, and the agent. */

@@ -65,6 +65,8 @@ export interface BonusOptions {
   reason: unknown;
   requestKey?: string;
   timeoutMs?: number;
+  /** Pay even past what the run's `max_spend` leaves. */
+  overBudget?: boolean;
 }
 
 export interface ReviewReport extends ReviewOutcome {
@@ -229,6 +231,7 @@ export function createReviewer(deps: ReviewerDeps) {
       amount,
       reason,
       requestKey: bonusRequestKey(opts.unitId, amount, reason, given),
+      ...(opts.overBudget ? { overBudget: true } : {}),
     };
     return run(runId, op, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   }

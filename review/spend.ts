@@ -26,10 +26,13 @@ export async function runSpend(em: EntityManager, runId: string): Promise<number
   const payable = [...PAYABLE_UNIT_STATUSES];
   const rows: Array<{ pay: number | string | null }> = await em
     .getConnection()
-    .execute(`select sum(pay) as pay from unit where task_run_id = ? and status in (${payable.map(() => '?').join(', ')})`, [
-      runId,
-      ...payable,
-    ]);
+    // In the caller's transaction when there is one: on SQLite a second connection would wait for it for ever.
+    .execute(
+      `select sum(pay) as pay from unit where task_run_id = ? and status in (${payable.map(() => '?').join(', ')})`,
+      [runId, ...payable],
+      'all',
+      em.getTransactionContext(),
+    );
   const bonuses = await em.find(Bonus, { taskRun: runId, status: 'paid' }, { fields: ['amount'] });
   const total = Number(rows[0]?.pay ?? 0) + bonuses.reduce((sum, b) => sum + Number(b.amount), 0);
   return round4(total + (await runFee(em, runId, total)));

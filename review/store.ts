@@ -15,6 +15,7 @@ import type { ProviderContext } from '../providers/types.ts';
 import { providers } from '../registry/builtins.ts';
 import { providerFee, runSpend } from './spend.ts';
 import type { ReviewOperation, ReviewOutcome } from '../workflows/review.ts';
+import { fitsBudget, runBudget } from './budget.ts';
 
 /** A request that cannot succeed as asked: retrying will not help; nothing was changed. */
 export class ReviewRefusedError extends Error {
@@ -158,6 +159,14 @@ export async function payBonus(
       return { target: await submittedTarget(tem, op.unitId, 'bonus'), bonus: previous };
     }
     const target = await submittedTarget(tem, op.unitId, 'bonus');
+    const runId = target.unit.taskRun.id;
+    const budget = op.overBudget ? null : await runBudget(tem, runId);
+    if (!fitsBudget(budget, op.amount)) {
+      throw new ReviewRefusedError(
+        `a bonus of ${op.amount} is more than run ${runId}'s max_spend leaves (${budget!.left} of ${budget!.maxSpend}); nothing was paid. ` +
+          `Pay it anyway with --over-budget, or raise the budget with \`hitloop set ${runId} max_spend=<amount>\``,
+      );
+    }
     await tem.insert(Bonus, {
       id: `bn-${randomUUID()}`,
       agent: target.agent.id,

@@ -7,10 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../cli/exitCodes.ts';
 import { UNIT_STATUSES } from '../model/status.ts';
+import { taskRunWorkflowId } from '../workflows/definitions.ts';
+import { formConfig } from './support/configs.ts';
 import { REPO_ROOT, runCli, startCli, type CliEnv, type CliResult } from './support/cli.ts';
 import { workUntilRunEnds } from './support/scriptedAgents.ts';
-import { startStack, type Dialect, type Stack } from './support/stack.ts';
+import { eventually, startStack, type Dialect, type Stack } from './support/stack.ts';
 
 const EXAMPLE = path.join(REPO_ROOT, 'examples', 'static-form.yaml');
 
@@ -82,9 +85,52 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('hitloop command line on %s', (
     expect(after.units.expired).toBe(12);
 
     const wait = await runCli(['wait', runId], env);
-    expect(wait.code, `wait of a cancelled run; stderr: ${wait.stderr}`).toBe(1);
+    expect(wait.code, `wait of a cancelled run; stderr: ${wait.stderr}`).toBe(EXIT_CODES.failed);
     expect(wait.stdout).toMatch(/cancelled/);
+    // The real state, not a bar that reads full because every unit left was expired.
+    expect(wait.stderr).toMatch(/cancelled \(operator\): 0 of 12 units done, 12 expired/);
+    expect(wait.stderr).not.toMatch(/#/);
   });
+
+  it('runs lists a run once across continue-as-new; review approve/bonus take --worker and --json', async () => {
+    const { runId } = await stack.operator.launch(formConfig({ max_num_concurrent_units: 2 }, 8), {
+      workflowOptions: { historyLimit: 60, updateLimit: 4 },
+    });
+    const workers = ['cli-can-1', 'cli-can-2'];
+    const done = await Promise.all(workers.map((w) => workUntilRunEnds(stack.env.client, runId, w)));
+    expect(done.reduce((a, b) => a + b, 0)).toBe(8);
+    await eventually(async () => {
+      let executions = 0;
+      for await (const _wf of stack.env.client.workflow.list({ query: `WorkflowId = '${taskRunWorkflowId(runId)}'` })) executions++;
+      return executions > 1 ? executions : undefined;
+    }, 'more than one execution of the run in visibility');
+
+    const runs = await runCli(['runs', '--json'], env);
+    expect(runs.code, runs.stderr).toBe(0);
+    const rows = (JSON.parse(runs.stdout) as Array<{ runId: string }>).filter((r) => r.runId === runId);
+    expect(rows).toHaveLength(1);
+
+    const approve = await runCli(['review', 'approve', runId, '--worker', 'cli-can-1', '--json'], env);
+    expect(approve.code, approve.stderr).toBe(0);
+    const approved = JSON.parse(approve.stdout) as Array<{ unitId: string; unitStatus: string }>;
+    expect(approved).toHaveLength(done[0]!);
+    expect(new Set(approved.map((r) => r.unitStatus))).toEqual(new Set(['accepted']));
+
+    const bonus = await runCli(['review', 'bonus', runId, approved[0]!.unitId, '--amount', '0.1', '--reason', 'careful', '--json'], env);
+    expect(bonus.code, bonus.stderr).toBe(0);
+    expect(JSON.parse(bonus.stdout)).toMatchObject({ kind: 'bonus', unitId: approved[0]!.unitId });
+  }, 300_000);
+
+  it('exit codes: usage 2, not found 3, service unavailable 4', async () => {
+    expect((await runCli(['status', 'no-such-run'], env)).code).toBe(EXIT_CODES.notFound);
+    expect((await runCli(['set', 'no-such-run', 'max_num_concurrent_units=2'], env)).code).toBe(EXIT_CODES.notFound);
+    expect((await runCli(['set', 'no-such-run', 'nonsense'], env)).code).toBe(EXIT_CODES.usage);
+    expect((await runCli(['status'], env)).code).toBe(EXIT_CODES.usage);
+    expect((await runCli(['review', 'bonus', 'r', 'u', '--amount', '-1', '--reason', 'x'], env)).code).toBe(EXIT_CODES.usage);
+    const unreachable = await runCli(['status', 'r-1'], { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expectCleanError(unreachable, /cannot reach the Temporal server/);
+    expect(unreachable.code).toBe(EXIT_CODES.unavailable);
+  }, 300_000);
 
   it('wait shows progress and exits 0 once the run completes', async () => {
     const { runId } = await launchExample();
@@ -109,6 +155,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('hitloop command line on %s', (
     fs.writeFileSync(file, fs.readFileSync(EXAMPLE, 'utf8').replace('max_num_concurrent_units: 4', 'max_num_concurrent_units: lots'));
     const result = await runCli(['launch', file, '--json'], env);
     expectCleanError(result, /max_num_concurrent_units/);
+    expect(result.code).toBe(EXIT_CODES.usage);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/invalid config/);
   });

@@ -9,11 +9,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../cli/exitCodes.ts';
 import { Agent, Bonus, ProviderCall, Review, Unit } from '../model/entities.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
 import { reviewWorkflowId } from '../review/requests.ts';
 import { formConfig } from './support/configs.ts';
 import { completeUnit, takeUnit } from './support/completeUnits.ts';
+import { requestUnit } from './support/directAgents.ts';
 import { eventually, startStack, type Dialect, type Stack } from './support/stack.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -186,6 +188,62 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('review and payment on %s', (di
     expect(await calls('launchUnit', { target: { $like: `${runId}-%` } })).toHaveLength(3);
   });
 
+  it('bonuses count against max_spend: past what is left refused unless over budget; max_spend raised live launches again', async () => {
+    // 1.6 buys three units at 0.5 (spend 1.5 once launched): 0.1 is left.
+    const { runId } = await stack.operator.launch(formConfig({ task_reward: 0.5, max_spend: 1.6 }, 6));
+    const unit = await completeUnit(stack.env.client, stack.db, runId, 'budget-bonus', { label: 'positive' });
+    await eventually(async () => ((await calls('launchUnit', { target: { $like: `${runId}-%` } })).length === 3 ? true : undefined), 'three launches');
+
+    await expect(reviewer.bonus(runId, { unitId: unit.unitId, amount: '0.5', reason: 'great' })).rejects.toThrow(
+      /a bonus of 0.5 is more than run .*max_spend leaves \(0.1 of 1.6\); nothing was paid.*--over-budget/,
+    );
+    expect(await em().count(Bonus, { unit: unit.unitId, status: 'paid' })).toBe(0);
+    expect(await calls('payBonus', { target: 'budget-bonus' })).toHaveLength(0);
+    // Within what is left: paid.
+    await reviewer.bonus(runId, { unitId: unit.unitId, amount: '0.1', reason: 'fits' });
+    // Past it, on purpose.
+    const over = await reviewer.bonus(runId, { unitId: unit.unitId, amount: '0.5', reason: 'great', overBudget: true });
+    expect(over).toMatchObject({ kind: 'bonus', amount: 0.5 });
+    expect((await stack.operator.status(runId)).spend).toBe(2.1);
+
+    // Raised live: the run, stopped by its budget, launches the units left (3 more at 0.5 fit in 3.9).
+    const limits = await stack.operator.changeLimits(runId, { max_spend: 6 });
+    expect(limits.max_spend).toBe(6);
+    await eventually(
+      async () => ((await calls('launchUnit', { target: { $like: `${runId}-%` } })).length === 6 ? true : undefined),
+      'the units left to be launched once max_spend was raised',
+    );
+    // And bonuses see the new budget too.
+    await reviewer.bonus(runId, { unitId: unit.unitId, amount: '1', reason: 'now it fits' });
+    await expect(stack.operator.changeLimits(runId, { max_spend: -1 })).rejects.toThrow(/max_spend: -1 is not allowed: must be a number > 0/);
+    await stack.operator.shutdown(runId);
+   }, 300_000);
+
+  it('a gold unit past the budget is not made: the worker gets a real unit and the spend stays within max_spend', async () => {
+    const { runId } = await stack.operator.launch(
+      formConfig(
+        {
+          task_reward: 0.5,
+          max_spend: 1,
+          max_num_concurrent_units: 2,
+          gold: { enabled: true, data: [{ input: { text: 'gold' }, expected: { label: 'positive' } }], min_golds: 1, gold_every_units: 2 },
+        },
+        4,
+      ),
+    );
+    // Two units launched use the whole budget.
+    await eventually(async () => ((await calls('launchUnit', { target: { $like: `${runId}-%` } })).length === 2 ? true : undefined), 'two launches');
+    const got = await eventually(async () => {
+      const r = await requestUnit(stack.env.client, runId, `gold-budget-${dialect}`);
+      return r.outcome === 'refused' && r.reason === 'no_units_available' ? undefined : r;
+    }, 'a unit');
+    expect(got).toMatchObject({ outcome: 'assigned' });
+    expect((got as { unitKind?: string }).unitKind ?? 'normal').toBe('normal');
+    expect(await em().count(Unit, { taskRun: runId, kind: 'gold' })).toBe(0);
+    expect((await stack.operator.status(runId)).spend).toBeLessThanOrEqual(1);
+    await stack.operator.shutdown(runId);
+   }, 300_000);
+
   it.runIf(dialect === 'sqlite')('works from the command line: list, approve --all, bonus, bad amounts', async () => {
     const { runId } = await stack.operator.launch(formConfig({}, 2));
     const unit = await completeUnit(stack.env.client, stack.db, runId, 'cli-reviewee', { label: 'negative' });
@@ -211,7 +269,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('review and payment on %s', (di
 
     for (const amount of ['-2', '0', 'ten']) {
       const refused = await hitloop('review', 'bonus', runId, unit.unitId, '--amount', amount, '--reason', 'thanks');
-      expect(refused.code, `amount ${amount}`).toBe(1);
+      expect(refused.code, `amount ${amount}`).toBe(EXIT_CODES.usage);
       expect(refused.stderr).toMatch(/hitloop: a bonus amount must be/);
     }
     expect(await em().count(Bonus, { unit: unit.unitId })).toBe(0);

@@ -99,14 +99,19 @@ export const RunLimitsChangeSchema = z
       .number('must be a number between 0 and 1 (exclusive)')
       .gt(0, 'must be a number between 0 and 1 (exclusive)')
       .lt(1, 'must be a number between 0 and 1 (exclusive)'),
+    /** The run's budget (units, gold and screening pay, bonuses); raising it lets a run stopped by it launch again. */
+    max_spend: z.number('must be a number > 0').positive('must be a number > 0'),
   })
   .partial()
   .strict()
   .refine((change) => Object.keys(change).length > 0, { message: 'name at least one setting to change' });
 export type RunLimitsChange = z.infer<typeof RunLimitsChangeSchema>;
 export const OVERLAP_LIMIT_KEYS = ['overlap.max', 'overlap.confidence'] as const;
-/** The caps every run has; overlap's live settings are kept in the run's plan. */
-export type RunLimits = Required<Omit<RunLimitsChange, (typeof OVERLAP_LIMIT_KEYS)[number]>>;
+/**
+ * The caps every run has; overlap's live settings are kept in the run's plan. `max_spend` is absent in
+ * runs launched without a budget (and in runs from before it could change).
+ */
+export type RunLimits = Required<Omit<RunLimitsChange, (typeof OVERLAP_LIMIT_KEYS)[number] | 'max_spend'>> & { max_spend?: number };
 
 /** An update, not a fire-and-forget signal, so that a bad value is refused to the caller. */
 export const changeRunLimitsUpdate = defineUpdate<RunLimits, [RunLimitsChange]>('changeRunLimits');

@@ -11,7 +11,15 @@ import type { ReviewDecision } from '../model/entities.ts';
 
 export type ReviewOperation =
   | { kind: 'review'; decision: ReviewDecision; unitId: string; note?: string; requestKey: string }
-  | { kind: 'bonus'; unitId: string; amount: number; reason: string; requestKey: string };
+  | {
+      kind: 'bonus';
+      unitId: string;
+      amount: number;
+      reason: string;
+      requestKey: string;
+      /** Pay even past what the run's `max_spend` leaves (otherwise refused, nothing paid). */
+      overBudget?: boolean;
+    };
 
 export interface ReviewOutcome {
   kind: ReviewOperation['kind'];

@@ -103,7 +103,7 @@ export interface RunState {
   updateLimit: number;
   /** Shutdown requested before a continue-as-new, carried over so it is not lost. */
   pendingShutdown: string | null;
-  /** Set once `max_spend` leaves no room for another unit: the run launches nothing more. */
+  /** Set once `max_spend` leaves no room for another unit: the run launches nothing more until it is raised. */
   budgetSpent?: boolean;
 }
 
@@ -223,6 +223,12 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       await condition(() => state !== undefined);
       const s = state!;
       const { 'overlap.max': overlapMax, 'overlap.confidence': overlapConfidence, ...limits } = RunLimitsChangeSchema.parse(change);
+      if (limits.max_spend !== undefined) {
+        // Bonuses and gold units read the budget from the database: it changes there first.
+        await runActivities.recordMaxSpend({ runId, maxSpend: limits.max_spend });
+        // A raised budget may pay for more units: the budget stop is reconsidered.
+        s.budgetSpent = false;
+      }
       s.limits = { ...s.limits, ...limits };
       if (s.plan.overlap && (overlapMax !== undefined || overlapConfidence !== undefined)) {
         // Read by each item's aggregation from the run's row (the assignment workflows decide extra units).
@@ -525,7 +531,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
         break;
       }
       let toLaunch = draining ? 0 : unitsToLaunch(s.counts, s.limits.max_num_concurrent_units, LAUNCH_BATCH);
-      if (toLaunch > 0 && s.plan.maxSpend != null) {
+      if (toLaunch > 0 && maxSpend() != null) {
         const wanted = toLaunch;
         const budgeted = cancelStepsOnShutdown ? await cancelledByShutdown(() => limitToBudget(wanted)) : await limitToBudget(wanted);
         if (budgeted === null) continue;
@@ -565,15 +571,20 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     }
   }
 
+  /** The run's budget: as changed live (`hitloop set`), else as launched. */
+  function maxSpend(): number | null | undefined {
+    return s.limits.max_spend ?? s.plan.maxSpend;
+  }
+
   /** At most as many of `wanted` units as the budget still pays for (SPEC §2 `max_spend`). */
   async function limitToBudget(wanted: number): Promise<number> {
     if (s.budgetSpent) return 0;
     const spend = await reviewActivities.runSpend({ runId });
-    const fits = unitsWithinBudget(s.plan.maxSpend, spend, s.limits.task_reward);
+    const fits = unitsWithinBudget(maxSpend(), spend, s.limits.task_reward);
     if (fits < wanted) {
-      // For good: a rejection could lower the spend later, but the run does not wait on reviews.
+      // Until `max_spend` is raised: a rejection could lower the spend later, but the run does not wait on reviews.
       s.budgetSpent = true;
-      log.info('budget reached: launching stops', { runId, spend, maxSpend: s.plan.maxSpend, launching: fits });
+      log.info('budget reached: launching stops', { runId, spend, maxSpend: maxSpend(), launching: fits });
     }
     return Math.min(wanted, fits);
   }

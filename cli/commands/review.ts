@@ -128,8 +128,9 @@ export function registerReviewCommands(program: Command): void {
     .option('--reason <text>', 'why (shown to the worker)')
     .option('--request-key <key>', 'idempotency key (default: derived from unit, amount and reason)')
     .option('--status', "list the run's bonuses: paid, pending, or parked (the provider could not tell whether a payment went through)")
+    .option('--over-budget', "pay even if it goes past what the run's max_spend leaves (refused otherwise)")
     .option('--json', 'print the outcome as JSON')
-    .action(async (runId: string, unitId: string | undefined, opts: { amount?: string; reason?: string; requestKey?: string; status?: boolean; json?: boolean }) => {
+    .action(async (runId: string, unitId: string | undefined, opts: { amount?: string; reason?: string; requestKey?: string; status?: boolean; overBudget?: boolean; json?: boolean }) => {
       if (opts.status) {
         const op = await connectOperator(loadSettings());
         try {
@@ -155,7 +156,13 @@ export function registerReviewCommands(program: Command): void {
       parseBonusAmount(amount);
       parseBonusReason(reason);
       const report = await withReviewer((r) =>
-        r.bonus(runId, { unitId, amount, reason, ...(opts.requestKey ? { requestKey: opts.requestKey } : {}) }),
+        r.bonus(runId, {
+          unitId,
+          amount,
+          reason,
+          ...(opts.requestKey ? { requestKey: opts.requestKey } : {}),
+          ...(opts.overBudget ? { overBudget: true } : {}),
+        }),
       );
       print(opts.json ? JSON.stringify(report) : formatReport(report));
     });

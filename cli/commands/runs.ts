@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { parse as parseYamlScalar } from 'yaml';
 import { loadSettings } from '../../config/settings.ts';
 import { UNIT_STATUSES } from '../../model/status.ts';
-import { connectOperator, OperatorError, type Operator, type RunStatusReport } from '../../operator/api.ts';
+import { formatCostPreview } from '../../config/deepCheck.ts';
+import { connectOperator, OperatorError, validateRunFile, type Operator, type RunStatusReport } from '../../operator/api.ts';
 import type { RunLimitsChange } from '../../workflows/definitions.ts';
 import { EXIT_CODES } from '../exitCodes.ts';
 import { createProgressMeter } from '../progress.ts';
@@ -53,6 +54,19 @@ export function parseLimitChanges(pairs: string[]): RunLimitsChange {
 
 export function registerRunCommands(program: Command): void {
   program
+    .command('validate')
+    .description('check a task-run config as launch does (data, gold and template files read to the end) and preview its cost')
+    .argument('<config>', 'task-run config file (YAML)')
+    .argument('[overrides...]', 'key=value settings that win over the file (dotted keys for nesting)')
+    .option('--json', 'print {"config", "preview"}')
+    .action(async (file: string, overrides: string[], opts: { json?: boolean }) => {
+      const { config, preview } = await validateRunFile(file, overrides);
+      if (opts.json) return print(JSON.stringify({ config, preview }));
+      print(`${file}: valid (task ${config.task_name}, provider ${config.provider.type}, blueprint ${config.blueprint.type})`);
+      for (const line of formatCostPreview(preview)) print(`  ${line}`);
+    });
+
+  program
     .command('launch')
     .description('start a task run from a YAML config; prints the run id')
     .argument('<config>', 'task-run config file (YAML)')
@@ -88,7 +102,7 @@ export function registerRunCommands(program: Command): void {
   program
     .command('set')
     .description(
-      'change caps of a live run: max_num_concurrent_units, allowed_concurrent, maximum_units_per_worker, task_reward, task_lifetime_seconds',
+      'change caps of a live run: max_num_concurrent_units, allowed_concurrent, maximum_units_per_worker, task_reward, task_lifetime_seconds, max_spend',
     )
     .argument('<runId>')
     .argument('<changes...>', 'key=value')

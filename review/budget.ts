@@ -1,0 +1,31 @@
+/**
+ * What a run's budget (`max_spend`, changed live with `hitloop set`) still leaves: every payment a
+ * run makes beyond the units it launched (bonuses, gold and screening units) asks here first, so
+ * the run's spend (review/spend.ts) stays within it. Amounts in ten-thousandths, as stored.
+ */
+import type { EntityManager } from '../model/database.ts';
+import { Bonus, TaskRun } from '../model/entities.ts';
+import { runSpend } from './spend.ts';
+
+export interface Budget {
+  maxSpend: number;
+  /** Spend so far, with the bonuses being paid right now. */
+  spent: number;
+  left: number;
+}
+
+const units = (amount: number): number => Math.round(amount * 10_000);
+
+/** The run's budget, or null when it has none. */
+export async function runBudget(em: EntityManager, runId: string): Promise<Budget | null> {
+  const run = await em.findOne(TaskRun, runId, { fields: ['maxSpend', 'config'] });
+  const launchedWith = (run?.config as { max_spend?: unknown } | undefined)?.max_spend;
+  const maxSpend = run?.maxSpend ?? (typeof launchedWith === 'number' ? launchedWith : null);
+  if (maxSpend === null) return null;
+  const pending = await em.find(Bonus, { taskRun: runId, status: 'pending' }, { fields: ['amount'] });
+  const spent = (units(await runSpend(em, runId)) + pending.reduce((sum, b) => sum + units(Number(b.amount)), 0)) / 10_000;
+  return { maxSpend: Number(maxSpend), spent, left: Math.max(0, units(Number(maxSpend)) - units(spent)) / 10_000 };
+}
+
+/** Whether `amount` more fits in the budget (always, without one). */
+export const fitsBudget = (budget: Budget | null, amount: number): boolean => budget === null || units(amount) <= units(budget.left);
