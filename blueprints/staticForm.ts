@@ -8,15 +8,30 @@ import { storableJsonObject } from '../model/storableJson.ts';
 import type { Blueprint, ValidationResult } from './types.ts';
 import { renderStaticFormPage } from './staticFormPage.ts';
 
+/** Fields that show the unit's data (a media file, a link) and submit nothing. */
+export const DISPLAY_FIELD_TYPES = ['image', 'audio', 'video', 'link'] as const;
+const INPUT_FIELD_TYPES = ['text', 'textarea', 'number', 'select', 'checkbox', 'radio', 'checkboxes', 'hidden'] as const;
+
 const fieldSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an identifier (letters, digits, _)'),
   label: z.string().min(1).optional(),
-  type: z.enum(['text', 'textarea', 'number', 'select', 'checkbox']).default('text'),
+  type: z.enum([...INPUT_FIELD_TYPES, ...DISPLAY_FIELD_TYPES]).default('text'),
   required: z.boolean().default(true),
-  /** For `select`: the allowed values. */
+  /** For `select`, `radio` and `checkboxes`: the allowed values. */
   options: z.array(z.string().min(1)).min(1).optional(),
   max_length: z.number().int().positive().default(10_000),
+  /** For `number`: the smallest and largest value allowed. */
+  min: z.number().optional(),
+  max: z.number().optional(),
+  /** A sentence under the field that says what to enter. */
+  help: z.string().optional(),
+  /** For display fields: the key of the unit's data holding the URL (default: the field's name). */
+  source: z.string().min(1).optional(),
+  /** For `hidden`: the value submitted; `{{key}}` is filled from the unit's data. */
+  value: z.string().optional(),
 });
+
+export const isDisplayField = (field: { type: string }): boolean => (DISPLAY_FIELD_TYPES as readonly string[]).includes(field.type);
 
 export const staticFormOptionsSchema = z
   .strictObject({
@@ -32,21 +47,29 @@ export const staticFormOptionsSchema = z
   .superRefine((o, ctx) => {
     if (!o.fields && !o.template) ctx.addIssue({ code: 'custom', path: ['fields'], message: 'give the form fields, or a template' });
     for (const [i, f] of (o.fields ?? []).entries()) {
-      if (f.type === 'select' && !f.options) ctx.addIssue({ code: 'custom', path: ['fields', i, 'options'], message: 'a select field needs options' });
+      if ((f.type === 'select' || f.type === 'radio' || f.type === 'checkboxes') && !f.options) {
+        ctx.addIssue({ code: 'custom', path: ['fields', i, 'options'], message: `a ${f.type} field needs options` });
+      }
+      if (f.min !== undefined && f.max !== undefined && f.min > f.max) {
+        ctx.addIssue({ code: 'custom', path: ['fields', i, 'max'], message: `max (${f.max}) is below min (${f.min})` });
+      }
     }
   });
 export type StaticFormOptions = z.output<typeof staticFormOptionsSchema>;
 export type StaticFormField = z.output<typeof fieldSchema>;
 
 function fieldValueSchema(field: StaticFormField): z.ZodType {
-  const base =
-    field.type === 'number'
-      ? z.number()
-      : field.type === 'checkbox'
-        ? z.boolean()
-        : field.type === 'select'
-          ? z.enum(field.options as [string, ...string[]])
-          : z.string().max(field.max_length);
+  const options = field.options as [string, ...string[]];
+  let base: z.ZodType;
+  if (field.type === 'number') {
+    let n = z.number();
+    if (field.min !== undefined) n = n.min(field.min, `must be at least ${field.min}`);
+    if (field.max !== undefined) n = n.max(field.max, `must be at most ${field.max}`);
+    base = n;
+  } else if (field.type === 'checkbox') base = z.boolean();
+  else if (field.type === 'select' || field.type === 'radio') base = z.enum(options);
+  else if (field.type === 'checkboxes') base = field.required ? z.array(z.enum(options)).min(1, 'choose at least one') : z.array(z.enum(options));
+  else base = z.string().max(field.max_length);
   if (!field.required) return base.optional();
   return field.type === 'text' || field.type === 'textarea' ? (base as z.ZodString).trim().min(1, 'required') : base;
 }
@@ -66,10 +89,10 @@ export const staticFormBlueprint: Blueprint = {
     const o = staticFormOptionsSchema.parse(options);
     // A template's inputs are data as they come (checked in place: a `__proto__` name is kept).
     if (!o.fields) return storableJsonObject();
-    return z.strictObject(Object.fromEntries(o.fields.map((f) => [f.name, fieldValueSchema(f)])));
+    return z.strictObject(Object.fromEntries(o.fields.filter((f) => !isDisplayField(f)).map((f) => [f.name, fieldValueSchema(f)])));
   },
-  taskPage({ options, runId }) {
-    return { html: renderStaticFormPage({ options: staticFormOptionsSchema.parse(options), runId }) };
+  taskPage({ options, runId, task }) {
+    return { html: renderStaticFormPage({ options: staticFormOptionsSchema.parse(options), runId, ...(task ? { task } : {}) }) };
   },
   validators: {
     onboarding(submission, options) {

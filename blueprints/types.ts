@@ -15,6 +15,16 @@ export interface ValidationResult {
   reason?: string;
 }
 
+/** What a task page says about its run, from the run's config (docs/design.md §2). */
+export interface TaskPageInfo {
+  title: string;
+  description?: string;
+  /** Pay per unit, in the provider's currency. */
+  reward?: number;
+  /** Time a worker has for one unit. */
+  assignmentDurationSeconds?: number;
+}
+
 export interface BlueprintValidators {
   /** Decides an onboarding submission: pass grants the onboarding qualification = 1, fail = 0. */
   onboarding?(submission: unknown, options: unknown): ValidationResult;
@@ -34,7 +44,7 @@ export interface Blueprint {
   /** Validates what a worker submits, before it reaches the workflow. */
   submissionSchema(options: unknown): z.ZodType;
   /** The HTML of the task page served to workers of a run. */
-  taskPage(args: { options: unknown; runId: string }): { html: string };
+  taskPage(args: { options: unknown; runId: string; task?: TaskPageInfo }): { html: string };
   validators?: BlueprintValidators;
   /**
    * Whether a unit's agents work together (`group`: `units_per_assignment` agents wait for each

@@ -285,6 +285,7 @@ function showRun(runId) {
 // ---------------------------------------------------------------------------------------------
 
 const DECISION_LABEL = { approve: 'Approve', reject: 'Reject', soft_reject: 'Soft-reject' };
+const DECISION_DONE = { approve: 'Approved', reject: 'Rejected', soft_reject: 'Soft-rejected' };
 
 function showReview(runId) {
   const base = `/api/v1/runs/${encodeURIComponent(runId)}`;
@@ -350,7 +351,12 @@ function showReview(runId) {
     const awaiting = unit.agentStatus === 'completed';
     const card = h(
       'article',
-      { class: `card unit${index === selected ? ' selected' : ''}`, dataset: { unitId: unit.unitId }, onclick: () => select(index) },
+      {
+        class: `card unit${index === selected ? ' selected' : ''}`,
+        dataset: { unitId: unit.unitId, index: String(index) },
+        // Clicks on the card's own controls are theirs: re-rendering here would drop a form being submitted.
+        onclick: (event) => event.target.closest('button, form, input, a, select, textarea') || select(index),
+      },
       h('h3', {}, `Unit ${unit.unitId}`, unit.unitKind !== 'normal' ? ` (${unit.unitKind})` : ''),
       h('p', { class: 'muted' }, `Worker ${unit.providerWorkerId} at ${unit.provider} — ${history(unit.workerId)}`),
       h('div', { class: 'grid' }, h('div', {}, h('h4', {}, 'Item'), kv(unit.assignmentData)), h('div', {}, h('h4', {}, 'Submission'), kv(unit.data))),
@@ -368,10 +374,12 @@ function showReview(runId) {
     return card;
   }
 
+  /** Moves the selection without rebuilding the cards (an open bonus form stays as it is). */
   function select(index) {
     if (index < 0 || index >= units.length) return;
     selected = index;
-    render();
+    for (const card of list.querySelectorAll('.unit')) card.classList.toggle('selected', Number(card.dataset.index) === selected);
+    list.querySelector('.unit.selected')?.scrollIntoView({ block: 'nearest' });
   }
 
   async function decide(index, decision) {
@@ -384,7 +392,7 @@ function showReview(runId) {
       const repeated = results[0]?.repeated;
       unit.agentStatus = decision === 'approve' ? 'approved' : decision;
       unit.review = { decision };
-      flash(`${DECISION_LABEL[decision]}d unit ${unit.unitId}${repeated ? ' (already done: nothing was done twice)' : ''}.`);
+      flash(`${DECISION_DONE[decision]} unit ${unit.unitId}${repeated ? ' (already done: nothing was done twice)' : ''}.`);
       if (index === selected && selected < units.length - 1) selected++;
       render();
     } catch (err) {
@@ -434,17 +442,17 @@ function showReview(runId) {
         if (page.units.length === 0) break;
         await api('POST', `${base}/reviews`, { decision, unitIds: page.units.map((u) => u.unitId), requestKey: `${key}-p${pageNumber}` });
         done += page.units.length;
-        flash(`${DECISION_LABEL[decision]}d ${done} units…`);
+        flash(`${DECISION_DONE[decision]} ${done} units…`);
         if (!page.more) break;
       }
-      flash(`${DECISION_LABEL[decision]}d ${done} units.`);
+      flash(`${DECISION_DONE[decision]} ${done} units.`);
     } catch (err) {
       flash(`${err.message} (${done} units were done before this)`, 'error');
     }
     await load();
   }
 
-  keyHandler = (event) => {
+  const onKey = (event) => {
     if (event.target instanceof window.HTMLInputElement || event.target instanceof window.HTMLTextAreaElement || event.target instanceof window.HTMLSelectElement) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const actions = { j: () => select(selected + 1), k: () => select(selected - 1), a: () => decide(selected, 'approve'), r: () => decide(selected, 'reject'), s: () => decide(selected, 'soft_reject'), b: () => openBonus(selected) };
@@ -479,6 +487,8 @@ function showReview(runId) {
     list,
     pager,
   );
+  // After view(): it drops the previous view's handler.
+  keyHandler = onKey;
   document.addEventListener('keydown', keyHandler);
   load().catch((err) => flash(err.message, 'error'));
 }

@@ -5,8 +5,8 @@
  */
 import type { z } from 'zod';
 import { storableJsonObject } from '../model/storableJson.ts';
-import type { Blueprint } from '../blueprints/types.ts';
-import { componentOptions, type ComponentSpec } from '../config/taskRunConfig.ts';
+import type { Blueprint, TaskPageInfo } from '../blueprints/types.ts';
+import { componentOptions, type ComponentSpec, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { Database } from '../model/database.ts';
 import { TaskRun } from '../model/entities.ts';
 import type { CrowdProvider } from '../providers/types.ts';
@@ -51,7 +51,7 @@ export class RunCatalog {
   async #load(runId: string): Promise<RunInfo | null> {
     const run = await this.#db.em().findOne(TaskRun, runId, { fields: ['config', 'providerType', 'blueprintType'] });
     if (!run) return null;
-    const config = run.config as { provider?: ComponentSpec; blueprint?: ComponentSpec };
+    const config = run.config as { provider?: ComponentSpec; blueprint?: ComponentSpec } & Partial<TaskRunConfig>;
     const provider = providers.get(run.providerType);
     const blueprint = blueprints.get(run.blueprintType);
     const blueprintOptions = config.blueprint ? componentOptions(config.blueprint) : {};
@@ -63,7 +63,7 @@ export class RunCatalog {
       blueprintOptions,
       submissionSchema: blueprint.submissionSchema(blueprintOptions),
       onboardingSchema: onboardingSchemaOf(blueprint, blueprintOptions),
-      taskPageHtml: () => (html ??= blueprint.taskPage({ options: blueprintOptions, runId }).html),
+      taskPageHtml: () => (html ??= blueprint.taskPage({ options: blueprintOptions, runId, task: taskPageInfo(config) }).html),
     };
     if (this.#runs.size >= MAX_CACHED_RUNS) {
       const oldest = this.#runs.keys().next().value;
@@ -72,6 +72,16 @@ export class RunCatalog {
     this.#runs.set(runId, info);
     return info;
   }
+}
+
+/** The run's title, description, reward and time per unit, for the task page's header. */
+function taskPageInfo(config: Partial<TaskRunConfig>): TaskPageInfo {
+  return {
+    title: config.task_title ?? config.task_name ?? 'Task',
+    ...(config.task_description ? { description: config.task_description } : {}),
+    ...(config.task_reward !== undefined ? { reward: config.task_reward } : {}),
+    ...(config.assignment_duration_seconds ? { assignmentDurationSeconds: config.assignment_duration_seconds } : {}),
+  };
 }
 
 /**

@@ -9,6 +9,9 @@ interface FieldLike {
   type?: string;
   options?: string[];
   required?: boolean;
+  min?: number;
+  max?: number;
+  value?: string;
 }
 
 function fieldsOf(initData: unknown): FieldLike[] {
@@ -23,12 +26,30 @@ export function simulatedAnswer(initData: unknown, random: () => number, by: str
   const answer: Record<string, unknown> = {};
   for (const field of fields) {
     switch (field.type) {
-      case 'number':
-        answer[field.name] = Math.floor(random() * 10);
+      case 'number': {
+        const min = field.min ?? 0;
+        const max = field.max ?? min + 9;
+        answer[field.name] = Math.min(max, min + Math.floor(random() * (max - min + 1)));
         break;
+      }
+      case 'image':
+      case 'audio':
+      case 'video':
+      case 'link':
+        // Display fields show the unit's data; they submit nothing.
+        break;
+      case 'hidden':
+        answer[field.name] = field.value ?? '';
+        break;
+      case 'checkboxes': {
+        const options = field.options ?? [];
+        if (options.length > 0) answer[field.name] = [options[Math.floor(random() * options.length)]];
+        break;
+      }
       case 'checkbox':
         answer[field.name] = random() < 0.5;
         break;
+      case 'radio':
       case 'select': {
         const options = field.options ?? [];
         if (options.length > 0) answer[field.name] = options[Math.floor(random() * options.length)];

@@ -462,6 +462,7 @@ describe('user config file', () => {
     expect(await cli('config', 'set', 'temporal_address', '10.0.0.5:7233')).toContain('temporal_address set in');
     expect(await cli('config', 'get', 'temporal_address')).toBe('10.0.0.5:7233\n');
     await cli('config', 'set', 'secret', 'super-secret-0123456789');
+    await cli('config', 'set', 'operator_password', 'console-password-0123');
     await cli('config', 'set', 'database_url', 'postgresql://u:pw@localhost:5432/db');
     await cli('config', 'set', 'prolific_token', 'prolific-token-abc123');
     expect(await cli('config', 'set', 'log_level', 'warn')).toContain('note: HITLOOP_LOG_LEVEL is set in the environment');
@@ -474,6 +475,7 @@ describe('user config file', () => {
     expect(listed.file).toBe(userConfigPath(env));
     expect(byKey.temporal_address).toMatchObject({ value: '10.0.0.5:7233', source: 'file' });
     expect(byKey.secret).toMatchObject({ value: '********', source: 'file' });
+    expect(byKey.operator_password).toMatchObject({ value: '********', source: 'file' });
     expect(byKey.database_url).toMatchObject({ value: 'postgresql://u:****@localhost:5432/db', source: 'file' });
     expect(byKey.prolific_token).toMatchObject({ value: '********', source: 'file' });
     expect(byKey.prolific_webhook_secret).toMatchObject({ value: '', source: 'default' });
@@ -483,6 +485,7 @@ describe('user config file', () => {
     const table = await cli('config', 'list');
     expect(table).not.toContain('super-secret');
     expect(table).not.toContain('prolific-token-abc123');
+    expect(table).not.toContain('console-password');
     expect(table).toMatch(/log_level\s+debug\s+\(env HITLOOP_LOG_LEVEL\)/);
 
     expect(await cli('config', 'unset', 'temporal_address')).toContain('temporal_address removed');

@@ -154,6 +154,57 @@ describe('static-form page', () => {
   });
 });
 
+describe('static-form page, display and choice fields', () => {
+  const options = staticFormBlueprint.optionsSchema.parse({
+    fields: [
+      { name: 'photo', type: 'image', source: 'image_url', help: 'Look <closely>' },
+      { name: 'clip', type: 'audio' },
+      { name: 'film', type: 'video' },
+      { name: 'page', type: 'link', label: 'Source' },
+      { name: 'animal', type: 'radio', options: ['cat', 'dog'] },
+      { name: 'tags', type: 'checkboxes', options: ['a', 'b'] },
+      { name: 'count', type: 'number', min: 1, max: 5 },
+      { name: 'ref', type: 'hidden', value: 'item-{{id}}' },
+    ],
+  });
+
+  it('renders media as display elements, choices as fieldsets, bounds and help text, the run title', () => {
+    const html = renderStaticFormPage({ runId: 'r-1', options: options as never, task: { title: 'Name <the> animal', reward: 0.25, assignmentDurationSeconds: 600 } });
+    expect(html).toContain('<title>Name &lt;the&gt; animal</title>');
+    expect(html).toContain('<h1 id="hl-title">Name &lt;the&gt; animal</h1>');
+    expect(html).toContain('Pays $0.25 per unit');
+    expect(html).toMatch(/<img id="hl-field-photo" data-display="image" data-source="image_url" alt="Photo" aria-describedby="hl-field-photo-help">/);
+    expect(html).toContain('<p id="hl-field-photo-help" class="hl-help">Look &lt;closely&gt;</p>');
+    expect(html).toMatch(/<audio id="hl-field-clip" data-display="audio" data-source="clip" controls/);
+    expect(html).toMatch(/<video id="hl-field-film" data-display="video"/);
+    expect(html).toMatch(/<a id="hl-field-page" data-display="link" data-source="page" target="_blank" rel="noopener noreferrer">Source<\/a>/);
+    expect(html).toMatch(/<fieldset class="hl-field hl-choices" id="hl-field-animal" data-type="radio"[^>]*><legend>Animal/);
+    expect(html).toContain('<input type="radio" id="hl-field-animal-0" name="animal" value="cat" required>');
+    expect(html).toContain('<input type="checkbox" id="hl-field-tags-1" name="tags" value="b">');
+    expect(html).toMatch(/<input type="number" step="any" id="hl-field-count"[^>]* min="1" max="5" required>/);
+    expect(html).toContain('data-template-value="item-{{id}}"');
+    expect(html).toContain('<link rel="icon" href="/assets/favicon.svg"');
+  });
+
+  it('validates submissions: display fields submit nothing, choices must be listed, numbers within bounds', () => {
+    const schema = staticFormBlueprint.submissionSchema(options);
+    expect(schema.safeParse({ animal: 'dog', tags: ['a'], count: 3, ref: 'item-1' }).success).toBe(true);
+    expect(schema.safeParse({ animal: 'dog', tags: ['a'], count: 3, ref: 'item-1', photo: 'x' }).success).toBe(false);
+    expect(schema.safeParse({ animal: 'cow', tags: ['a'], count: 3, ref: 'item-1' }).success).toBe(false);
+    expect(schema.safeParse({ animal: 'dog', tags: [], count: 3, ref: 'item-1' }).success).toBe(false);
+    expect(schema.safeParse({ animal: 'dog', tags: ['a'], count: 6, ref: 'item-1' }).success).toBe(false);
+    expect(staticFormBlueprint.optionsSchema.safeParse({ fields: [{ name: 'x', type: 'radio' }] }).success).toBe(false);
+    expect(staticFormBlueprint.optionsSchema.safeParse({ fields: [{ name: 'x', type: 'number', min: 5, max: 1 }] }).success).toBe(false);
+    const initData = staticFormBlueprint.initData({ assignmentData: { id: '1' }, unitIndex: 0, options });
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+    for (let i = 0; i < 20; i++) {
+      const answer = simulatedAnswer(initData, random, 'sim');
+      expect(schema.safeParse({ ...answer, ref: 'item-1' }).success, JSON.stringify(answer)).toBe(true);
+    }
+  });
+});
+
 describe('simulator', () => {
   it('answers every field type with a value the form accepts', () => {
     const options = staticFormBlueprint.optionsSchema.parse({

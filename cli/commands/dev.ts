@@ -70,6 +70,7 @@ async function runDev(opts: DevOptions): Promise<number> {
   say(`  Temporal:  ${temporal.address} (namespace ${settings.temporalNamespace})`);
   say(`  Web UI:    ${temporal.uiUrl}`);
   say(`  Gateway:   ${settings.gatewayUrl}`);
+  say(`  Console:   ${settings.gatewayUrl}/admin${settings.operatorPassword ? '' : ' (off: set HITLOOP_OPERATOR_PASSWORD)'}`);
   say(`  Database:  ${settings.databaseUrl.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@')}`);
   say(`  In another shell: TEMPORAL_ADDRESS=${temporal.address} HITLOOP_DATABASE_URL=${settings.databaseUrl} bin/hitloop runs`);
 

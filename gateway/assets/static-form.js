@@ -1,4 +1,4 @@
-/* global document, location, sessionStorage, FormData, Node, NodeFilter, URLSearchParams */
+/* global document, location, sessionStorage, FormData, Node, NodeFilter, URLSearchParams, URL, setInterval, clearInterval */
 /**
  * The static-form task page (rendered by blueprints/staticFormPage.ts): shows the unit's data, lets
  * the worker fill and submit the form, and shows the page's state in `body[data-state]`.
@@ -28,6 +28,27 @@ const REASONS = {
   no_units_available: 'There is no work available for you right now.',
   run_not_running: 'This task is not taking workers any more.',
 };
+/** What the worker reads for each error the gateway may answer: never the code or its internals. */
+const ERRORS = {
+  bad_worker_identity: 'This link is not valid for this task run. Open the task again from the site that sent you here.',
+  unknown_run: 'This task does not exist (any more). Check the link you were given.',
+  invalid_token: 'Your place in this task could not be restored. Look for work again.',
+  token_mismatch: 'Your place in this task could not be restored. Look for work again.',
+  agent_ended: 'Your time on this unit has ended.',
+  not_in_task: 'This unit is not open for answers right now.',
+  invalid_submission: 'Some answers are missing or not valid; check the form and submit again.',
+  already_submitted: 'This unit was already submitted. Thank you!',
+  rate_limited: 'Too many actions at once; wait a moment and try again.',
+  temporal_unavailable: 'The task server is busy or restarting. Your answers are kept; try again in a minute.',
+  internal: 'Something went wrong on our side. Your answers are kept; try again in a minute.',
+};
+const FALLBACK_ERROR = 'Something went wrong. Your answers are kept; try again in a minute, or reload the page.';
+/** A sentence for an error: the worker-facing text of its code, or for a form error the server's field list. */
+function sentenceFor(event) {
+  if (event.code === 'invalid_submission' && event.message) return `${ERRORS.invalid_submission} (${event.message})`;
+  return ERRORS[event.code] ?? FALLBACK_ERROR;
+}
+
 const ENDINGS = {
   completed: 'Thank you! Your work was submitted.',
   approved: 'Thank you! Your work was submitted and approved.',
@@ -89,26 +110,27 @@ function onEvent(event) {
       return;
     case 'agent':
       showUnit(event.agent.initData);
+      startCountdown(event.agent.agentId);
       onStatus(event.agent.status);
       return;
     case 'status':
       onStatus(event.status, event.payload);
       return;
     case 'onboarding':
-      if (!onboardingForm) setState('error', 'This task cannot be shown', 'it asks for onboarding, but the page has no onboarding form');
+      if (!onboardingForm) setState('error', 'This task cannot be shown', 'This task asks for a qualification test this page cannot show. Please contact the requester.');
       else if (state !== 'onboarding_submitting') setState('onboarding', 'Before you start', '');
       return;
     case 'refused':
       setState(
         'no_work',
         'No work available',
-        `${REASONS[event.reason] ?? event.reason}${params.PROLIFIC_PID ? ' Please return the study on Prolific so your place goes to someone else.' : ''} (${event.reason}: ${event.detail})`,
+        `${REASONS[event.reason] ?? 'This task is not available to you right now.'}${params.PROLIFIC_PID ? ' Please return the study on Prolific so your place goes to someone else.' : ''}`,
       );
       body.dataset.reason = event.reason;
       return;
     case 'ended':
       if (event.status === 'completed' || event.status === 'approved') onSubmitted(event.status);
-      else setState('ended', 'This unit has ended', ENDINGS[event.status] ?? event.message);
+      else setState('ended', 'This unit has ended', ENDINGS[event.status] ?? 'This unit is closed.');
       return;
     case 'error':
       onError(event);
@@ -149,26 +171,105 @@ function onStatus(status, payload) {
   } else if (status === 'completed' || status === 'approved') {
     onSubmitted(status);
   } else if (status === 'submit_refused') {
-    setState('ended', 'Submission not accepted', payload?.reason ?? 'the unit was no longer yours');
+    setState('ended', 'Submission not accepted', payload?.reason ? `Your answers were not accepted: ${payload.reason}` : 'This unit was no longer yours when the answers arrived.');
   } else {
-    setState('ended', 'This unit has ended', ENDINGS[status] ?? status);
+    setState('ended', 'This unit has ended', ENDINGS[status] ?? 'This unit is closed.');
   }
 }
 
 function onError(event) {
+  const sentence = sentenceFor(event);
   if (event.code === 'bad_worker_identity' || event.code === 'unknown_run') {
-    setState('error', 'This link does not work', event.message);
+    setState('error', 'This link does not work', sentence);
   } else if ((event.ref === 'submit' || event.ref === 'live') && state === 'onboarding_submitting') {
     setState('onboarding', 'Before you start', '');
-    onboardingError.textContent = event.message;
+    onboardingError.textContent = sentence;
   } else if (event.ref === 'submit' || event.ref === 'live') {
     if (state === 'submitting') setState('working', 'Your task', '');
-    formError.textContent = event.message;
+    formError.textContent = sentence;
   } else if (event.code === 'agent_ended') {
     onStatus(event.status ?? 'expired');
   } else {
-    formError.textContent = event.message;
+    formError.textContent = sentence;
   }
+}
+
+/** Only web and data URLs (and relative ones) go into src/href: never `javascript:` from item data. */
+function safeUrl(value) {
+  if (typeof value !== 'string' || value.trim() === '') return null;
+  try {
+    const url = new URL(value, location.href);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return url.href;
+    if (url.protocol === 'data:' && /^data:(image|audio|video)\//i.test(value.trim())) return value.trim();
+  } catch {
+    return null;
+  }
+  return null;
+}
+const URL_ATTRIBUTES = new Set(['src', 'href', 'poster', 'action', 'formaction', 'srcset', 'data', 'xlink:href']);
+const fill = (template, data, text) => template.replace(/\{\{\s*([\w.-]+)\s*\}\}/g, (_, key) => text(data[key] ?? ''));
+
+/** `{{key}}` in attributes of a custom template: set through the DOM (so escaped); URLs must be safe; never in event handlers. */
+function fillAttributes(root, data, text) {
+  for (const el of root.querySelectorAll('*')) {
+    for (const attr of [...el.attributes]) {
+      if (!attr.value.includes('{{')) continue;
+      const name = attr.name.toLowerCase();
+      if (name.startsWith('on')) {
+        el.removeAttribute(attr.name);
+        continue;
+      }
+      const value = fill(attr.value, data, text);
+      if (URL_ATTRIBUTES.has(name)) {
+        const url = safeUrl(value);
+        if (url) el.setAttribute(attr.name, url);
+        else el.removeAttribute(attr.name);
+      } else el.setAttribute(attr.name, value);
+    }
+  }
+}
+
+/** Display fields (image, audio, video, link) get their URL from the unit's data. */
+function fillDisplayFields(data) {
+  const shown = new Set();
+  for (const el of document.querySelectorAll('[data-display]')) {
+    const key = el.dataset.source;
+    shown.add(key);
+    const url = safeUrl(data[key]);
+    const attr = el.dataset.display === 'link' ? 'href' : 'src';
+    if (url) el.setAttribute(attr, url);
+    else el.removeAttribute(attr);
+    el.closest('.hl-field')?.toggleAttribute('data-missing', !url);
+  }
+  for (const el of form.querySelectorAll('input[type="hidden"][data-template-value]')) {
+    el.value = fill(el.dataset.templateValue, data, (v) => (typeof v === 'string' ? v : JSON.stringify(v)));
+  }
+  return shown;
+}
+
+/** Time left on the unit, counted from when this page first showed it (kept across reloads). */
+let countdown = null;
+function startCountdown(agentId) {
+  const box = document.getElementById('hl-time-left');
+  if (!box) return;
+  const seconds = Number(box.dataset.seconds);
+  const key = `hitloop:${runId}:started:${agentId}`;
+  let started = Number(sessionStorage.getItem(key));
+  if (!started) {
+    started = Date.now();
+    try {
+      sessionStorage.setItem(key, String(started));
+    } catch {
+      // Without storage a reload restarts the count; the server's timer is the one that counts.
+    }
+  }
+  clearInterval(countdown);
+  const tick = () => {
+    const left = Math.max(0, Math.round(seconds - (Date.now() - started) / 1000));
+    box.textContent = `Time left: ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+  };
+  tick();
+  countdown = setInterval(tick, 1000);
 }
 
 /** The unit's data: into the placeholders of a custom template, else as a list. */
@@ -179,6 +280,7 @@ function showUnit(initData) {
     // From the pristine template each time: the page may show several units one after the other.
     templateBox.innerHTML = templateHtml;
     for (const el of templateBox.querySelectorAll('[data-hitloop-field]')) el.textContent = text(data[el.dataset.hitloopField] ?? '');
+    fillAttributes(templateBox, data, text);
     const walker = document.createTreeWalker(templateBox, NodeFilter.SHOW_TEXT);
     const nodes = [];
     while (walker.nextNode()) nodes.push(walker.currentNode);
@@ -189,9 +291,11 @@ function showUnit(initData) {
     }
     return;
   }
+  const shown = fillDisplayFields(data);
   const list = document.getElementById('hl-data');
   list.replaceChildren();
   for (const [key, value] of Object.entries(data)) {
+    if (shown.has(key)) continue;
     const dt = document.createElement('dt');
     dt.textContent = key;
     const dd = document.createElement('dd');
@@ -206,6 +310,14 @@ function formValues(target) {
   const values = {};
   for (const el of target.querySelectorAll('[data-type]')) {
     const type = el.dataset.type;
+    if (type === 'radio' || type === 'checkboxes') {
+      const chosen = [...el.querySelectorAll('input:checked')].map((input) => input.value);
+      if (type === 'checkboxes') {
+        if (chosen.length > 0 || el.dataset.required === 'true') values[el.dataset.name] = chosen;
+      } else if (chosen.length > 0) values[el.dataset.name] = chosen[0];
+      else if (el.dataset.required === 'true') values[el.dataset.name] = '';
+      continue;
+    }
     if (type === 'checkbox') {
       values[el.name] = el.checked;
       continue;
@@ -231,7 +343,7 @@ form.addEventListener('submit', (event) => {
     },
     (error) => {
       setState('working', 'Your task', '');
-      formError.textContent = error.message ?? String(error);
+      formError.textContent = sentenceFor(error);
     },
   );
 });
@@ -245,7 +357,7 @@ onboardingForm?.addEventListener('submit', (event) => {
   // What follows the acknowledgement decides the page: `agent` (passed) or `refused` (not_qualified).
   client.submit(values).catch((error) => {
     setState('onboarding', 'Before you start', '');
-    onboardingError.textContent = error.message ?? String(error);
+    onboardingError.textContent = sentenceFor(error);
   });
 });
 
@@ -253,7 +365,7 @@ returnButton.addEventListener('click', () => {
   if (state !== 'working') return;
   setState('ended', 'Returning the unit…');
   client.returnUnit().catch((error) => {
-    formError.textContent = error.message ?? String(error);
+    formError.textContent = sentenceFor(error);
   });
 });
 

@@ -1,0 +1,172 @@
+/**
+ * The operator console in a real Chromium (playwright-core) against a real gateway, Temporal
+ * server and SQLite: the operator logs in, watches a run's progress move while workers submit,
+ * changes a cap (and sees a refusal), reviews units with the keyboard, pays a bonus once however
+ * often the button is clicked, downloads an export; item data carrying script payloads is shown as
+ * text and never runs. Screenshots go to test/screenshots/ (gitignored).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gateway } from '../gateway/server.ts';
+import { Bonus, ProviderCall, Unit } from '../model/entities.ts';
+import { runStatusQuery, taskRunWorkflowId } from '../workflows/definitions.ts';
+import { completeUnit, type Assigned } from './support/completeUnits.ts';
+import { formConfig } from './support/configs.ts';
+import { launchRunning, startTestGateway } from './gateway.helpers.ts';
+import { startStack, type Stack } from './support/stack.ts';
+
+const PASSWORD = 'console-password-for-tests';
+const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
+const PAYLOAD = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+
+describe('operator console in Chromium', () => {
+  let stack: Stack;
+  let gateway: Gateway;
+  let browser: Browser;
+  let page: Page;
+  let runId: string;
+  const done: Assigned[] = [];
+
+
+  beforeAll(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    stack = await startStack('sqlite');
+    stack.settings.operatorPassword = PASSWORD;
+    gateway = await startTestGateway(stack);
+    const data = [{ text: PAYLOAD }, ...Array.from({ length: 5 }, (_, i) => ({ text: `sentence ${i + 1}` }))];
+    runId = await launchRunning(stack, formConfig({ data, max_spend: 20 }, 6));
+    browser = await chromium.launch({
+      executablePath: process.env.HITLOOP_CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    // The test's own probes are evaluated as strings, which the console's CSP forbids; the page's
+    // escaping is what this file tests (the CSP header itself: test/api.test.ts).
+    const context = await browser.newContext({ acceptDownloads: true, bypassCSP: true, viewport: { width: 1200, height: 900 } });
+    page = await context.newPage();
+    page.on('pageerror', (err) => {
+      throw new Error(`script error on the console: ${err.message}`);
+    });
+    page.on('dialog', (dialog) => void dialog.accept());
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await gateway?.close();
+    await stack?.stop();
+  });
+
+  it('refuses a wrong password, logs in with the right one, and lists the run once', async () => {
+    await page.goto(`${gateway.url}/admin`);
+    await page.waitForSelector('#login');
+    await page.fill('#password', 'wrong password');
+    await page.click('#login button[type="submit"]');
+    await page.waitForFunction(`document.getElementById('login-error')?.textContent?.includes('not the operator password')`);
+    await page.fill('#password', PASSWORD);
+    await page.click('#login button[type="submit"]');
+    await page.waitForSelector(`#runs tr[data-run-id="${runId}"]`, { timeout: 60_000 });
+    expect(await page.locator(`#runs tr[data-run-id="${runId}"]`).count()).toBe(1);
+    expect(await page.textContent(`#runs tr[data-run-id="${runId}"]`)).toContain('/ $20.00');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'console-runs.png'), fullPage: true });
+  });
+
+  it('shows the run\'s progress moving while workers submit, without a reload', async () => {
+    await page.goto(`${gateway.url}/admin#/runs/${runId}`);
+    await page.waitForSelector('#run-progress');
+    const before = Number(await page.getAttribute('#run-progress', 'data-done'));
+    expect(before).toBe(0);
+    const navigations: string[] = [];
+    page.on('framenavigated', (frame) => navigations.push(frame.url()));
+    for (const worker of ['con-ann', 'con-bob', 'con-cat', 'con-dan']) {
+      done.push(await completeUnit(stack.env.client, stack.db, runId, worker, { label: 'positive' }));
+    }
+    await page.waitForFunction(`Number(document.getElementById('run-progress')?.dataset.done) >= 4`, undefined, { timeout: 60_000 });
+    expect(await page.textContent('#run-progress')).toBe('4 / 6');
+    expect(navigations).toEqual([]);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'console-run.png'), fullPage: true });
+  });
+
+  it('changes a cap live, and shows a refused change without applying it', async () => {
+    await page.waitForSelector('#limits:not([hidden])');
+    await page.fill('#limit-max_num_concurrent_units', '3');
+    await page.click('#save-limits');
+    await page.waitForFunction(`document.getElementById('flash')?.textContent?.includes('Caps saved')`);
+    const limits = async () => (await stack.env.client.workflow.getHandle(taskRunWorkflowId(runId)).query(runStatusQuery)).limits;
+    expect((await limits()).max_num_concurrent_units).toBe(3);
+    await page.fill('#limit-task_lifetime_seconds', '0');
+    await page.click('#save-limits');
+    await page.waitForFunction(`(document.getElementById('limits-error')?.textContent ?? '').length > 0`);
+    expect(await page.textContent('#limits-error')).toContain('task_lifetime_seconds');
+    expect((await limits()).task_lifetime_seconds).toBeGreaterThan(0);
+  });
+
+  it('downloads the export', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-jsonl')]);
+    const file = await download.path();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(download.suggestedFilename()).toBe(`${runId}.jsonl`);
+  });
+
+  it('reviews units with the keyboard; item HTML is shown as text and never runs', async () => {
+    await page.goto(`${gateway.url}/admin#/runs/${runId}/review`);
+    await page.waitForSelector('.unit');
+    expect(await page.locator('.unit').count()).toBe(4);
+    // The payload is on the page as text, and nothing of it ran.
+    expect(await page.textContent('#units')).toContain(PAYLOAD);
+    expect(await page.evaluate('window.__pwned')).toBeUndefined();
+    expect(await page.locator('#units img, #units script').count()).toBe(0);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'console-review.png'), fullPage: true });
+
+    const first = await page.getAttribute('.unit.selected', 'data-unit-id');
+    // Each key waits for its answer on the page (the selection moves on once a review is done).
+    const review = async (key: string, unitId: string, said: string, status: string): Promise<void> => {
+      await page.keyboard.press(key);
+      await page.locator('#flash', { hasText: `${said} unit ${unitId}` }).waitFor({ timeout: 90_000 });
+      expect((await stack.db.em().findOne(Unit, unitId))?.status).toBe(status);
+    };
+    await review('a', first!, 'Approved', 'accepted');
+    // Approving moved the selection on; `j` moves once more, `r` rejects that one.
+    const second = await page.getAttribute('.unit.selected', 'data-unit-id');
+    expect(second).not.toBe(first);
+    await page.keyboard.press('j');
+    const third = await page.getAttribute('.unit.selected', 'data-unit-id');
+    expect(third).not.toBe(second);
+    await review('r', third!, 'Rejected', 'rejected');
+    await page.keyboard.press('k');
+    await page.keyboard.press('k');
+    expect(await page.getAttribute('.unit.selected', 'data-unit-id')).toBe(second);
+    await review('s', second!, 'Soft-rejected', 'soft_rejected');
+    expect((await stack.db.em().findOne(Unit, first!))?.status).toBe('accepted');
+  });
+
+  it('pays a bonus once, however often its button is clicked', async () => {
+    const unitId = await page.getAttribute('.unit.selected', 'data-unit-id');
+    await page.keyboard.press('b');
+    const form = page.locator(`.unit[data-unit-id="${unitId}"] form.bonus-form`);
+    await form.waitFor({ timeout: 10_000 });
+    await form.locator('input[name="amount"]').fill('0.75');
+    // Two clicks in a row: two requests with the form's one request key.
+    await form.locator('button[data-action="pay-bonus"]').dblclick();
+    await page.locator('#flash', { hasText: 'Bonus of $0.75' }).waitFor({ timeout: 90_000 });
+    // The reviewed unit is listed under "all", with its bonus.
+    await page.selectOption('#status-filter', 'all');
+    await page.click('text=Apply');
+    await page.locator(`.unit[data-unit-id="${unitId}"] .bonus`, { hasText: 'Bonus $0.75 (paid)' }).waitFor({ timeout: 30_000 });
+    const bonuses = await stack.db.em().find(Bonus, { unit: unitId! });
+    expect(bonuses).toHaveLength(1);
+    expect(bonuses[0]!.status).toBe('paid');
+    expect(await stack.db.em().count(ProviderCall, { operation: 'payBonus', requestKey: bonuses[0]!.requestKey })).toBe(1);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'console-review-bonus.png'), fullPage: true });
+  }, 240_000);
+
+  it('works on a phone-sized screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${gateway.url}/admin#/runs`);
+    await page.waitForSelector(`#runs tr[data-run-id="${runId}"]`);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+    expect(overflow).toBeLessThanOrEqual(1);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'console-runs-phone.png'), fullPage: true });
+  });
+});
