@@ -122,7 +122,8 @@ describe('production stack: Temporal cluster on PostgreSQL (split services), wor
 
       const ledger = new Ledger();
       let runEnded = false;
-      const wss = `${stack.httpsUrl.replace('https:', 'wss:')}/ws`;
+      // The simulated workers turn https:// into wss://<host>/ws themselves.
+      const wss = stack.httpsUrl;
       const rng = new SeededRandom(seed);
       const crowd = Array.from({ length: options.workers }, (_, i) =>
         runSimulatedWorker(
