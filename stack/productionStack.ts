@@ -127,7 +127,7 @@ export async function startProductionStack(opts: ProductionStackOptions): Promis
   const logLevel = opts.logLevel ?? 'info';
 
   const started = Date.now();
-  const binaries: TemporalServerBinaries = await ensureTemporalServerBinaries({ log });
+  const binaries: TemporalServerBinaries = await ensureTemporalServerBinaries({ log, ui: opts.uiPort !== false });
   await ensureWorkflowBundle();
 
   const pgTarget = postgresTargetFromUrl(opts.postgresUrl);

@@ -40,6 +40,8 @@ export interface TemporalServerBinaries {
 export interface EnsureOptions {
   log?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Build the Web UI server too (default true). */
+  ui?: boolean;
 }
 
 export function temporalServerCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -50,7 +52,7 @@ export function temporalUiServerCacheDir(env: NodeJS.ProcessEnv = process.env): 
   return path.join(hitloopCacheDir(env), 'temporal-ui-server', TEMPORAL_UI_SERVER_VERSION);
 }
 
-/** The cached binaries, building whatever is missing (minutes on two cores the first time). */
+/** The cached binaries, building whatever is missing (minutes on two cores the first time). `uiServer` exists only if `ui` was not false. */
 export async function ensureTemporalServerBinaries(opts: EnsureOptions = {}): Promise<TemporalServerBinaries> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
@@ -71,7 +73,7 @@ export async function ensureTemporalServerBinaries(opts: EnsureOptions = {}): Pr
     },
   });
   const uiDir = temporalUiServerCacheDir(env);
-  await ensureGoBuild({
+  if (opts.ui !== false) await ensureGoBuild({
     what: `Temporal UI server ${TEMPORAL_UI_SERVER_VERSION}`,
     dir: uiDir,
     packages: [`${UI_SERVER_PACKAGE}@${TEMPORAL_UI_SERVER_VERSION}`],

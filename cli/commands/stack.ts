@@ -30,6 +30,7 @@ interface StackOptions {
   httpsPort: number;
   temporalPort: number;
   uiPort: number;
+  ui: boolean;
   demo?: boolean;
   demoWorkers: number;
   exitWhenDone?: boolean;
@@ -62,6 +63,7 @@ export function registerStackCommand(program: Command): void {
     .option('--https-port <port>', 'the proxy (https:// and wss://)', parsePort, 8443)
     .option('--temporal-port <port>', 'Temporal frontend gRPC (below 32768)', parsePort, 7233)
     .option('--ui-port <port>', 'Temporal Web UI', parsePort, 8080)
+    .option('--no-ui', 'no Web UI (and no UI server build)')
     .option('--demo', 'launch examples/static-form.yaml and complete it with simulated workers over wss://')
     .option('--demo-workers <n>', 'simulated workers for --demo', parseCount, 5)
     .option('--exit-when-done', 'with --demo: stop everything once the demo run has ended (exit 0 if it completed)')
@@ -86,7 +88,7 @@ async function runStack(opts: StackOptions): Promise<number> {
     gateways: opts.gateways,
     httpsPort: opts.httpsPort,
     temporalPort: opts.temporalPort,
-    uiPort: opts.uiPort,
+    uiPort: opts.ui ? opts.uiPort : false,
     log: (line) => say(`  ${line}`),
   });
   say(`hitloop stack: up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
