@@ -54,7 +54,7 @@ export interface AssignmentInput {
   autoApproveAfterSeconds?: number;
   firstAgent?: AgentJoined;
   /**
-   * Overlap (docs/design.md §3): each agent works its unit alone, from the moment it joins (no
+   * Overlap (docs/design.md §2): each agent works its unit alone, from the moment it joins (no
    * waiting); after each submission the item is aggregated, and dynamic overlap may add units.
    */
   independent?: boolean;

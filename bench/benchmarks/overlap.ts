@@ -1,5 +1,5 @@
 /**
- * Overlap (docs/design.md §3), measured without a stack: fixed against dynamic overlap on a
+ * Overlap (docs/design.md §2), measured without a stack: fixed against dynamic overlap on a
  * simulated crowd of seeded accuracy (60-95 %) against a known truth (units spent, share correct),
  * and how long one Dawid-Skene pass over a run's votes takes (the aggregation activity runs one per
  * submission of a dawid_skene run).
