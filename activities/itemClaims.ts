@@ -1,5 +1,5 @@
 /**
- * No worker twice on one item (docs/design.md §3, overlap): an item is known across the runs of a
+ * No worker twice on one item (docs/design.md §2, overlap): an item is known across the runs of a
  * task by its key (sha256 of its data as canonical JSON); a worker given a unit of it claims it in
  * the registration's transaction, and the claim's unique key refuses a second one even under
  * concurrency. Claims are never released: a worker who returned a unit does not get the item again.

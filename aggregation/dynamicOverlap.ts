@@ -1,5 +1,5 @@
 /**
- * Dynamic overlap (docs/design.md §3; Toloka's dynamic overlap, MTurk's "extend if agreement
+ * Dynamic overlap (docs/design.md §2; Toloka's dynamic overlap, MTurk's "extend if agreement
  * below"): an item starts with `min` units and gets one more at a time, once all it has are
  * submitted, while its aggregated confidence is below `confidence` and `max` is not reached.
  */

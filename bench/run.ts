@@ -17,12 +17,20 @@ import { assignmentBenchmark } from './benchmarks/assignment.ts';
 import { connectionsBenchmark } from './benchmarks/connections.ts';
 import { endToEndBenchmark } from './benchmarks/endToEnd.ts';
 import { liveActionsBenchmark } from './benchmarks/liveActions.ts';
+import { overlapBenchmark } from './benchmarks/overlap.ts';
 import { scaleBenchmark } from './benchmarks/scale.ts';
 import { setSaveHistories } from './histories.ts';
 import { summarizeProfiles } from './profile.ts';
 import { printTable } from './table.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [assignmentBenchmark, liveActionsBenchmark, endToEndBenchmark, scaleBenchmark, connectionsBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [
+  assignmentBenchmark,
+  liveActionsBenchmark,
+  endToEndBenchmark,
+  scaleBenchmark,
+  connectionsBenchmark,
+  overlapBenchmark,
+];
 export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
 
 async function main(argv: string[]): Promise<number> {

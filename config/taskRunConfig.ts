@@ -243,7 +243,7 @@ const goldSchema = z
     }
   });
 
-// ---------------------------------------------------------------- overlap and aggregation (docs/design.md §3)
+// ---------------------------------------------------------------- overlap and aggregation (docs/design.md §2; quality §3)
 
 /** Independent labels per item: `min` units first, then one more at a time up to `max` while the item's confidence is below `confidence`. */
 const overlapSchema = z
@@ -344,7 +344,7 @@ export const taskRunConfigSchema = z
       provider: componentSchema('provider', 'mock'),
       blueprint: componentSchema('blueprint', 'static-form'),
       data: dataSourceSchema,
-      /** Independent labels per item (docs/design.md §3); absent = `units_per_assignment` units per assignment. */
+      /** Independent labels per item (docs/design.md §2); absent = `units_per_assignment` units per assignment. */
       overlap: overlapSchema.optional(),
       /** Aggregate each item's answers after every submission (needs `overlap`). */
       aggregate: aggregateSchema.optional(),

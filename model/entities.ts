@@ -286,7 +286,7 @@ export const Bonus = defineEntity({
 export interface Bonus extends InferEntity<typeof Bonus> {}
 
 /**
- * A worker has been given a unit of this item (docs/design.md §3, overlap): written in the
+ * A worker has been given a unit of this item (docs/design.md §2, overlap): written in the
  * registration's transaction, never removed, so no worker gets a second unit of one item of a task,
  * whatever reconnects, returns, runs or concurrency happen. The unique key is the rule itself.
  */

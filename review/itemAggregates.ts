@@ -36,6 +36,7 @@ export interface AggregatedItem {
 
 export interface WorkerQuality {
   workerId: string;
+  provider: string;
   providerWorkerId: string;
   items: number;
   /** Mean over the fields of the share of the worker's labels equal to the aggregated label. */
@@ -49,7 +50,7 @@ export interface RunVotes {
   votes: Map<string, Vote[]>;
   /** Per field: the known label of each gold item answered. */
   gold: Map<string, Map<string, string>>;
-  workerNames: Map<string, string>;
+  workerNames: Map<string, { provider: string; providerWorkerId: string }>;
 }
 
 /** Every counted vote of the run (all items, or one item), per aggregated field. */
@@ -67,10 +68,10 @@ export async function loadRunVotes(em: EntityManager, runId: string, aggregateCo
   );
   const votes = new Map(aggregateConfig.fields.map((f) => [f, [] as Vote[]]));
   const gold = new Map(aggregateConfig.fields.map((f) => [f, new Map<string, string>()]));
-  const workerNames = new Map<string, string>();
+  const workerNames = new Map<string, { provider: string; providerWorkerId: string }>();
   for (const agent of agents) {
     const worker = agent.worker.getEntity();
-    workerNames.set(worker.id, worker.providerWorkerId);
+    workerNames.set(worker.id, { provider: worker.provider, providerWorkerId: worker.providerWorkerId });
     const submission = (agent.submission ?? {}) as Record<string, unknown>;
     const isGold = agent.unit.getEntity().kind === 'gold';
     const data = agent.assignment.getEntity().data as { gold_item?: unknown; expected?: Record<string, unknown> };
@@ -147,6 +148,11 @@ export async function aggregateRun(em: EntityManager, runId: string): Promise<{ 
       perWorker.set(w.worker, s);
     }
   }
-  const workers = [...perWorker].map(([workerId, s]) => ({ workerId, providerWorkerId: runVotes.workerNames.get(workerId) ?? workerId, ...s }));
+  const workers = [...perWorker].map(([workerId, s]) => ({
+    workerId,
+    provider: runVotes.workerNames.get(workerId)?.provider ?? '',
+    providerWorkerId: runVotes.workerNames.get(workerId)?.providerWorkerId ?? workerId,
+    ...s,
+  }));
   return { items, workers, method: config.aggregate.method };
 }

@@ -7,6 +7,8 @@
  * It tells the TaskRun workflow of each submission and release by signal.
  */
 import {
+  ActivityFailure,
+  ApplicationFailure,
   type SignalDefinition,
   allHandlersFinished,
   condition,
@@ -52,7 +54,7 @@ export interface AssignmentInput {
   autoApproveAfterSeconds?: number;
   firstAgent?: AgentJoined;
   /**
-   * Overlap (docs/design.md §3): each agent works its unit alone, from the moment it joins (no
+   * Overlap (docs/design.md §2): each agent works its unit alone, from the moment it joins (no
    * waiting); after each submission the item is aggregated, and dynamic overlap may add units.
    */
   independent?: boolean;
@@ -212,9 +214,14 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
     switch (event.kind) {
       case 'joined': {
         if (input.independent) {
-          // Alone on its unit: it starts at once.
-          await acts.setAgentsStatus({ agentIds: [a.agentId], status: 'in_task' });
-          a.status = 'in_task';
+          // Alone on its unit: it starts at once (unless a shutdown expired it first).
+          try {
+            await acts.setAgentsStatus({ agentIds: [a.agentId], status: 'in_task' });
+            a.status = 'in_task';
+          } catch (err) {
+            if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'IllegalTransitionError')) throw err;
+            a.status = 'expired';
+          }
           return;
         }
         // Several agents work together: each waits until all units of the assignment are taken.

@@ -93,7 +93,7 @@ export const RunLimitsChangeSchema = z
     maximum_units_per_worker: cap(),
     task_reward: z.number('must be a number >= 0').min(0, 'must be a number >= 0'),
     task_lifetime_seconds: z.number('must be a whole number of seconds > 0').int('must be a whole number of seconds > 0').positive('must be a whole number of seconds > 0'),
-    /** Overlap runs (docs/design.md §3): the most units one item may get, and the confidence that stops adding them. */
+    /** Overlap runs (docs/design.md §2): the most units one item may get, and the confidence that stops adding them. */
     'overlap.max': z.number('must be an integer >= 1').int('must be an integer >= 1').min(1, 'must be an integer >= 1'),
     'overlap.confidence': z
       .number('must be a number between 0 and 1 (exclusive)')

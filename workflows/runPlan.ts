@@ -16,7 +16,7 @@ export interface RunPlan {
   reconnectWindowSeconds: number;
   unitsPerAssignment: number;
   /**
-   * Overlap (docs/design.md §3): each unit of an assignment is worked alone, by a different worker;
+   * Overlap (docs/design.md §2): each unit of an assignment is worked alone, by a different worker;
    * `max` and `confidence` change live. Absent = the units of an assignment are a group.
    */
   overlap?: { min: number; max: number; confidence: number | null };

@@ -222,7 +222,11 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       updatesHandled += 1;
       await condition(() => state !== undefined);
       const s = state!;
-      const { 'overlap.max': overlapMax, 'overlap.confidence': overlapConfidence, ...limits } = RunLimitsChangeSchema.parse(change);
+      const parsed = RunLimitsChangeSchema.parse(change);
+      // Checked again here: the validator may have run before the run's plan was known.
+      const refusal = overlapChangeRefusal(parsed);
+      if (refusal) throw ApplicationFailure.create({ message: refusal, type: 'InvalidLimitChange', nonRetryable: true });
+      const { 'overlap.max': overlapMax, 'overlap.confidence': overlapConfidence, ...limits } = parsed;
       if (limits.max_spend !== undefined) {
         // Bonuses and gold units read the budget from the database: it changes there first.
         await runActivities.recordMaxSpend({ runId, maxSpend: limits.max_spend });
@@ -244,21 +248,23 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       validator: (change) => {
         const parsed = RunLimitsChangeSchema.parse(change);
         if (state && isFinal(state.status)) throw new Error(`run ${runId} has ended (${state.status}); nothing to change`);
-        checkOverlapChange(parsed);
+        const refusal = overlapChangeRefusal(parsed);
+        if (refusal) throw new Error(refusal);
       },
     },
   );
 
-  /** overlap.max / overlap.confidence: only for an overlap run, and max never below its min. */
-  function checkOverlapChange(change: RunLimitsChange): void {
+  /** overlap.max / overlap.confidence: only for an overlap run, and max never below its min (null: allowed, or not yet known). */
+  function overlapChangeRefusal(change: RunLimitsChange): string | null {
     const max = change['overlap.max'];
-    if (max === undefined && change['overlap.confidence'] === undefined) return;
-    const overlap = state?.plan.overlap;
-    if (state && !overlap) throw new Error(`run ${runId} has no overlap; overlap.max and overlap.confidence apply to overlap runs only`);
-    if (overlap && max !== undefined && max < overlap.min) throw new Error(`overlap.max: ${max} is not allowed: must be >= overlap.min (${overlap.min})`);
-    if (overlap && change['overlap.confidence'] !== undefined && overlap.confidence === null) {
-      throw new Error('overlap.confidence: this run has fixed overlap (no confidence in its config); launch with overlap.confidence for dynamic overlap');
+    if (!state || (max === undefined && change['overlap.confidence'] === undefined)) return null;
+    const overlap = state.plan.overlap;
+    if (!overlap) return `run ${runId} has no overlap; overlap.max and overlap.confidence apply to overlap runs only`;
+    if (max !== undefined && max < overlap.min) return `overlap.max: ${max} is not allowed: must be >= overlap.min (${overlap.min})`;
+    if (change['overlap.confidence'] !== undefined && overlap.confidence === null) {
+      return 'overlap.confidence: this run has fixed overlap (no confidence in its config); launch with overlap.confidence for dynamic overlap';
     }
+    return null;
   }
 
   setHandler(unitsAddedSignal, (event) => {

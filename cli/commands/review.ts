@@ -13,6 +13,9 @@ import { DECISION_BY_COMMAND, parseBonusAmount, parseBonusReason } from '../../r
 import { bonusStates } from '../../review/bonusStatus.ts';
 import { createReviewer, listForReview, type ReviewReport, type Reviewer } from '../../review/operator.ts';
 import type { SubmittedUnit } from '../../review/units.ts';
+import type { AggregatedItem } from '../../review/itemAggregates.ts';
+import { grantAccuracy, itemsOfRun, percent, workerQuality } from '../../review/workerQuality.ts';
+import { withQualificationService } from './qual.ts';
 
 const print = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -43,6 +46,16 @@ export function formatSubmittedUnit(u: SubmittedUnit): string {
   ].join('\n');
 }
 
+export function formatItem(item: AggregatedItem): string {
+  const fields = Object.entries(item.fields).map(
+    ([field, f]) =>
+      `  ${field}: ${f.label ?? '-'} (confidence ${f.confidence.toFixed(2)}; votes ${Object.entries(f.votes)
+        .map(([label, n]) => `${label} ${n}`)
+        .join(', ')}${f.tied.length > 1 ? `; tie: ${f.tied.join(' = ')}` : ''})`,
+  );
+  return [`item ${item.index} (${item.assignmentId})  ${item.status}  workers ${item.workers.length}`, `  input: ${oneLine(item.data)}`, ...fields].join('\n');
+}
+
 function formatReport(r: ReviewReport): string {
   const what = r.kind === 'bonus' ? `bonus ${r.amount} paid on ${r.unitId} (worker ${r.providerWorkerId})` : `${r.unitId}: ${r.unitStatus}`;
   return `${what}${r.repeated ? ' (already done by this request; nothing repeated)' : ''}`;
@@ -64,9 +77,21 @@ export function registerReviewCommands(program: Command): void {
     .option('--include-reviewed', 'also list units already reviewed')
     .option('--worker <id>', "only this worker's units (hitloop worker id, or the id at the provider)")
     .option('--json', 'print a JSON array')
-    .action(async (runId: string, opts: { includeReviewed?: boolean; worker?: string; json?: boolean }) => {
+    .option('--by-item', 'overlap runs: one entry per item with its answers aggregated (label, confidence, votes)')
+    .action(async (runId: string, opts: { includeReviewed?: boolean; worker?: string; json?: boolean; byItem?: boolean }) => {
       const settings = loadSettings();
       const db = await openDatabase(settings.databaseUrl);
+      if (opts.byItem) {
+        try {
+          const items = await itemsOfRun(db.em(), runId);
+          if (opts.json) return print(JSON.stringify(items));
+          for (const item of items) print(formatItem(item));
+          const open = items.filter((i) => i.status === 'unaggregated').length;
+          return print(`\n${items.length} item(s), ${open} unaggregated (no answer yet, or all units expired)`);
+        } finally {
+          await db.close();
+        }
+      }
       let units: SubmittedUnit[];
       try {
         units = await listForReview(db, runId, {
@@ -118,6 +143,24 @@ export function registerReviewCommands(program: Command): void {
         for (const report of reports) print(formatReport(report));
       });
   }
+
+  review
+    .command('workers')
+    .description("overlap runs: each worker's agreement with the aggregated labels and estimated accuracy")
+    .argument('<runId>')
+    .option('--grant <qualification>', "grant each worker's accuracy, in per cent, as this qualification (create it first)")
+    .option('--json', 'print a JSON array')
+    .action(async (runId: string, opts: { grant?: string; json?: boolean }) => {
+      const settings = loadSettings();
+      const db = await openDatabase(settings.databaseUrl);
+      const workers = await workerQuality(db.em(), runId).finally(() => db.close());
+      const granted = opts.grant ? await withQualificationService((service) => grantAccuracy(service, runId, opts.grant!, workers)) : [];
+      if (opts.json) return print(JSON.stringify(workers.map((w) => ({ ...w, accuracyPercent: percent(w.accuracy) }))));
+      for (const w of workers) {
+        print(`${w.provider}:${w.providerWorkerId}  items ${w.items}  agreement ${percent(w.agreement)} %  accuracy ${percent(w.accuracy)} %`);
+      }
+      if (opts.grant) print(`granted ${opts.grant} to ${granted.length} worker(s) (${granted.filter((g) => g.changed).length} changed)`);
+    });
 
   review
     .command('bonus')

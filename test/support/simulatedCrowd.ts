@@ -17,7 +17,7 @@ export function simulatedCrowd(args: { seed: number; items: number; workers: num
   const [low, high] = args.accuracy ?? [0.6, 0.95];
   const random = new SeededRandom(args.seed);
   const truth = Array.from({ length: args.items }, () => random.pick(labels));
-  const accuracy = new Map(Array.from({ length: args.workers }, (_, i) => [`sim-${i}`, random.between(low, high)] as const));
+  const accuracy = new Map<string, number>(Array.from({ length: args.workers }, (_, i) => [`sim-${i}`, random.between(low, high)]));
   const cache = new Map<string, string>();
   return {
     labels,
