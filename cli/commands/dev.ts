@@ -1,7 +1,7 @@
 /**
  * `hitloop dev`: the whole embedded stack in one command: a Temporal dev server with file
  * persistence and Web UI, a worker, and the gateway, on SQLite in the data directory.
- * `--demo` also launches examples/static-form.yaml and runs simulated workers until it completes.
+ * `--demo` also launches examples/label-overlap.yaml and runs simulated workers until it completes.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import { createLogger } from '../logger.ts';
 import { createProgressMeter } from '../progress.ts';
 import { formatStatus } from './runs.ts';
 
-const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'static-form.yaml');
+const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'label-overlap.yaml');
 
 interface DevOptions {
   dataDir?: string;
