@@ -18,7 +18,7 @@ import { raw } from '@mikro-orm/core';
 import { enqueueForAgent } from '../activities/outbox.ts';
 import type { Database } from '../model/database.ts';
 import { Agent } from '../model/entities.ts';
-import { ACTIVE_AGENT_STATUSES, type AgentStatus } from '../model/status.ts';
+import { ACTIVE_AGENT_STATUSES, type AgentStatus, SUBMITTED_AGENT_STATUSES } from '../model/status.ts';
 
 export interface AgentRow {
   status: AgentStatus;
@@ -78,17 +78,18 @@ export class AgentBinding {
   }
 
   /**
-   * Claim the agent's submission for `submitKey` (the same key again is still this claim);
-   * null when claimed, else why not.
+   * Claim the agent's submission for `submitKey` (the same key again is still this claim): null
+   * when claimed, `stored` when this very submission is already stored, else why not.
    */
-  async claimSubmission(agentId: string, connectionId: string, submitKey: string): Promise<Refusal | null> {
+  async claimSubmission(agentId: string, connectionId: string, submitKey: string): Promise<Refusal | 'stored' | null> {
     const em = this.#db.em();
     const changed = await em.nativeUpdate(Agent, { id: agentId, connectionId, status: 'in_task', submitKey: null }, { submitKey });
     if (changed > 0) return null;
     const row = await em.findOne(Agent, agentId, { fields: ['status', 'submitKey', 'connectionId'] });
     if (!row) return 'gone';
     if (row.connectionId !== connectionId) return 'replaced';
-    if (row.submitKey === submitKey && (row.status === 'in_task' || row.status === 'completed')) return null;
+    if (row.submitKey === submitKey && row.status === 'in_task') return null;
+    if (row.submitKey === submitKey && SUBMITTED_AGENT_STATUSES.includes(row.status)) return 'stored';
     if (row.submitKey !== null && row.submitKey !== undefined) return 'already_submitted';
     return HOLDING.includes(row.status) ? 'not_in_task' : 'ended';
   }

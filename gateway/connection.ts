@@ -46,6 +46,8 @@ export class GatewayConnection {
   binding = false;
   /** A submit was accepted by Temporal for the bound agent. */
   submitted = false;
+  /** The key of the submission the bound agent claimed (a resend with it is answered again). */
+  submitKey: string | null = null;
   /** Seen since the last ping round (a packet or a pong). */
   alive = true;
   closed = false;

@@ -295,6 +295,7 @@ async function bindAndAnnounce(
   const rebinding = reconnecting || row.connectionId !== null;
   if (conn.agent) ctx.delivery.detach(conn);
   conn.bind(bound, status, lastSeq);
+  conn.submitKey = row.submitKey;
   if (rebinding) {
     chainSignal(ctx, conn, 'reconnect', () =>
       ctx.calls.signalAssignment(bound.assignmentId, agentReconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
@@ -368,32 +369,40 @@ function onLive(ctx: GatewayContext, conn: GatewayConnection, p: LivePacket): vo
 
 async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitPacket): Promise<void> {
   if (conn.onboarding && !conn.isHolding()) return onOnboardingSubmit(ctx, conn, p);
-  if (conn.agent && (conn.submitted || conn.status === 'completed')) {
-    conn.send(encodeError('already_submitted', `agent ${conn.agent.agentId} has already submitted this unit`, { ref: 'submit', id: p.submitKey }));
-    return;
+  // The submission this agent claimed, sent again (no ack came before a reconnect): answered again,
+  // stored once. Any other key, once one is claimed, is refused.
+  const again = conn.agent !== null && p.submitKey === conn.submitKey;
+  if (!again) {
+    if (conn.agent && (conn.submitted || conn.status === 'completed')) {
+      conn.send(encodeError('already_submitted', `agent ${conn.agent.agentId} has already submitted this unit`, { ref: 'submit', id: p.submitKey }));
+      return;
+    }
+    if (!mayAct(conn, 'submit', p.submitKey)) return;
+    if (conn.status !== 'in_task') {
+      conn.send(
+        encodeError('not_in_task', `the task has not started yet (agent status ${conn.status}); submit after the "in_task" status message`, {
+          ref: 'submit',
+          id: p.submitKey,
+        }),
+      );
+      return;
+    }
   }
-  if (!mayAct(conn, 'submit', p.submitKey)) return;
   const agent = conn.agent!;
-  if (conn.status !== 'in_task') {
-    conn.send(
-      encodeError('not_in_task', `the task has not started yet (agent status ${conn.status}); submit after the "in_task" status message`, {
-        ref: 'submit',
-        id: p.submitKey,
-      }),
-    );
-    return;
-  }
   // Claimed before the first await, so a second submit sent before this one is decided is refused.
   conn.submitted = true;
+  const unclaim = (): void => {
+    if (!again) conn.submitted = false;
+  };
   const run = await ctx.runs.get(agent.runId);
   if (!run) {
-    conn.submitted = false;
+    unclaim();
     conn.send(encodeError('unknown_run', `run ${agent.runId} is not in the database`, { ref: 'submit', id: p.submitKey }));
     return;
   }
   const parsed = run.submissionSchema.safeParse(p.data);
   if (!parsed.success) {
-    conn.submitted = false;
+    unclaim();
     conn.send(encodeError('invalid_submission', `the submission does not fit the form: ${describeIssues(parsed.error.issues)}`, { ref: 'submit', id: p.submitKey }));
     return;
   }
@@ -403,11 +412,16 @@ async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitP
     'submit',
     async () => {
       // The agent row takes one submission key, whatever socket or gateway sends it (agentBinding.ts).
-      const refusal = await ctx.binding.claimSubmission(agent.agentId, conn.id, p.submitKey);
-      if (refusal) {
-        if (refusal !== 'already_submitted') conn.submitted = false;
-        return refuse(conn, refusal, 'submit', p.submitKey);
+      const claim = await ctx.binding.claimSubmission(agent.agentId, conn.id, p.submitKey);
+      if (claim === 'stored') {
+        conn.send(encode({ v: 1, type: 'submit_ack', submitKey: p.submitKey }));
+        return;
       }
+      if (claim) {
+        if (claim !== 'already_submitted') unclaim();
+        return refuse(conn, claim, 'submit', p.submitKey);
+      }
+      conn.submitKey = p.submitKey;
       try {
         await ctx.calls.signalAssignment(agent.assignmentId, agentSubmitSignal, {
           agentId: agent.agentId,
@@ -415,9 +429,13 @@ async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitP
           data: parsed.data as Record<string, unknown>,
         });
       } catch (err) {
-        // Not acknowledged: the claim goes, so a resumed page is not told its work was taken.
-        conn.submitted = false;
-        await ctx.binding.releaseSubmission(agent.agentId, p.submitKey);
+        // Not acknowledged: the claim goes (unless an earlier send of it may have been), so a
+        // resumed page is not told its work was taken.
+        if (!again) {
+          conn.submitted = false;
+          conn.submitKey = null;
+          await ctx.binding.releaseSubmission(agent.agentId, p.submitKey);
+        }
         throw err;
       }
       conn.send(encode({ v: 1, type: 'submit_ack', submitKey: p.submitKey }));

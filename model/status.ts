@@ -156,6 +156,8 @@ export const FINAL_TASK_RUN_STATUSES: readonly TaskRunStatus[] = ['completed', '
 /** An agent in one of these still holds its unit. */
 export const ACTIVE_AGENT_STATUSES: readonly AgentStatus[] = ['none', 'accepted', 'onboarding', 'waiting', 'in_task'];
 export const AGENT_ABNORMAL_END_STATUSES: readonly AgentStatus[] = AGENT_ABNORMAL_ENDS;
+/** The agent's submission is stored (and perhaps reviewed). */
+export const SUBMITTED_AGENT_STATUSES: readonly AgentStatus[] = ['completed', 'approved', 'rejected', 'soft_rejected'];
 
 export const isFinalUnitStatus = (s: UnitStatus): boolean => FINAL_UNIT_STATUSES.includes(s);
 export const isFinalTaskRunStatus = (s: TaskRunStatus): boolean => FINAL_TASK_RUN_STATUSES.includes(s);

@@ -148,5 +148,5 @@ ws.onerror = () => { document.body.dataset.ws = 'refused'; };
     expect((await agentOf(runId, 'reloader')).submission).toEqual({ label: 'positive' });
     await page.close();
     await stack.operator.shutdown(runId);
-  });
+  }, 300_000);
 });

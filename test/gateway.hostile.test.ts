@@ -321,18 +321,29 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('hostile clients through the ga
     const runId = await launchRunning(stack, formConfig({}, 2));
     const agent = await working(runId, 'crash-victim');
     await stack.stopWorker();
+    let resumed: AgentConnection | undefined;
     try {
       agent.conn.send({ type: 'submit', submitKey: 'before-crash', data: { label: 'negative' } });
       await agent.conn.expect((p) => p.type === 'submit_ack');
       agent.conn.drop();
-      const { packet } = await resumeOn(gwB, runId, agent);
+      const { conn, packet } = await resumeOn(gwB, runId, agent);
+      resumed = conn;
       expect(packet.status).not.toBe('in_task');
       expect(packet.status).toBe('completed');
+      // A client that missed the ack sends the same submission again: acknowledged again; another is not.
+      conn.send({ type: 'submit', submitKey: 'before-crash', data: { label: 'negative' } });
+      await conn.expect((p) => p.type === 'submit_ack' && p.submitKey === 'before-crash');
+      conn.send({ type: 'submit', submitKey: 'another', data: { label: 'positive' } });
+      expect(await nextError(conn)).toMatchObject({ code: 'already_submitted', id: 'another' });
     } finally {
       await stack.startWorker();
     }
     await eventually(async () => ((await agentRow(agent.agentId)).status === 'completed' ? true : undefined), 'the submission to be stored');
     expect(await agentRow(agent.agentId)).toMatchObject({ submitKey: 'before-crash', submission: { label: 'negative' } });
+    // Once stored, the same submission sent again on that socket is still acknowledged (stored once).
+    await untilStatus(resumed!, 'completed');
+    resumed!.send({ type: 'submit', submitKey: 'before-crash', data: { label: 'negative' } });
+    await resumed!.expect((p) => p.type === 'submit_ack' && p.submitKey === 'before-crash');
     await stack.operator.shutdown(runId);
   });
 

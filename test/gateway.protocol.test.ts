@@ -132,7 +132,13 @@ describe('gateway protocol (SQLite)', () => {
       try {
         const silent = await connect(quick.wsUrl, { answerPings: false });
         sockets.push(silent);
+        // Answers pings until it has its agent (a register may take longer than a ping round on a busy machine).
+        let registered = false;
+        silent.ws.on('ping', () => {
+          if (!registered) silent.ws.pong();
+        });
         const lee = await register(silent, runId, 'lee');
+        registered = true;
         const lost = await silent.until(() => false, 30_000, 'the gateway to drop the silent socket').catch((err: unknown) => err);
         expect(lost).toBeInstanceOf(ConnectionLost);
         await eventually(async () => {
