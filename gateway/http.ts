@@ -97,16 +97,19 @@ const MAX_RUN_ID_LENGTH = 100;
  */
 export function taskPagePolicy(frameAncestors: readonly string[] | undefined): Record<string, string> {
   const ancestors = frameAncestors && frameAncestors.length > 0 ? frameAncestors.join(' ') : "'none'";
+  // The sites that frame the page are the sites it reports back to (MTurk's externalSubmit form).
+  const formTargets = frameAncestors && frameAncestors.length > 0 ? ` ${frameAncestors.join(' ')}` : '';
   const csp = [
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data: https:",
-    "media-src 'self' data: https:",
+    // Item data points at images and media wherever the researcher keeps them (in-house: often http).
+    "img-src 'self' data: http: https:",
+    "media-src 'self' data: http: https:",
     "connect-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",
-    "form-action 'self'",
+    `form-action 'self'${formTargets}`,
     `frame-ancestors ${ancestors}`,
   ].join('; ');
   return { 'content-security-policy': csp, ...(ancestors === "'none'" ? { 'x-frame-options': 'DENY' } : {}) };
