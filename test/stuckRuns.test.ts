@@ -5,6 +5,7 @@
  * failing shows in the run's status as "stuck: <step> failing, N attempts: <message>"; and shutdown
  * ends such a run instead of waiting for ever.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mockProvider } from '../providers/mock.ts';
 import { providers } from '../registry/index.ts';
 import type { RunStatusReport } from '../operator/api.ts';
+import { taskRunWorkflowId } from '../workflows/definitions.ts';
 import { formConfig } from './support/configs.ts';
 import { register } from './support/qualifyingAgents.ts';
 import { eventually, startStack, type Dialect, type Stack } from './support/stack.ts';
@@ -35,6 +37,16 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('runs that cannot go on say so,
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
+  /**
+   * Started as a plain Temporal client would (README: starting a run without the command line): the
+   * operator's launch reads the files first and refuses, so only the workflow's own steps are tested.
+   */
+  async function startPlain(config: Record<string, unknown>): Promise<{ runId: string }> {
+    const runId = `r-plain-${randomUUID().slice(0, 8)}`;
+    await stack.env.client.workflow.start('TaskRunWorkflow', { taskQueue: stack.settings.taskQueue, workflowId: taskRunWorkflowId(runId), args: [config] });
+    return { runId };
+  }
+
   const writeFile = (name: string, text: string): string => {
     const file = path.join(tmp, `${dialect}-${name}`);
     fs.writeFileSync(file, text);
@@ -43,7 +55,10 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('runs that cannot go on say so,
 
   it('a broken line in a data file fails the run at once, naming the file and the line', async () => {
     const file = writeFile('items.jsonl', '{"text": "one"}\n{"text": "two"\n{"text": "three"}\n');
-    const { runId } = await stack.operator.launch(formConfig({ data: { file, format: 'jsonl' } }));
+    const config = formConfig({ data: { file, format: 'jsonl' } });
+    // The operator's launch reads the file first: refused before a run exists.
+    await expect(stack.operator.launch(config)).rejects.toThrow(`line 2 of ${file} is not valid JSON`);
+    const { runId } = await startPlain(config);
     const final = await stack.operator.wait(runId, { pollMs: 200 });
     expect(final.status).toBe('failed');
     expect(final.failureReason).toContain(`line 2 of ${file} is not valid JSON`);
@@ -52,7 +67,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('runs that cannot go on say so,
 
   it('a broken gold file: the waiting worker is told the task is unavailable, and the run fails naming the line', async () => {
     const gold = writeFile('gold.jsonl', '{"input": {"text": "g1"}, "expected": {"label": "positive"}}\nnot json at all\n');
-    const { runId } = await stack.operator.launch(
+    const { runId } = await startPlain(
       formConfig({ blueprint: FORM, gold: { enabled: true, data: { file: gold, format: 'jsonl' }, min_golds: 1, gold_every_units: 2 } }, 4),
     );
     const answer = await eventually(async () => {
