@@ -88,10 +88,12 @@ export function costPreview(config: TaskRunConfig, assignments: number): CostPre
   const goldUnits = gold.enabled ? gold.min_golds + (gold.gold_every_units > 0 ? Math.floor(units / gold.gold_every_units) : 0) : 0;
   const unitsCost = money(units * reward);
   const goldCost = money(goldUnits * reward);
-  const feeRate = provider?.feeRate ?? 0;
-  const fees = money((unitsCost + goldCost) * feeRate);
+  const options = componentOptions(config.provider);
+  const fees = money(provider?.serviceFee?.(unitsCost + goldCost, options) ?? 0);
+  const feeRate = unitsCost + goldCost > 0 ? fees / (unitsCost + goldCost) : 0;
+  const currency = typeof options.currency === 'string' ? options.currency : provider?.currency;
   return {
-    currency: provider?.currency ?? `(currency of provider ${config.provider.type})`,
+    currency: currency ?? `(currency of provider ${config.provider.type})`,
     assignments,
     units,
     reward,

@@ -87,10 +87,11 @@ export type WorkerIdentity = { ok: true; providerWorkerId: string } | { ok: fals
 export interface CrowdProvider {
   /** The name a run config uses (`provider: mock`). */
   readonly type: string;
-  /** The currency rewards and bonuses are paid in (for the cost preview of `hitloop validate`). */
+  /**
+   * The currency rewards and bonuses are paid in (for the cost preview of `hitloop validate`), unless
+   * the run's provider options name one (`currency`).
+   */
   readonly currency?: string;
-  /** The provider's fee as a fraction of what workers are paid (0.33 = 33%); absent: none. */
-  readonly feeRate?: number;
   /** Schema of the provider's options in a run config (all keys beside `type`). */
   readonly optionsSchema: z.ZodType;
   /**

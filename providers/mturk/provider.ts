@@ -208,6 +208,7 @@ async function sandboxOfWorker(ctx: ProviderContext, workerId: string): Promise<
 
 export const mturkProvider: CrowdProvider = {
   type: MTURK_PROVIDER,
+  currency: 'USD',
   optionsSchema: mturkProviderOptionsSchema,
 
   get frameAncestors(): string[] {
