@@ -1,5 +1,5 @@
 /**
- * Who may get a unit (SPEC §3), checked in this order: blocked -> qualification requirements ->
+ * Who may get a unit (docs/design.md §3), checked in this order: blocked -> qualification requirements ->
  * onboarding state -> allowed_concurrent -> maximum_units_per_worker -> a free unit of an
  * assignment the worker has not worked on. Each refusal carries its stable reason code.
  */
@@ -34,7 +34,7 @@ export async function grantsOf(em: EntityManager, workerId: string): Promise<Map
   return new Map(grants.map((g) => [g.qualification.getEntity().name, g.value]));
 }
 
-/** Eligible so far, but the worker must pass the run's onboarding first (SPEC §3). */
+/** Eligible so far, but the worker must pass the run's onboarding first (docs/design.md §3). */
 export interface NeedsOnboarding {
   outcome: 'needs_onboarding';
 }

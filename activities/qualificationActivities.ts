@@ -1,5 +1,5 @@
 /**
- * The side effect of an onboarding submission (SPEC §3): the blueprint's validator decides it, the
+ * The side effect of an onboarding submission (docs/design.md §3): the blueprint's validator decides it, the
  * onboarding qualification is granted (1 pass, 0 fail) with the attempt's status in one
  * transaction, and the worker's provider is told. Decided once: a repeat gets the same verdict.
  */

@@ -1,5 +1,5 @@
 /**
- * The side effects of review and payment (SPEC §4): reviewing a unit, paying a bonus (both for the
+ * The side effects of review and payment (docs/design.md §4): reviewing a unit, paying a bonus (both for the
  * ReviewWorkflow), approving what is still unreviewed when an assignment's auto-approve timer fires,
  * and reading a run's spend for the TaskRun workflow's budget guard. Idempotent by request key.
  */

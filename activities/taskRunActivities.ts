@@ -295,7 +295,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
 
   /**
    * Decide a batch of registrations in order, one transaction each: eligibility in the order of
-   * SPEC §3, then a launched unit reserved for the worker and an agent created on it.
+   * docs/design.md §3, then a launched unit reserved for the worker and an agent created on it.
    * `agentId` is chosen by the workflow: a retry finds the agent it created and reports it again.
    */
   async function assignUnitsToWorkers(input: {

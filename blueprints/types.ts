@@ -1,5 +1,5 @@
 /**
- * A blueprint: what the work is (SPEC §5): `static-form`, `live-chat`, `remote-procedure`.
+ * A blueprint: what the work is (docs/design.md §5): `static-form`, `live-chat`, `remote-procedure`.
  * It supplies the task page, each unit's init data, the schema of a submission and the validators
  * for onboarding, screening and gold. Everything here is pure (no I/O), so activities may call it
  * freely and repeat calls on retry.

@@ -1,5 +1,5 @@
 /**
- * The schema of a task-run configuration (SPEC §2): what one launch of a task does, frozen and
+ * The schema of a task-run configuration (docs/design.md §2): what one launch of a task does, frozen and
  * validated before the run starts. Keys are spelled as in the YAML file. Parsing is idempotent:
  * a parsed config parses to itself, so the workflow can re-validate what the command line sent.
  *
@@ -23,7 +23,7 @@ const positiveCount = () => z.int(explain('must be an integer >= 1')).min(1, exp
 const flag = () => z.boolean(explain('must be true or false'));
 const qualificationName = () => nonEmptyString('a qualification name');
 
-// ---------------------------------------------------------------- qualifications (SPEC §3)
+// ---------------------------------------------------------------- qualifications (docs/design.md §3)
 
 export const NO_VALUE_COMPARATORS = ['Exists', 'DoesNotExist'] as const;
 export const INTEGER_COMPARATORS = [
@@ -169,7 +169,7 @@ export function componentOptions(spec: ComponentSpec): Record<string, unknown> {
   return options;
 }
 
-// ---------------------------------------------------------------- screening and gold (SPEC §3)
+// ---------------------------------------------------------------- screening and gold (docs/design.md §3)
 
 const screeningSchema = z
   .strictObject(

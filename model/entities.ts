@@ -1,5 +1,5 @@
 /**
- * hitloop's data model (SPEC §1): one `defineEntity` schema per table, the TypeScript type of each
+ * hitloop's data model (docs/design.md §1): one `defineEntity` schema per table, the TypeScript type of each
  * entity, and `ALL_ENTITIES` for the ORM. The same definitions serve PostgreSQL and SQLite; the
  * schema itself lives in the migrations generated from these definitions (see model/migrate.ts).
  *
@@ -135,7 +135,7 @@ export const Worker = defineEntity({
     id: p.string().primary(),
     provider: p.string(),
     providerWorkerId: p.string(),
-    /** Blocked at the provider level (SPEC §4); block qualifications are separate. */
+    /** Blocked at the provider level (docs/design.md §4); block qualifications are separate. */
     blocked: p.boolean().default(false),
     createdAt: createdAt(),
   },

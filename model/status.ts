@@ -1,5 +1,5 @@
 /**
- * Every status of SPEC §1 and the transitions allowed between them, in one place.
+ * Every status of docs/design.md §1 and the transitions allowed between them, in one place.
  * Workflows, activities and the data model all ask this module before moving a row.
  * Pure and deterministic: safe to import from workflow code.
  */
@@ -148,7 +148,7 @@ export function statusesThatMayBecome<M extends StatusMachine>(machine: M, to: S
 }
 
 export const FINAL_UNIT_STATUSES: readonly UnitStatus[] = ['accepted', 'rejected', 'soft_rejected', 'expired'];
-/** Units that count towards a run's spend (SPEC §1). */
+/** Units that count towards a run's spend (docs/design.md §1). */
 export const PAYABLE_UNIT_STATUSES: readonly UnitStatus[] = ['launched', 'assigned', 'completed', 'accepted', 'soft_rejected'];
 /** Units occupying a slot under `max_num_concurrent_units`. */
 export const ACTIVE_UNIT_STATUSES: readonly UnitStatus[] = ['launched', 'assigned'];

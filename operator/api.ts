@@ -48,7 +48,7 @@ export interface LaunchResult {
 }
 
 export interface RunStatusReport extends RunSummary {
-  /** Pay of payable units plus paid bonuses (SPEC §4). */
+  /** Pay of payable units plus paid bonuses (docs/design.md §4). */
   spend: number;
   /** The provider's fee, included in `spend` (Prolific's service fee). */
   serviceFee?: number;

@@ -1,5 +1,5 @@
 /**
- * A crowd provider: where workers come from (SPEC §5): `mock`, `local`, later Prolific or MTurk.
+ * A crowd provider: where workers come from (docs/design.md §5): `mock`, `local`, later Prolific or MTurk.
  * Providers are called only from activities, and activities are retried after crashes and timeouts,
  * so EVERY operation must be idempotent per `requestKey`: a second call with the same key must not
  * act twice (no second unit launched, no second bonus paid) and must answer like the first. This is

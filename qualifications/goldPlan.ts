@@ -1,5 +1,5 @@
 /**
- * When a worker's next unit is a gold unit (SPEC §3: known answers mixed in per worker). Pure.
+ * When a worker's next unit is a gold unit (docs/design.md §3: known answers mixed in per worker). Pure.
  *
  * A worker does `min_golds` golds before any real unit, then one more after every
  * `gold_every_units` real units (0: no more). Golds in flight count as given, so a worker allowed

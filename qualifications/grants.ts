@@ -1,5 +1,5 @@
 /**
- * Qualifications in the database (SPEC §3): named integer-valued properties, and the grants of
+ * Qualifications in the database (docs/design.md §3): named integer-valued properties, and the grants of
  * them to workers, one value per (worker, qualification). Everything here takes the caller's
  * EntityManager, so activities can grant inside the transaction that decides why.
  * No provider calls here: see ./service.ts for the operator's grants, which also tell the provider.

@@ -1,5 +1,5 @@
 /**
- * Onboarding (SPEC §3): a worker without the run's onboarding qualification first gets the
+ * Onboarding (docs/design.md §3): a worker without the run's onboarding qualification first gets the
  * blueprint's onboarding step; the blueprint's validator decides their answers. Pass grants the
  * qualification 1 (and the worker goes on to a unit), fail grants it 0 (refused from then on, until
  * an operator revokes it). Each attempt is an OnboardingAgent row.

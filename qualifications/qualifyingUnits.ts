@@ -1,5 +1,5 @@
 /**
- * Screening and gold units (SPEC §3): units made on the spot for one worker, to check them.
+ * Screening and gold units (docs/design.md §3): units made on the spot for one worker, to check them.
  *
  * - Screening: a worker without the run's passed-screening grant gets a screening unit (at most
  *   `max_screening_units` held at once across the run). Its submission goes to the blueprint's

@@ -1,5 +1,5 @@
 /**
- * Qualification requirements (SPEC §3), exactly: `Exists` fails without a grant; `DoesNotExist` fails
+ * Qualification requirements (docs/design.md §3), exactly: `Exists` fails without a grant; `DoesNotExist` fails
  * with one; every other comparator fails without a grant, else compares the granted value.
  */
 import type { QualificationRequirement } from '../config/taskRunConfig.ts';

@@ -160,7 +160,7 @@ export function createQualificationService(deps: QualificationServiceDeps) {
     },
 
     /**
-     * Block a worker at the provider level: refused with `blocked` by every run (SPEC §3), and
+     * Block a worker at the provider level: refused with `blocked` by every run (docs/design.md §3), and
      * blocked at the provider. A run's `block_qualification` is the softer, per-task block.
      */
     async block(input: WorkerRef & { reason?: string; requestKey?: string }): Promise<BlockOutcome> {

@@ -1,5 +1,5 @@
 /**
- * A registry of pluggable parts keyed by type name (SPEC §5): run configs name a provider or a
+ * A registry of pluggable parts keyed by type name (docs/design.md §5): run configs name a provider or a
  * blueprint by `type`, and the implementation registered under that name runs it.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Review operations as requests (SPEC §4): approve, reject, soft-reject and bonus, each carrying a
+ * Review operations as requests (docs/design.md §4): approve, reject, soft-reject and bonus, each carrying a
  * request key. The key is the operator's, or derived from the operation itself, so that running
  * the same command again is the same request and never reviews or pays twice.
  */

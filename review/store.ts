@@ -1,5 +1,5 @@
 /**
- * Review and bonus, done once per request key (SPEC §4). Each first records the request in the
+ * Review and bonus, done once per request key (docs/design.md §4). Each first records the request in the
  * database (a Review or a Bonus row, unique by request key) together with the status changes, then
  * calls the provider with the same key. A retry after a crash finds the row and repeats only the
  * provider call, which the provider answers from its record of the key: no unit is reviewed twice

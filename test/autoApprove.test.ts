@@ -1,5 +1,5 @@
 /**
- * Auto-approve (SPEC §4) is a durable timer in the assignment workflow: a unit completed and left
+ * Auto-approve (docs/design.md §4) is a durable timer in the assignment workflow: a unit completed and left
  * unreviewed is approved `auto_approve_after_seconds` later, even when the worker process was
  * killed (SIGKILL) before the timer came due and started again only after it had. A unit the
  * operator reviewed in time keeps the operator's decision. On SQLite and PostgreSQL.

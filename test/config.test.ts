@@ -1,5 +1,5 @@
 /**
- * Task-run config (SPEC §2): schema, loading with overrides, data sources, and the user config file
+ * Task-run config (docs/design.md §2): schema, loading with overrides, data sources, and the user config file
  * with its `hitloop config` commands. Real files in temp directories; nothing mocked.
  */
 import fs from 'node:fs';

@@ -1,8 +1,8 @@
 /**
- * Qualifications (SPEC §3): the ten comparators exactly as the SPEC defines them, grants and
+ * Qualifications (docs/design.md §3): the ten comparators exactly as docs/design.md §3 defines them, grants and
  * revokes in the database and at the provider, `hitloop qual` and `hitloop worker block|unblock`,
- * a launch refused for a requirement naming an unknown qualification, and eligibility in SPEC
- * order (blocked before anything else) through the TaskRun workflow, on SQLite and PostgreSQL.
+ * a launch refused for a requirement naming an unknown qualification, and eligibility in the
+ * order of docs/design.md §3 (blocked before anything else) through the TaskRun workflow, on SQLite and PostgreSQL.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -22,7 +22,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
 
 // ------------------------------------------------------------------------------------------------
-// The comparators, against the SPEC's words: `Exists` fails without a grant; `DoesNotExist` fails
+// The comparators, against the words of docs/design.md §3: `Exists` fails without a grant; `DoesNotExist` fails
 // with one; every other comparator fails without a grant, else compares the granted value.
 // ------------------------------------------------------------------------------------------------
 
@@ -65,7 +65,7 @@ const COMPARATOR_CASES: Case[] = [
   [{ name: q, comparator: 'NotIn', value: [1, 3] }, 1, false],
 ];
 
-describe('qualification comparators (SPEC §3)', () => {
+describe('qualification comparators (docs/design.md §3)', () => {
   it.each(COMPARATOR_CASES)('%j with grant %s holds: %s', (requirement, granted, holds) => {
     const grants = new Map<string, number>(
       granted === undefined
@@ -180,7 +180,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('qualifications on %s', (dialec
     expect(final.totalUnits).toBe(0);
   });
 
-  it('checks eligibility in SPEC order through the run: blocked first, then requirements', async () => {
+  it('checks eligibility in the order of docs/design.md §3 through the run: blocked first, then requirements', async () => {
     await quals.create({ name: 'level' });
     await quals.create({ name: 'banned' });
     const config = formConfig(

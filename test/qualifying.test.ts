@@ -1,5 +1,5 @@
 /**
- * Onboarding, screening and gold units (SPEC §3 and the scenarios of SPEC §7), end to end through
+ * Onboarding, screening and gold units (docs/design.md §3 and the scenarios of docs/design.md §7), end to end through
  * the TaskRun and assignment workflows on a real Temporal server, on SQLite and PostgreSQL. The
  * gateway's part (register, submit, disconnect) is played through the Temporal client, the same
  * updates and signals the gateway sends.

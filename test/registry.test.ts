@@ -1,5 +1,5 @@
 /**
- * The registry of pluggable parts (SPEC §5) and full run-config validation against it, with small
+ * The registry of pluggable parts (docs/design.md §5) and full run-config validation against it, with small
  * fake implementations registered here (the real providers and blueprints have their own tests).
  */
 import fs from 'node:fs';

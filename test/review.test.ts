@@ -1,5 +1,5 @@
 /**
- * Review and payment (SPEC §4) on SQLite and PostgreSQL, against a real Temporal server: approve,
+ * Review and payment (docs/design.md §4) on SQLite and PostgreSQL, against a real Temporal server: approve,
  * reject and soft-reject reach the right unit and agent statuses and the provider; a bonus is paid
  * once per request key; bad inputs are refused clearly and change nothing; bulk review; spend with
  * bonuses; the `max_spend` budget guard; and `hitloop review` on the command line.

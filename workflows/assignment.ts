@@ -311,7 +311,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
     else await condition(woken, Math.max(1, deadline - now));
   }
   if (state.expiredReason !== null) log.info('assignment expired', { assignmentId: input.assignmentId, reason: state.expiredReason });
-  // SPEC §4: a durable timer, so it fires even when no worker process was up at the moment it came due.
+  // docs/design.md §4: a durable timer, so it fires even when no worker process was up at the moment it came due.
   const autoApproveAfterSeconds = input.autoApproveAfterSeconds ?? 0;
   if (autoApproveAfterSeconds > 0 && state.completedUnits.length > 0) {
     await sleep(autoApproveAfterSeconds * 1000);

@@ -55,7 +55,7 @@ export type UnitRequestResult =
     }
   | {
       /**
-       * The worker has not passed the run's onboarding (SPEC §3): show them `initData` (the
+       * The worker has not passed the run's onboarding (docs/design.md §3): show them `initData` (the
        * blueprint's onboarding form) and send their answers with the `submitOnboarding` update.
        */
       outcome: 'onboarding';
@@ -85,7 +85,7 @@ export const submitOnboardingUpdate = defineUpdate<UnitRequestResult, [Onboardin
 
 const cap = () => z.number('must be an integer >= 0 (0 = no cap)').int('must be an integer >= 0 (0 = no cap)').min(0, 'must be an integer >= 0 (0 = no cap)');
 
-/** Caps and terms an operator may change while the run is live (SPEC §2). */
+/** Caps and terms an operator may change while the run is live (docs/design.md §2). */
 export const RunLimitsChangeSchema = z
   .object({
     max_num_concurrent_units: cap(),

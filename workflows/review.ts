@@ -1,5 +1,5 @@
 /**
- * ReviewWorkflow (`review-<requestKey>`): one operator review operation (SPEC §4): approve, reject
+ * ReviewWorkflow (`review-<requestKey>`): one operator review operation (docs/design.md §4): approve, reject
  * or soft-reject a unit, or pay a bonus. One workflow per request key, so Temporal itself refuses
  * to run a request twice (the operator starts it with a reuse policy that only lets a refused
  * request be tried again), and the Web UI shows each review with its outcome. The activities do

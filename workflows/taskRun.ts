@@ -129,7 +129,7 @@ export interface TaskRunOptions {
 }
 
 /**
- * @param config the task-run config (SPEC §2), exactly as a user wrote it; validated by the first activity.
+ * @param config the task-run config (docs/design.md §2), exactly as a user wrote it; validated by the first activity.
  * A plain Temporal client starts a run with just this argument.
  */
 export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions = {}): Promise<TaskRunOutcome> {
@@ -187,7 +187,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     },
   );
 
-  // Onboarding answers (SPEC §3): decided by the blueprint's validator; a pass goes on to a unit at once.
+  // Onboarding answers (docs/design.md §3): decided by the blueprint's validator; a pass goes on to a unit at once.
   setHandler(
     submitOnboardingUpdate,
     async (submission) => {
@@ -582,7 +582,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     return s.limits.max_spend ?? s.plan.maxSpend;
   }
 
-  /** At most as many of `wanted` units as the budget still pays for (SPEC §2 `max_spend`). */
+  /** At most as many of `wanted` units as the budget still pays for (docs/design.md §2 `max_spend`). */
   async function limitToBudget(wanted: number): Promise<number> {
     if (s.budgetSpent) return 0;
     const spend = await reviewActivities.runSpend({ runId });
