@@ -5,13 +5,15 @@
  */
 import type { EntityManager } from '../model/database.ts';
 import { Bonus, TaskRun } from '../model/entities.ts';
-import { runSpend } from './spend.ts';
+import { providerFee, runSpend } from './spend.ts';
 
 export interface Budget {
   maxSpend: number;
   /** Spend so far, with the bonuses being paid right now. */
   spent: number;
   left: number;
+  /** The provider's fee on a payment of `amount` in this run (counted in spend, so in the budget too). */
+  feeOn(amount: number): number;
 }
 
 const units = (amount: number): number => Math.round(amount * 10_000);
@@ -22,9 +24,11 @@ export async function runBudget(em: EntityManager, runId: string): Promise<Budge
   const launchedWith = (run?.config as { max_spend?: unknown } | undefined)?.max_spend;
   const maxSpend = run?.maxSpend ?? (typeof launchedWith === 'number' ? launchedWith : null);
   if (maxSpend === null) return null;
+  const feeOn = (amount: number): number => providerFee(run!.config, amount);
   const pending = await em.find(Bonus, { taskRun: runId, status: 'pending' }, { fields: ['amount'] });
-  const spent = (units(await runSpend(em, runId)) + pending.reduce((sum, b) => sum + units(Number(b.amount)), 0)) / 10_000;
-  return { maxSpend: Number(maxSpend), spent, left: Math.max(0, units(Number(maxSpend)) - units(spent)) / 10_000 };
+  const pendingAmount = pending.reduce((sum, b) => sum + units(Number(b.amount)), 0) / 10_000;
+  const spent = (units(await runSpend(em, runId)) + units(pendingAmount + feeOn(pendingAmount))) / 10_000;
+  return { maxSpend: Number(maxSpend), spent, left: Math.max(0, units(Number(maxSpend)) - units(spent)) / 10_000, feeOn };
 }
 
 /** Whether `amount` more fits in the budget (always, without one). */

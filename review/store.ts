@@ -8,12 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '../model/database.ts';
 import type { Worker } from '../model/entities.ts';
-import { Agent, Bonus, Review, TaskRun, Unit, type ReviewDecision } from '../model/entities.ts';
+import { Agent, Bonus, Review, Unit, type ReviewDecision } from '../model/entities.ts';
 import type { AgentStatus, UnitStatus } from '../model/status.ts';
 import { transitionAgent, transitionUnit } from '../model/transitions.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { providers } from '../registry/builtins.ts';
-import { providerFee, runSpend } from './spend.ts';
 import type { ReviewOperation, ReviewOutcome } from '../workflows/review.ts';
 import { fitsBudget, runBudget } from './budget.ts';
 
@@ -124,30 +123,12 @@ export async function reviewUnit(
   return outcome(op, target, { decision: op.decision, alreadyDone: recorded.alreadyDone });
 }
 
-/** A bonus that would take the run's spend (fee included) past `max_spend` is refused before anything is recorded. */
-async function refuseOverBudget(em: EntityManager, runId: string, amount: number): Promise<void> {
-  const run = await em.findOneOrFail(TaskRun, runId, { fields: ['config'] });
-  const maxSpend = (run.config as { max_spend?: number | null }).max_spend;
-  if (maxSpend === null || maxSpend === undefined) return;
-  const after = (await runSpend(em, runId)) + amount + providerFee(run.config, amount);
-  if (Math.round(after * 10_000) > Math.round(maxSpend * 10_000)) {
-    throw new ReviewRefusedError(
-      `a bonus of ${amount} would take run ${runId}'s spend to ${Math.round(after * 10_000) / 10_000} (provider fee included), over its max_spend of ${maxSpend}; nothing was paid`,
-    );
-  }
-}
-
 /** Pay a bonus on a unit's submitted work, once per request key. */
 export async function payBonus(
   em: EntityManager,
   ctx: ProviderContext,
   op: Extract<ReviewOperation, { kind: 'bonus' }>,
 ): Promise<ReviewOutcome> {
-  // Outside the recording transaction: SQLite has one connection, which the transaction holds.
-  if (!(await em.findOne(Bonus, { requestKey: op.requestKey }))) {
-    const unit = await em.findOne(Unit, op.unitId, { fields: ['taskRun'] });
-    if (unit) await refuseOverBudget(em, unit.taskRun.id, op.amount);
-  }
   const recorded = await em.transactional(async (tem) => {
     const previous = await tem.findOne(Bonus, { requestKey: op.requestKey });
     if (previous) {
@@ -161,9 +142,11 @@ export async function payBonus(
     const target = await submittedTarget(tem, op.unitId, 'bonus');
     const runId = target.unit.taskRun.id;
     const budget = op.overBudget ? null : await runBudget(tem, runId);
-    if (!fitsBudget(budget, op.amount)) {
+    const cost = budget ? op.amount + budget.feeOn(op.amount) : op.amount;
+    if (!fitsBudget(budget, cost)) {
       throw new ReviewRefusedError(
-        `a bonus of ${op.amount} is more than run ${runId}'s max_spend leaves (${budget!.left} of ${budget!.maxSpend}); nothing was paid. ` +
+        `a bonus of ${op.amount}${cost !== op.amount ? ` (${cost} with the provider's fee)` : ''} is more than run ${runId}'s max_spend leaves ` +
+          `(${budget!.left} of ${budget!.maxSpend}); nothing was paid. ` +
           `Pay it anyway with --over-budget, or raise the budget with \`hitloop set ${runId} max_spend=<amount>\``,
       );
     }

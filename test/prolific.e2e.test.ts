@@ -323,7 +323,7 @@ describe('prolific provider against the local Prolific', () => {
     const paid = fake.ledger.length;
     // Spend so far: 0.5 + a third = 0.6667; a 0.3 bonus with its fee (0.4) would make 1.0667 > 1.
     await expect(reviewer.bonus(runId, { unitId, amount: 0.3, reason: 'too much' })).rejects.toThrow(
-      /over its max_spend of 1; nothing was paid/,
+      /a bonus of 0.3 \(0.4 with the provider's fee\) is more than run .*max_spend leaves \(0.3333 of 1\); nothing was paid/,
     );
     expect(await em().count(Bonus, { unit: unitId })).toBe(0);
     expect(fake.ledger.length).toBe(paid);
