@@ -55,12 +55,13 @@ describe('every option reaches its own command', () => {
       seen = this.opts();
     });
     for (const c of commandsOf(fresh)) c.command.exitOverride();
-    const value = option.required || option.optional ? ['1'] : [];
+    // An option with fixed choices gets its first; any other value option gets '1'.
+    const value = option.required || option.optional ? [option.argChoices?.[0] ?? '1'] : [];
     await fresh.parseAsync(['node', 'hitloop', ...path, ...minimalArgs(command), option.long!, ...value]);
     expect(seen, `${path.join(' ')} ran`).toBeDefined();
     const got = seen![option.attributeName()];
     // An option with its own parser may turn "1" into 1.
-    expect(got === undefined ? got : String(got), `${option.long} of ${path.join(' ')}`).toBe(value.length > 0 ? '1' : 'true');
+    expect(got === undefined ? got : String(got), `${option.long} of ${path.join(' ')}`).toBe(value.length > 0 ? value[0] : 'true');
   });
 
   it('--verbose still works after a subcommand', async () => {

@@ -178,6 +178,7 @@ describe('validateRunConfig', () => {
       ),
     );
     expect(error.message.split('\n')).toEqual([
+      'onboarding_qualification: "onboarded" is not allowed: workers must pass onboarding, but blueprint.onboarding (the form and its expected answers) is missing: add it, or remove onboarding_qualification',
       'screening.enabled: true is not allowed: blueprint fake-form has no screening validator, so screening results cannot be decided',
       'gold.enabled: true is not allowed: blueprint fake-form has no gold validator, so gold results cannot be decided',
     ]);
