@@ -131,7 +131,9 @@ describe('a run on the local MTurk in Chromium', () => {
     }
     const page = await openPage(forged.toString());
     await page.waitForSelector('body[data-state="error"], body[data-state="no_work"], body[data-state="ended"]', { timeout: 60_000 });
-    expect(await page.textContent('body')).toContain('another worker');
+    // The person reads a sentence, not the gateway's reason (bad_worker_identity: the assignment is another worker's).
+    expect(await page.getAttribute('body', 'data-state')).toBe('error');
+    expect(await page.textContent('body')).toContain('This link is not valid for this task run');
     expect(await stack.db.em().count(Worker, { provider: 'mturk', providerWorkerId: 'A9FORGEDWORKER' })).toBe(0);
     await page.close();
   });
