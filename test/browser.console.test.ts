@@ -8,7 +8,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../gateway/server.ts';
 import { Bonus, ProviderCall, Unit } from '../model/entities.ts';
@@ -38,10 +39,7 @@ describe('operator console in Chromium', () => {
     gateway = await startTestGateway(stack);
     const data = [{ text: PAYLOAD }, ...Array.from({ length: 5 }, (_, i) => ({ text: `sentence ${i + 1}` }))];
     runId = await launchRunning(stack, formConfig({ data, max_spend: 20 }, 6));
-    browser = await chromium.launch({
-      executablePath: process.env.HITLOOP_CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     // The test's own probes are evaluated as strings, which the console's CSP forbids; the page's
     // escaping is what this file tests (the CSP header itself: test/api.test.ts).
     const context = await browser.newContext({ acceptDownloads: true, bypassCSP: true, viewport: { width: 1200, height: 900 } });

@@ -7,7 +7,8 @@
  */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../gateway/server.ts';
 import { TokenSigner } from '../gateway/tokens.ts';
@@ -49,10 +50,7 @@ describe('the task page against hostile conditions, in Chromium', () => {
     stack = await startStack('sqlite');
     gwA = await startTestGateway(stack, { heartbeatMs: 300, deadAfterMs: 60_000 });
     gwB = await startTestGateway(stack, { heartbeatMs: 300, deadAfterMs: 60_000 });
-    browser = await chromium.launch({
-      executablePath: process.env.HITLOOP_CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     // Another site (another origin: another port), serving whatever page a test sets.
     elsewhere = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

@@ -8,7 +8,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../gateway/server.ts';
 import { Agent, Worker } from '../model/entities.ts';
@@ -66,10 +67,7 @@ describe('static-form task page in Chromium', () => {
   beforeAll(async () => {
     stack = await startStack('sqlite');
     gateway = await startTestGateway(stack);
-    browser = await chromium.launch({
-      executablePath: process.env.HITLOOP_CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -10,7 +10,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../gateway/server.ts';
 import { Agent, Worker } from '../model/entities.ts';
@@ -99,10 +100,7 @@ describe('task page for a new worker, in Chromium', () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     stack = await startStack('sqlite');
     gateway = await startTestGateway(stack);
-    browser = await chromium.launch({
-      executablePath: process.env.HITLOOP_CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-    });
+    browser = await launchChromium(['--autoplay-policy=no-user-gesture-required']);
   });
   afterAll(async () => {
     await browser?.close();

@@ -5,7 +5,8 @@
  * a bonus and exports. A forged worker id in the link is refused on the page.
  */
 import { Writable } from 'node:stream';
-import { type Browser, type Frame, type Page, chromium } from 'playwright-core';
+import { type Browser, type Frame, type Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRunTo } from '../export/exportRun.ts';
 import type { FakeMTurkServer } from '../fakes/mturk/server.ts';
@@ -29,10 +30,7 @@ describe('a run on the local MTurk in Chromium', () => {
     gateway = await startTestGateway(stack);
     // The HITs' ExternalURL is the task page as workers reach it: this gateway.
     stack.settings.gatewayUrl = gateway.url;
-    browser = await chromium.launch({
-      executablePath: process.env.HITLOOP_CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -6,7 +6,8 @@
  * money moved twice.
  */
 import { Writable } from 'node:stream';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from './support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRunTo } from '../export/exportRun.ts';
 import { type FakeProlific, signWebhook, startFakeProlific } from '../fakes/prolific/server.ts';
@@ -46,17 +47,7 @@ describe('prolific provider against the local Prolific', () => {
     // The worker builds the study URL from the settings it shares with the stack.
     stack.settings.gatewayUrl = gateway.url;
     reviewer = createReviewer({ client: stack.env.client, db: stack.db, settings: stack.settings });
-    browser = await chromium.launch({
-      executablePath: process.env.HITLOOP_CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
