@@ -158,9 +158,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             const p = startedStack.stack!.workers[0]!;
             downOnPurpose.add(p);
             await p.kill9();
-            void sleep(1000)
-              .then(() => (p.running ? undefined : p.start()))
-              .finally(() => downOnPurpose.delete(p));
+            // Back under the supervisor before the restart: a restart that dies too (Temporal down at the
+            // same moment) is restarted again by it, not left dead with the run waiting for ever.
+            void sleep(1000).then(() => {
+              downOnPurpose.delete(p);
+              if (!p.running) p.start().catch((err: unknown) => log(`  !! restarting the worker failed: ${(err as Error).message}`));
+            });
           },
         })
       : undefined;
