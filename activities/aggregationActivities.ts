@@ -24,24 +24,28 @@ export function createAggregationActivities(deps: ActivityDeps) {
     const units = await em.count(Unit, { assignment: input.assignmentId, kind: 'normal' });
     const submitted = await em.count(Agent, { assignment: input.assignmentId, status: { $in: [...SUBMITTED_AGENT_STATUSES] } });
     let confidence: number | null = null;
+    let fields: ItemAggregate['fields'] | null = null;
     if (config.aggregate) {
       // Majority needs the item's votes only; Dawid-Skene estimates workers over every item of the run.
       const only = config.aggregate.method === 'majority' ? input.assignmentId : undefined;
       const item = itemFromResults(assignment, aggregateVotes(config.aggregate.method, await loadRunVotes(em, input.runId, config.aggregate, only)));
       confidence = item.confidence;
+      fields = item.fields;
+    }
+    const policy = config.overlap ? { ...config.overlap, ...(run.liveOverlap ?? {}) } : null;
+    const wanted = policy && run.status === 'running' ? Math.max(units, unitsWanted({ units, submitted, confidence }, policy)) : units;
+    if (config.aggregate) {
+      // Stored with the item's units after this decision, so a retry (which finds them made) stores the same row.
       await em.upsert(ItemAggregate, {
         assignment: input.assignmentId,
         taskRun: input.runId,
         method: config.aggregate.method,
-        fields: item.fields,
+        fields: fields!,
         confidence,
         submitted,
-        units,
+        units: wanted,
       });
     }
-    if (!config.overlap || run.status !== 'running') return { units, confidence };
-    const policy = { ...config.overlap, ...(run.liveOverlap ?? {}) };
-    const wanted = unitsWanted({ units, submitted, confidence }, policy);
     if (wanted > units) {
       await em.insertMany(
         Unit,

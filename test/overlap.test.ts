@@ -18,7 +18,8 @@ import { formConfig } from './support/configs.ts';
 import { crowdKitDawidSkene } from './support/crowdKit.ts';
 import { requestUnit, submit } from './support/directAgents.ts';
 import { simulatedCrowd, type SimulatedCrowd } from './support/simulatedCrowd.ts';
-import { startStack, testLog, type Dialect, type Stack } from './support/stack.ts';
+import { eventually, startStack, testLog, type Dialect, type Stack } from './support/stack.ts';
+import { createAggregationActivities } from '../activities/aggregationActivities.ts';
 import { exportAggregatedTo } from '../export/aggregated.ts';
 import { createQualificationService } from '../qualifications/service.ts';
 import { grantAccuracy, itemsOfRun, workerQuality } from '../review/workerQuality.ts';
@@ -106,6 +107,36 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('overlap on %s', (dialect) => {
   });
   afterAll(async () => {
     await stack?.stop();
+  });
+
+  it('aggregation retried after a crash (same submission, same stored state) adds no second unit and stores the same aggregate', async () => {
+    const { runId } = await stack.operator.launch(
+      formConfig({ overlap: { min: 2, max: 3, confidence: 0.9 }, aggregate: { fields: ['label'], method: 'majority' }, no_submission_patience_seconds: 600 }, 1),
+    );
+    const assignmentId = `${runId}-a0`;
+    for (const [worker, label] of [['first-labeller', 'positive'], ['second-labeller', 'negative']] as const) {
+      const taken = await requestUnit(stack.env.client, runId, worker);
+      expect(taken.outcome).toBe('assigned');
+      await submit(stack.env.client, assignmentId, (taken as { agentId: string }).agentId, { label });
+    }
+    const em = () => stack.db.em();
+    // Two votes that disagree (confidence 0.5, below 0.9): the workflow's own aggregation added a third unit.
+    await eventually(async () => ((await em().count(Unit, { assignment: assignmentId, kind: 'normal' })) === 3 ? true : undefined), 'the unit added by dynamic overlap');
+    const stored = await eventually(() => em().findOne(ItemAggregate, { assignment: assignmentId }).then((a) => a ?? undefined), 'the stored aggregate');
+    // What a retry after a worker crash does: the same activity again, on what the first attempt stored.
+    const { aggregateItem } = createAggregationActivities({ db: stack.db, settings: stack.settings, log: testLog });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(await aggregateItem({ runId, assignmentId })).toEqual({ units: 3, confidence: stored.confidence });
+    }
+    expect(await em().count(Unit, { assignment: assignmentId, kind: 'normal' })).toBe(3);
+    const again = await em().findOneOrFail(ItemAggregate, { assignment: assignmentId });
+    expect({ fields: again.fields, confidence: again.confidence, submitted: again.submitted, units: again.units }).toEqual({
+      fields: stored.fields,
+      confidence: stored.confidence,
+      submitted: stored.submitted,
+      units: stored.units,
+    });
+    await stack.operator.shutdown(runId);
   });
 
   it('the database refuses a second claim of one item by one worker', async () => {
