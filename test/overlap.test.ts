@@ -109,9 +109,17 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('overlap on %s', (dialect) => {
     await stack?.stop();
   });
 
+  /** Launch, then wait until the run offers its units: a register sent before that is refused no_units_available. */
+  async function launchOffering(config: Record<string, unknown>, units: number): Promise<{ runId: string }> {
+    const { runId } = await stack.operator.launch(config);
+    await eventually(async () => ((await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })) >= units ? true : undefined), `${units} launched units`);
+    return { runId };
+  }
+
   it('aggregation retried after a crash (same submission, same stored state) adds no second unit and stores the same aggregate', async () => {
-    const { runId } = await stack.operator.launch(
+    const { runId } = await launchOffering(
       formConfig({ overlap: { min: 2, max: 3, confidence: 0.9 }, aggregate: { fields: ['label'], method: 'majority' }, no_submission_patience_seconds: 600 }, 1),
+      2,
     );
     const assignmentId = `${runId}-a0`;
     for (const [worker, label] of [['first-labeller', 'positive'], ['second-labeller', 'negative']] as const) {
@@ -140,7 +148,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('overlap on %s', (dialect) => {
   });
 
   it('the database refuses a second claim of one item by one worker', async () => {
-    const { runId } = await stack.operator.launch(formConfig({ overlap: { min: 2 }, no_submission_patience_seconds: 600 }, 1));
+    const { runId } = await launchOffering(formConfig({ overlap: { min: 2 }, no_submission_patience_seconds: 600 }, 1), 2);
     const first = await requestUnit(stack.env.client, runId, 'claimer');
     expect(first.outcome).toBe('assigned');
     const em = stack.db.em();
@@ -155,7 +163,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('overlap on %s', (dialect) => {
 
   it('a worker who returned a unit never gets that item again, in this run or the next of the task', async () => {
     const config = formConfig({ overlap: { min: 2 } }, 1);
-    const { runId } = await stack.operator.launch(config);
+    const { runId } = await launchOffering(config, 2);
     const taken = await requestUnit(stack.env.client, runId, 'returner');
     expect(taken.outcome).toBe('assigned');
     const other = await requestUnit(stack.env.client, runId, 'other');
@@ -168,7 +176,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('overlap on %s', (dialect) => {
       expect(await requestUnit(stack.env.client, runId, 'returner')).toMatchObject({ outcome: 'refused', reason: 'no_units_available' });
     }
     await stack.operator.shutdown(runId);
-    const next = await stack.operator.launch({ ...config });
+    const next = await launchOffering({ ...config }, 2);
     expect(await requestUnit(stack.env.client, next.runId, 'returner')).toMatchObject({ outcome: 'refused', reason: 'no_units_available' });
     expect((await requestUnit(stack.env.client, next.runId, 'newcomer')).outcome).toBe('assigned');
     await stack.operator.shutdown(next.runId);
@@ -200,7 +208,7 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('overlap on %s', (dialect) => {
   });
 
   it('aggregates after each submission; review by item, worker quality granted as a qualification, CSV export', async () => {
-    const { runId } = await stack.operator.launch(formConfig({ overlap: { min: 2 }, aggregate: { fields: ['label'], method: 'majority' } }, 2));
+    const { runId } = await launchOffering(formConfig({ overlap: { min: 2 }, aggregate: { fields: ['label'], method: 'majority' } }, 2), 4);
     // alice and bob agree on item 0 and disagree on item 1: a tie there.
     const answers: Record<string, string[]> = { alice: ['positive', 'negative'], bob: ['positive', 'positive'] };
     for (const worker of ['alice', 'bob']) {
