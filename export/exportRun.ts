@@ -3,6 +3,7 @@
  * streamed from the database page by page. Written to a file through a temporary file renamed at
  * the end, so a file that exists is complete.
  */
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -61,6 +62,28 @@ export async function exportRunTo(db: Database, runId: string, out: Writable, op
   return { rows };
 }
 
+/**
+ * Write a file through `write`: complete or absent, never half-written. The partial file is removed
+ * only once its stream has closed (it may still be opening when `write` fails).
+ */
+export async function writeFileWhole<T>(file: string, write: (out: Writable) => Promise<T>): Promise<{ result: T; file: string }> {
+  const target = path.resolve(file);
+  const partial = `${target}.${process.pid}.partial`;
+  const stream = fs.createWriteStream(partial);
+  try {
+    const result = await write(stream);
+    stream.end();
+    await finished(stream);
+    await fs.promises.rename(partial, target);
+    return { result, file: target };
+  } catch (err) {
+    stream.destroy();
+    if (!stream.closed) await once(stream, 'close');
+    await fs.promises.rm(partial, { force: true });
+    throw err;
+  }
+}
+
 /** Export to a file (complete or absent, never half-written). */
 export async function exportRunToFile(
   db: Database,
@@ -68,18 +91,6 @@ export async function exportRunToFile(
   file: string,
   opts: ExportOptions,
 ): Promise<{ rows: number; file: string }> {
-  const target = path.resolve(file);
-  const partial = `${target}.${process.pid}.partial`;
-  const stream = fs.createWriteStream(partial);
-  try {
-    const { rows } = await exportRunTo(db, runId, stream, opts);
-    stream.end();
-    await finished(stream);
-    await fs.promises.rename(partial, target);
-    return { rows, file: target };
-  } catch (err) {
-    stream.destroy();
-    await fs.promises.rm(partial, { force: true });
-    throw err;
-  }
+  const { result, file: target } = await writeFileWhole(file, (out) => exportRunTo(db, runId, out, opts));
+  return { rows: result.rows, file: target };
 }

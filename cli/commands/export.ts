@@ -1,9 +1,8 @@
 /** `hitloop export <runId> --format jsonl|csv [--out file]`: a run's submitted units with their data. */
-import fs from 'node:fs';
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/settings.ts';
 import { exportAggregatedTo } from '../../export/aggregated.ts';
-import { EXPORT_FORMATS, exportRunTo, exportRunToFile, parseExportFormat } from '../../export/exportRun.ts';
+import { EXPORT_FORMATS, exportRunTo, exportRunToFile, parseExportFormat, writeFileWhole } from '../../export/exportRun.ts';
 import { openDatabase } from '../../model/database.ts';
 import type { UnitKind } from '../../model/entities.ts';
 
@@ -22,9 +21,9 @@ export function registerExportCommand(program: Command): void {
       const db = await openDatabase(loadSettings().databaseUrl);
       try {
         if (opts.aggregated) {
-          const out = opts.out ? fs.createWriteStream(opts.out) : process.stdout;
-          const { rows } = await exportAggregatedTo(db, runId, out, format);
-          if (opts.out) await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end(() => resolve()).once('error', reject));
+          const { rows } = opts.out
+            ? (await writeFileWhole(opts.out, (out) => exportAggregatedTo(db, runId, out, format))).result
+            : await exportAggregatedTo(db, runId, process.stdout, format);
           process.stderr.write(`exported ${rows} item(s) of run ${runId}${opts.out ? ` to ${opts.out}` : ''}\n`);
         } else if (opts.out) {
           const { rows, file } = await exportRunToFile(db, runId, opts.out, { format, kinds });
