@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { providers } from '../registry/index.ts';
+import { providerFee } from '../review/spend.ts';
 import { countAssignments, readAssignments, readGoldItems } from './dataSource.ts';
 import { ConfigError, type ConfigIssue } from './errors.ts';
 import { componentOptions, type TaskRunConfig } from './taskRunConfig.ts';
@@ -89,7 +90,7 @@ export function costPreview(config: TaskRunConfig, assignments: number): CostPre
   const unitsCost = money(units * reward);
   const goldCost = money(goldUnits * reward);
   const options = componentOptions(config.provider);
-  const fees = money(provider?.serviceFee?.(unitsCost + goldCost, options) ?? 0);
+  const fees = providerFee(config, unitsCost + goldCost);
   const feeRate = unitsCost + goldCost > 0 ? fees / (unitsCost + goldCost) : 0;
   const currency = typeof options.currency === 'string' ? options.currency : provider?.currency;
   return {
