@@ -1,5 +1,24 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { workflowImportsRule } from './toolchain/workflowImportsRule.ts';
+
+/**
+ * What workflow code may load at run time (hitloop/workflow-imports): besides files under
+ * workflows/, only these; anything else for its types only. Add a module here only if it is pure and
+ * deterministic (no I/O, clock, randomness or Node built-ins): it runs inside the workflow sandbox.
+ */
+const WORKFLOW_IMPORTS = {
+  root: import.meta.dirname,
+  workflowsDir: 'workflows',
+  allow: [
+    '@temporalio/workflow',
+    // Signal and update payloads are validated on arrival, inside the workflow (workflows/definitions.ts).
+    'zod',
+    // The one status vocabulary (docs/design.md §1) and the storable-JSON schemas of the payloads.
+    'model/status.ts',
+    'model/storableJson.ts',
+  ],
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.data/**', 'bench/results/**', 'dist/**'] },
@@ -10,5 +29,22 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
+  },
+  {
+    languageOptions: {
+      parserOptions: {
+        // Type-aware rules: the TypeScript project for .ts files, a default project for the browser JS.
+        projectService: { allowDefaultProject: ['*.js', 'console/*.js', 'gateway/assets/*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
+  {
+    files: [`${WORKFLOW_IMPORTS.workflowsDir}/**/*.ts`],
+    plugins: { hitloop: { rules: { 'workflow-imports': workflowImportsRule } } },
+    rules: { 'hitloop/workflow-imports': ['error', WORKFLOW_IMPORTS] },
   },
 );

@@ -25,7 +25,6 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TaskRunStatus } from '../model/status.ts';
 import {
   aggregationActivities,
@@ -453,7 +452,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     try {
       await start;
     } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      if (!(err instanceof TemporalFailure && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
       await signalAssignment(workflowId, agent);
     } finally {
       childStarts.delete(result.assignmentId);
