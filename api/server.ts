@@ -112,6 +112,7 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
   function mount(route: Route): void {
     const findMyWayPath = route.path.replace(/\{(\w+)\}/g, ':$1');
     router.on(route.method, findMyWayPath, (req, res, params, _store, searchParams) => {
+      // find-my-way ignores a handler's result; handle answers every failure itself and never rejects.
       void handle(route, req, res, params, searchParams);
     });
   }

@@ -159,7 +159,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             downOnPurpose.add(p);
             await p.kill9();
             // Back under the supervisor before the restart: a restart that dies too (Temporal down at the
-            // same moment) is restarted again by it, not left dead with the run waiting for ever.
+            // same moment) is restarted again by it, not left dead with the run waiting for ever. Not awaited:
+            // the fault schedule goes on meanwhile; a failed start is logged below.
             void sleep(1000).then(() => {
               downOnPurpose.delete(p);
               if (!p.running) p.start().catch((err: unknown) => log(`  !! restarting the worker failed: ${(err as Error).message}`));
@@ -186,6 +187,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       unexpected.push(exit);
       log(`  !! ${exit.name} exited on its own (code ${exit.code}, signal ${exit.signal}); restarting it. Last output:\n${exit.tail.slice(-8).join('\n')}`);
       if (stopping || downOnPurpose.has(p)) return;
+      // An exit handler cannot wait; a failed restart is logged (and the run's invariants then fail).
       void sleep(1000).then(() => (stopping || p.running ? undefined : p.start().catch((err: unknown) => log(`  !! restarting ${exit.name} failed: ${(err as Error).message}`))));
     };
   };
@@ -198,7 +200,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       unexpected.push({ name: 'temporal', at: new Date(), code: null, signal: null, tail: [`see ${stack.temporal.logFile}`] });
       log('  !! the Temporal dev server exited on its own; restarting it');
       downOnPurpose.add('temporal');
-      void stack.temporal.start().finally(() => downOnPurpose.delete('temporal'));
+      // A timer callback cannot wait; a failed restart is logged (it rejected unhandled before).
+      void stack.temporal
+        .start()
+        .catch((err: unknown) => log(`  !! restarting the Temporal dev server failed: ${(err as Error).message}`))
+        .finally(() => downOnPurpose.delete('temporal'));
     }, 1000);
     temporalWatch.unref();
 
@@ -208,6 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // Progress, from the database (PostgreSQL / SQLite are never killed).
     const progress = setInterval(() => {
+      // Best effort: a progress figure a tick late changes nothing.
       void stack.db
         .em()
         .count(Unit, { taskRun: runId, status: 'completed' })

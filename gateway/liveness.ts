@@ -59,7 +59,8 @@ export async function startLiveness(opts: LivenessOptions): Promise<Liveness> {
     },
     hold: (conn) => lease.hold(conn),
     closed(conn) {
-      // handleClose chained the disconnect on the socket's signals: release after it was sent.
+      // handleClose chained the disconnect on the socket's signals: release after it was sent. Not
+      // awaited: a close handler has no one to answer, and the chain never rejects (each link catches).
       void conn.signalChain.finally(() => lease.release(conn));
     },
     sweep: () => sweeper.sweep(),

@@ -154,6 +154,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics,
     track(work) {
       inFlight.add(work);
+      // Only the in-flight set waits on it (shutdown drains it); tracked work answers its own failures.
       void work.finally(() => inFlight.delete(work));
     },
   };

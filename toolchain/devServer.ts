@@ -108,6 +108,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     child.once('error', (err) => resolve(`could not be started: ${err.message}`));
     child.once('exit', (code, signal) => resolve(`exited with ${code ?? `signal ${signal}`}`));
   });
+  // Bookkeeping only (`exited` never rejects); stop() awaits `exited` itself.
   void exited.then(() => running.delete(child));
 
   const address = `${ip}:${port}`;

@@ -99,6 +99,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         resolve();
       }
     };
+    // `exited` only resolves; an exit after the start is settled already and changes nothing.
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`the worker process ${pid} exited (${code ?? signal}) before it started. Its output:\n${outputTail()}`));
