@@ -7,8 +7,8 @@
 import { unitsWanted } from '../aggregation/dynamicOverlap.ts';
 import type { TaskRunConfig } from '../config/taskRunConfig.ts';
 import { Agent, Assignment, ItemAggregate, TaskRun, Unit } from '../model/entities.ts';
+import { SUBMITTED_AGENT_STATUSES } from '../model/status.ts';
 import { aggregateVotes, itemFromResults, loadRunVotes } from '../review/itemAggregates.ts';
-import { SUBMITTED_AGENT_STATUSES } from '../review/units.ts';
 import { type ActivityDeps, permanentFailure } from './context.ts';
 
 export function createAggregationActivities(deps: ActivityDeps) {

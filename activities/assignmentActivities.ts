@@ -5,7 +5,7 @@
  */
 import { Agent, Unit } from '../model/entities.ts';
 import { transitionAgent, transitionUnit } from '../model/transitions.ts';
-import type { AgentStatus } from '../model/status.ts';
+import type { AgentLeftStatus, ReleasedUnitStatus } from '../model/status.ts';
 import { scoreQualifyingSubmission, tellProviderOfScore } from '../qualifications/qualifyingUnits.ts';
 import { type ActivityDeps, providerContext } from './context.ts';
 import { enqueueForAgent, enqueueForAgents } from './outbox.ts';
@@ -100,15 +100,15 @@ export function createAssignmentActivities(deps: ActivityDeps) {
     runId: string;
     agentId: string;
     unitId: string;
-    agentStatus: Extract<AgentStatus, 'disconnect' | 'timeout' | 'returned' | 'partner_disconnect'>;
-  }): Promise<{ unitStatus: 'launched' | 'expired' }> {
+    agentStatus: AgentLeftStatus;
+  }): Promise<{ unitStatus: ReleasedUnitStatus }> {
     const unitStatus = await db.em().transactional(async (em) => {
       await transitionAgent(em, input.agentId, input.agentStatus, { endedAt: new Date() }).catch((err: unknown) => {
         // Already ended otherwise (expired by a shutdown in between): nothing left to release.
         deps.log.info({ err: String(err), agentId: input.agentId }, 'agent already ended');
       });
       const unit = await em.findOne(Unit, input.unitId, { fields: ['kind'] });
-      const to = unit && unit.kind !== 'normal' ? 'expired' : 'launched';
+      const to: ReleasedUnitStatus = unit && unit.kind !== 'normal' ? 'expired' : 'launched';
       const patch =
         to === 'expired' ? { endedAt: new Date(), expiredBy: `released:${input.agentStatus}` } : { worker: null, assignedAt: null };
       await transitionUnit(em, input.unitId, to, patch).catch((err: unknown) => {

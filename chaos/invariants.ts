@@ -13,7 +13,7 @@
 import type { Client } from '@temporalio/client';
 import type { Database } from '../model/database.ts';
 import { Agent, Bonus, ProviderCall, TaskRun, Unit } from '../model/entities.ts';
-import { ACTIVE_AGENT_STATUSES } from '../model/status.ts';
+import { ACTIVE_AGENT_STATUSES, SETTLED_UNIT_STATUSES, SUBMITTED_AGENT_STATUSES, SUBMITTED_UNIT_STATUSES } from '../model/status.ts';
 import { taskRunWorkflowId } from '../workflows/definitions.ts';
 import type { Ledger } from './ledger.ts';
 
@@ -25,8 +25,6 @@ export interface InvariantResult {
   violations: string[];
 }
 
-const UNIT_DONE = new Set(['completed', 'accepted', 'rejected', 'soft_rejected', 'expired']);
-const AGENT_SUBMITTED = new Set(['completed', 'approved', 'rejected', 'soft_rejected']);
 const MAX_LISTED = 20;
 
 function result(name: string, violations: string[], detail: string): InvariantResult {
@@ -78,7 +76,7 @@ export async function checkInvariants(args: {
   {
     const counts: Record<string, number> = {};
     for (const u of units) counts[u.status] = (counts[u.status] ?? 0) + 1;
-    const violations = units.filter((u) => !UNIT_DONE.has(u.status)).map((u) => `unit ${u.id} is ${u.status}`);
+    const violations = units.filter((u) => !SETTLED_UNIT_STATUSES.includes(u.status)).map((u) => `unit ${u.id} is ${u.status}`);
     if (units.length !== args.units) violations.unshift(`the run has ${units.length} units, expected ${args.units}`);
     out.push(result('every unit final', violations, `${units.length} units: ${JSON.stringify(counts)}`));
   }
@@ -96,7 +94,7 @@ export async function checkInvariants(args: {
     let multi = 0;
     for (const [unitId, list] of byUnit) {
       if (list.length > 1) multi += 1;
-      const submitted = list.filter((a) => AGENT_SUBMITTED.has(a.status));
+      const submitted = list.filter((a) => SUBMITTED_AGENT_STATUSES.includes(a.status));
       if (submitted.length > 1) violations.push(`unit ${unitId}: ${submitted.length} agents submitted (${submitted.map((a) => a.id).join(', ')})`);
       for (let i = 1; i < list.length; i++) {
         const prev = list[i - 1]!;
@@ -124,7 +122,7 @@ export async function checkInvariants(args: {
         violations.push(`acked submission ${ack.submitKey}: agent ${ack.agentId} does not exist`);
         continue;
       }
-      if (!AGENT_SUBMITTED.has(agent.status)) violations.push(`acked submission ${ack.submitKey}: agent ${agent.id} is ${agent.status}, not completed (submission lost)`);
+      if (!SUBMITTED_AGENT_STATUSES.includes(agent.status)) violations.push(`acked submission ${ack.submitKey}: agent ${agent.id} is ${agent.status}, not completed (submission lost)`);
       if (agent.submitKey !== ack.submitKey) violations.push(`acked submission ${ack.submitKey}: agent ${agent.id} stored submit key ${agent.submitKey ?? 'none'}`);
       if (agent.submission === null || agent.submission === undefined) {
         violations.push(`acked submission ${ack.submitKey}: agent ${agent.id} has no stored submission`);
@@ -134,7 +132,7 @@ export async function checkInvariants(args: {
       const copies = stored.filter((s) => s.text.includes(ack.nonce)).length;
       if (copies !== 1) violations.push(`acked submission ${ack.submitKey}: stored ${copies} times (nonce ${ack.nonce})`);
       const unit = units.find((u) => u.id === agent.unit.id);
-      if (unit && unit.status !== 'completed' && unit.status !== 'accepted' && unit.status !== 'rejected' && unit.status !== 'soft_rejected') {
+      if (unit && !SUBMITTED_UNIT_STATUSES.includes(unit.status)) {
         violations.push(`acked submission ${ack.submitKey}: its unit ${unit.id} is ${unit.status}`);
       }
     }

@@ -9,6 +9,7 @@
 import { startFakeMTurk, type FakeMTurkServer } from '../fakes/mturk/server.ts';
 import type { Database } from '../model/database.ts';
 import { Unit } from '../model/entities.ts';
+import { SUBMITTED_UNIT_STATUSES } from '../model/status.ts';
 import { MTURK_ENDPOINT_ENV } from '../providers/mturk/client.ts';
 import type { InvariantResult } from './invariants.ts';
 
@@ -78,7 +79,7 @@ export async function startChaosMTurk(): Promise<ChaosMTurk> {
       }
       out.push({ name: 'MTurk: no duplicate HIT', ok: duplicates.length === 0, detail: `${hits.length} HITs for ${units.length} units`, violations: duplicates.slice(0, 20) });
 
-      const submittedUnits = units.filter((u) => ['completed', 'accepted', 'rejected', 'soft_rejected'].includes(u.status)).length;
+      const submittedUnits = units.filter((u) => SUBMITTED_UNIT_STATUSES.includes(u.status)).length;
       const runHits = new Set(hits.map((h) => h.HITId));
       const submittedAssignments = [...mturk.assignments.values()].filter((a) => runHits.has(a.HITId) && a.AssignmentStatus !== 'Accepted');
       out.push({

@@ -7,6 +7,7 @@
  * written to the ledger, which the invariants check against the database.
  */
 import { randomUUID } from 'node:crypto';
+import { isActiveAgentStatus } from '../model/status.ts';
 import type { Ledger } from './ledger.ts';
 import { MOCK_MARKET, type WorkerMarket } from './mturkMarket.ts';
 import { ProtocolError, ProtocolSocket, SocketClosedError, agentDetailsOf, type AgentDetails, type ServerPacket } from './protocolClient.ts';
@@ -46,7 +47,6 @@ interface Held {
   droppedBeforeSubmit: boolean;
 }
 
-const HOLDING = new Set(['none', 'accepted', 'onboarding', 'waiting', 'in_task']);
 /** Long enough for a Temporal restart plus the gateway's own retries (30 s for signals). */
 const ANSWER_TIMEOUT_MS = 90_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -177,8 +177,8 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
       const h = held;
       if (!h) continue;
       // The page may be worked on once the task has started.
-      await s.until(() => s.status === 'in_task' || !HOLDING.has(s.status), ANSWER_TIMEOUT_MS, 'the in_task status');
-      if (!HOLDING.has(s.status)) {
+      await s.until(() => s.status === 'in_task' || !isActiveAgentStatus(s.status), ANSWER_TIMEOUT_MS, 'the in_task status');
+      if (!isActiveAgentStatus(s.status)) {
         release(s.status);
         continue;
       }
@@ -241,7 +241,7 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
         continue;
       }
       // Stored once the `completed` status arrives (or a resume reports the agent ended).
-      await s.until(() => !HOLDING.has(s.status), ANSWER_TIMEOUT_MS, 'the completed status');
+      await s.until(() => !isActiveAgentStatus(s.status), ANSWER_TIMEOUT_MS, 'the completed status');
       release(s.status);
       failures = 0;
     } catch (err) {

@@ -3,14 +3,13 @@
  * a token bucket against floods, and a promise chain that keeps the socket's signals in order.
  */
 import type { WebSocket } from 'ws';
+import { isActiveAgentStatus } from '../model/status.ts';
 import type { GatewayLimits } from './protocol.ts';
 
-/** Agent statuses in which the agent still holds its unit (as model/status.ts ACTIVE_AGENT_STATUSES). */
-const HOLDING = new Set(['none', 'accepted', 'onboarding', 'waiting', 'in_task']);
 /** Unsent bytes a socket may queue before it is dropped as unresponsive. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-export const isHoldingStatus = (status: string): boolean => HOLDING.has(status);
+export const isHoldingStatus = isActiveAgentStatus;
 
 export interface BoundAgent {
   agentId: string;
@@ -74,7 +73,7 @@ export class GatewayConnection {
   }
 
   isHolding(): boolean {
-    return this.agent !== null && HOLDING.has(this.status);
+    return this.agent !== null && isActiveAgentStatus(this.status);
   }
 
   bind(agent: BoundAgent, status: string, lastSeq: number): void {

@@ -148,6 +148,13 @@ export function statusesThatMayBecome<M extends StatusMachine>(machine: M, to: S
 }
 
 export const FINAL_UNIT_STATUSES: readonly UnitStatus[] = ['accepted', 'rejected', 'soft_rejected', 'expired'];
+/** The unit's work is stored (and perhaps reviewed): a bonus may be paid on it. */
+export const SUBMITTED_UNIT_STATUSES: readonly UnitStatus[] = ['completed', 'accepted', 'rejected', 'soft_rejected'];
+/** No one works on the unit any more: its work is stored, or it expired. What a finished run leaves. */
+export const SETTLED_UNIT_STATUSES: readonly UnitStatus[] = [...SUBMITTED_UNIT_STATUSES, 'expired'];
+/** Where a unit goes when its agent leaves before submitting: back to the pool, or expired (a unit made for that worker). */
+export const RELEASED_UNIT_STATUSES = ['launched', 'expired'] as const satisfies readonly UnitStatus[];
+export type ReleasedUnitStatus = (typeof RELEASED_UNIT_STATUSES)[number];
 /** Units that count towards a run's spend (docs/design.md §1). */
 export const PAYABLE_UNIT_STATUSES: readonly UnitStatus[] = ['launched', 'assigned', 'completed', 'accepted', 'soft_rejected'];
 /** Units occupying a slot under `max_num_concurrent_units`. */
@@ -156,8 +163,15 @@ export const FINAL_TASK_RUN_STATUSES: readonly TaskRunStatus[] = ['completed', '
 /** An agent in one of these still holds its unit. */
 export const ACTIVE_AGENT_STATUSES: readonly AgentStatus[] = ['none', 'accepted', 'onboarding', 'waiting', 'in_task'];
 export const AGENT_ABNORMAL_END_STATUSES: readonly AgentStatus[] = AGENT_ABNORMAL_ENDS;
+/** The agent left before submitting, and its unit is released: every abnormal end but the run's expiry. */
+export const AGENT_LEFT_STATUSES = AGENT_ABNORMAL_ENDS.filter(
+  (s): s is Exclude<(typeof AGENT_ABNORMAL_ENDS)[number], 'expired'> => s !== 'expired',
+);
+export type AgentLeftStatus = (typeof AGENT_LEFT_STATUSES)[number];
 /** The agent's submission is stored (and perhaps reviewed). */
 export const SUBMITTED_AGENT_STATUSES: readonly AgentStatus[] = ['completed', 'approved', 'rejected', 'soft_rejected'];
 
 export const isFinalUnitStatus = (s: UnitStatus): boolean => FINAL_UNIT_STATUSES.includes(s);
 export const isFinalTaskRunStatus = (s: TaskRunStatus): boolean => FINAL_TASK_RUN_STATUSES.includes(s);
+/** Whether an agent in `status` still holds its unit; takes any string, as read from a packet or a row. */
+export const isActiveAgentStatus = (status: string): boolean => (ACTIVE_AGENT_STATUSES as readonly string[]).includes(status);

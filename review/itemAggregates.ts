@@ -9,7 +9,7 @@ import { aggregate, labelOf, type AggregationMethod, type AggregationResult, typ
 import type { AggregateConfig, TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { EntityManager } from '../model/database.ts';
 import { Agent, Assignment, TaskRun } from '../model/entities.ts';
-import { SUBMITTED_AGENT_STATUSES } from './units.ts';
+import { SUBMITTED_AGENT_STATUSES } from '../model/status.ts';
 
 /** Submitted work that counts as an answer: a rejected unit's answer is not used. */
 const COUNTED = SUBMITTED_AGENT_STATUSES.filter((s) => s !== 'rejected');

@@ -19,7 +19,7 @@ import {
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../model/database.ts';
 import { TaskRun, Unit, type ReviewDecision } from '../model/entities.ts';
-import type { UnitStatus } from '../model/status.ts';
+import { SUBMITTED_AGENT_STATUSES, SUBMITTED_UNIT_STATUSES } from '../model/status.ts';
 import { RUN_ID } from '../workflows/searchAttributes.ts';
 import type { ReviewOperation, ReviewOutcome, ReviewWorkflow } from '../workflows/review.ts';
 import {
@@ -32,7 +32,7 @@ import {
   reviewRequestKey,
   reviewWorkflowId,
 } from './requests.ts';
-import { SUBMITTED_AGENT_STATUSES, submittedUnits, type SubmittedUnit } from './units.ts';
+import { submittedUnits, type SubmittedUnit } from './units.ts';
 
 export { ReviewRequestError };
 
@@ -74,7 +74,6 @@ export interface ReviewReport extends ReviewOutcome {
   repeated: boolean;
 }
 
-const SUBMITTED_UNIT_STATUSES: readonly UnitStatus[] = ['completed', 'accepted', 'rejected', 'soft_rejected'];
 /** Review workflows started at once by a bulk operation. */
 const BULK_CONCURRENCY = 8;
 const DEFAULT_TIMEOUT_MS = 60_000;

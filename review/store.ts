@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '../model/database.ts';
 import type { Worker } from '../model/entities.ts';
 import { Agent, Bonus, Review, Unit, type ReviewDecision } from '../model/entities.ts';
-import type { AgentStatus, UnitStatus } from '../model/status.ts';
+import { type AgentStatus, SUBMITTED_AGENT_STATUSES, SUBMITTED_UNIT_STATUSES, type UnitStatus } from '../model/status.ts';
 import { transitionAgent, transitionUnit } from '../model/transitions.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { providers } from '../registry/builtins.ts';
@@ -31,9 +31,6 @@ export const AGENT_STATUS_OF: Readonly<Record<ReviewDecision, AgentStatus>> = {
   reject: 'rejected',
   soft_reject: 'soft_rejected',
 };
-/** Unit statuses of submitted work: a bonus may be paid on any of them. */
-const SUBMITTED_UNIT_STATUSES: readonly UnitStatus[] = ['completed', 'accepted', 'rejected', 'soft_rejected'];
-const SUBMITTED_AGENT_STATUSES: readonly AgentStatus[] = ['completed', 'approved', 'rejected', 'soft_rejected'];
 
 interface Target {
   unit: Unit;

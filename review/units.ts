@@ -5,9 +5,7 @@
  */
 import type { EntityManager } from '../model/database.ts';
 import { Agent, Bonus, Review, type AgentStatus, type ReviewDecision, type UnitKind, type UnitStatus } from '../model/entities.ts';
-
-/** Agent statuses of submitted work: completed, then reviewed. */
-export const SUBMITTED_AGENT_STATUSES: readonly AgentStatus[] = ['completed', 'approved', 'rejected', 'soft_rejected'];
+import { SUBMITTED_AGENT_STATUSES } from '../model/status.ts';
 
 export interface SubmittedUnit {
   runId: string;

@@ -6,6 +6,7 @@
 import { goldQualificationNames, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { EntityManager } from '../model/database.ts';
 import { TaskRun, Worker } from '../model/entities.ts';
+import { SUBMITTED_AGENT_STATUSES } from '../model/status.ts';
 import { listGrants } from '../qualifications/grants.ts';
 
 export interface WorkerHistory {
@@ -32,8 +33,8 @@ export async function workerHistories(em: EntityManager, runId: string, workerId
   const rows: Array<{ worker_id: string; status: string; n: number | string }> = await em
     .getConnection()
     .execute(
-      `select worker_id, status, count(*) as n from agent where worker_id in (${ids.map(() => '?').join(', ')}) and status in ('completed', 'approved', 'rejected', 'soft_rejected') group by worker_id, status`,
-      ids,
+      `select worker_id, status, count(*) as n from agent where worker_id in (${ids.map(() => '?').join(', ')}) and status in (${SUBMITTED_AGENT_STATUSES.map(() => '?').join(', ')}) group by worker_id, status`,
+      [...ids, ...SUBMITTED_AGENT_STATUSES],
     );
   const counts = new Map<string, Record<string, number>>();
   for (const row of rows) {

@@ -8,6 +8,7 @@
  * registration key so that an assignment made meanwhile is found again rather than duplicated.
  */
 import type { AgentPacket, ErrorPacket, OnboardingPacket, RefusedPacket, ServerPacket } from '../gateway/protocol.ts';
+import { isActiveAgentStatus } from '../model/status.ts';
 import type { RefusalReason } from '../workflows/definitions.ts';
 import { AgentConnection, ConnectionLost } from './agentConnection.ts';
 import { simulatedAnswer } from './answers.ts';
@@ -74,7 +75,6 @@ export interface WorkerOutcome {
   finishedBecause: string;
 }
 
-const HOLDING = new Set(['none', 'accepted', 'onboarding', 'waiting', 'in_task']);
 const RETRY_LATER: ReadonlySet<string> = new Set(['no_units_available', 'too_many_concurrent']);
 const LONG_WAIT_MS = 24 * 60 * 60 * 1000;
 const REPLY_TIMEOUT_MS = 180_000;
@@ -210,7 +210,7 @@ export async function runScriptedWorker(o: ScriptedWorkerOptions): Promise<Worke
 
   /** Work on the held agent until it ends (or the connection is dropped on purpose). */
   async function work(c: AgentConnection, a: HeldAgent): Promise<void> {
-    await c.until(() => c.status === 'in_task' || !HOLDING.has(c.status), LONG_WAIT_MS, 'the task to start');
+    await c.until(() => c.status === 'in_task' || !isActiveAgentStatus(c.status), LONG_WAIT_MS, 'the task to start');
     if (c.status !== 'in_task') {
       countEnd(c.status);
       agent = null;
@@ -245,7 +245,7 @@ export async function runScriptedWorker(o: ScriptedWorkerOptions): Promise<Worke
         if (reply.code !== 'agent_ended') throw new Error(`worker ${o.workerId}: submit refused: ${reply.code}: ${reply.message}`);
       }
     }
-    await c.until(() => !HOLDING.has(c.status), LONG_WAIT_MS, 'the submission to be recorded');
+    await c.until(() => !isActiveAgentStatus(c.status), LONG_WAIT_MS, 'the submission to be recorded');
     countEnd(c.status);
     agent = null;
   }

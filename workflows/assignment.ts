@@ -19,7 +19,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AgentStatus } from '../model/status.ts';
+import { type AgentLeftStatus, type AgentStatus, isActiveAgentStatus } from '../model/status.ts';
 import { aggregationActivities, assignmentActivities as acts, reviewActivities } from './activityProxies.ts';
 import {
   type AgentJoined,
@@ -87,10 +87,6 @@ type AgentEvent =
   | { kind: 'submit'; agentId: string; submitKey: string; data: Record<string, unknown> }
   | { kind: 'returned'; agentId: string };
 
-type LeavingStatus = 'disconnect' | 'timeout' | 'returned' | 'partner_disconnect';
-
-/** Agent statuses in which the agent still holds its unit. */
-const HOLDING: readonly AgentStatus[] = ['accepted', 'waiting', 'in_task'];
 const SEEN_ACTIONS_KEPT = 200;
 const HISTORY_LIMIT = 8_000;
 
@@ -109,7 +105,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
   }
 
   const slot = (agentId: string): AgentSlot | undefined => state.agents.find((a) => a.agentId === agentId);
-  const holding = (): AgentSlot[] => state.agents.filter((a) => HOLDING.includes(a.status));
+  const holding = (): AgentSlot[] => state.agents.filter((a) => isActiveAgentStatus(a.status));
 
   const join = (agent: AgentJoined): void => {
     if (slot(agent.agentId)) return;
@@ -148,7 +144,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
   setHandler(agentDisconnectedSignal, (connection) => {
     const parsed = AgentConnectionSchema.safeParse(connection);
     const a = parsed.success ? slot(parsed.data.agentId) : undefined;
-    if (!a || !HOLDING.includes(a.status)) return;
+    if (!a || !isActiveAgentStatus(a.status)) return;
     if (a.connectionId !== undefined && a.connectionId !== parsed.data!.connectionId) return;
     a.connected = false;
     a.reconnectDeadlineMs = Date.now() + input.reconnectWindowSeconds * 1000;
@@ -186,9 +182,9 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
   }
 
   /** An agent leaves without submitting: its unit goes back to the pool; partners mid-task lose their partner. */
-  async function release(a: AgentSlot, status: 'disconnect' | 'timeout' | 'returned'): Promise<void> {
+  async function release(a: AgentSlot, status: Exclude<AgentLeftStatus, 'partner_disconnect'>): Promise<void> {
     const wasInTask = a.status === 'in_task';
-    const leaving: Array<{ agent: AgentSlot; status: LeavingStatus }> = [{ agent: a, status }];
+    const leaving: Array<{ agent: AgentSlot; status: AgentLeftStatus }> = [{ agent: a, status }];
     if (wasInTask && input.unitsPerAssignment > 1 && !input.independent) {
       for (const partner of holding()) {
         if (partner !== a) leaving.push({ agent: partner, status: 'partner_disconnect' });
@@ -237,7 +233,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         return;
       }
       case 'action': {
-        if (!HOLDING.includes(a.status)) return;
+        if (!isActiveAgentStatus(a.status)) return;
         const partners = holding()
           .filter((x) => x !== a)
           .map((x) => x.agentId);
@@ -261,7 +257,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         return;
       }
       case 'returned': {
-        if (HOLDING.includes(a.status)) await release(a, 'returned');
+        if (isActiveAgentStatus(a.status)) await release(a, 'returned');
         return;
       }
     }

@@ -6,7 +6,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { UnitKind } from '../model/entities.ts';
-import type { TaskRunStatus, UnitStatus } from '../model/status.ts';
+import { RELEASED_UNIT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
 import { storableJsonObject, storableString } from '../model/storableJson.ts';
 
 // Only what the database stores exactly gets in: a request the activities could not write would
@@ -132,7 +132,7 @@ export const UnitReleasedSchema = z.object({
   assignmentId: id,
   reason: z.string(),
   /** Where the unit went: back to the pool (`launched`, the default), or `expired` (a screening or gold unit, made for that worker). */
-  unitStatus: z.enum(['launched', 'expired']).optional(),
+  unitStatus: z.enum(RELEASED_UNIT_STATUSES).optional(),
 });
 export type UnitReleased = z.infer<typeof UnitReleasedSchema>;
 export const unitReleasedSignal = defineSignal<[UnitReleased]>('unitReleased');
