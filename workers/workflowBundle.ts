@@ -173,16 +173,19 @@ export async function ensureWorkflowBundle(dir = defaultBundleDir(), entry = WOR
   const { code } = await bundleWorkflowCode({ workflowsPath: entry, logger: quietLogger, webpackConfigHook: recordFilesRead(read) });
   const manifest: BundleManifest = { entry, files: await sourcesOnDisk(read) };
   const key = await bundleKey(manifest, await bundlerIdentity(), contentHasher());
-  const bundle = { codePath: path.join(dir, `workflows-${key}.js`), key, files: manifest.files };
   await mkdir(dir, { recursive: true });
-  await writeWhole(bundle.codePath, code);
-  // A source edited while the bundle was built: the bundle may hold either version, so it is used
-  // by this process but not offered to others under the new contents' key.
+  // A source edited while the bundle was built: the bundle may hold either version, so this process
+  // uses it from a file of its own, never under the key of the new contents (another's bundle).
   const mtimes = await Promise.all(manifest.files.map(async (file) => (await stat(file).catch(() => undefined))?.mtimeMs ?? Infinity));
-  if (mtimes.every((mtime) => mtime <= startedAt)) {
-    await writeWhole(path.join(dir, `workflows-${key}.json`), JSON.stringify(manifest));
+  if (mtimes.some((mtime) => mtime > startedAt)) {
+    const codePath = path.join(dir, `unsettled-${key}-${process.pid}-${startedAt}.js`);
+    await writeWhole(codePath, code);
+    return { codePath, key, files: manifest.files };
   }
-  return bundle;
+  const codePath = path.join(dir, `workflows-${key}.js`);
+  await writeWhole(codePath, code);
+  await writeWhole(path.join(dir, `workflows-${key}.json`), JSON.stringify(manifest));
+  return { codePath, key, files: manifest.files };
 }
 
 const noop = (): void => {};
