@@ -22,7 +22,6 @@ import {
   startChild,
   upsertMemo,
   upsertSearchAttributes,
-  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
@@ -372,14 +371,14 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       }
       assigning = true;
       try {
-        // A regular activity, not a local one: its input (the batch and the agent ids chosen for it) is
-        // recorded when scheduled, so a retry after any crash decides exactly the same requests again.
+        // A regular activity, not a local one: its input (the batch) is recorded when scheduled, so a retry
+        // after any crash decides exactly the same requests again (agent ids derive from each request).
         let results: UnitRequestResult[];
         try {
           results = await runActivities.assignUnitsToWorkers({
             runId,
             limits: s.limits,
-            requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })),
+            requests: batch.map((p) => p.request),
           });
         } catch (err) {
           // Only a non-retryable failure gets here (a broken gold file, say): the workers are told, the run fails.
