@@ -17,6 +17,9 @@ import { NO_UNIT_FREE, answerForEarlierAgent, chooseUnitKind, decideEligibility,
 import { agentIdFor } from './ids.ts';
 import { findOrCreateWorker, freeUnitFor, grantsOf, qualifyingStanding, workerStanding } from './standing.ts';
 
+/** Units lost to concurrent registrations before the transaction gives up (and the activity retries). */
+const MAX_UNIT_RACES = 20;
+
 export interface RunForRegistration {
   runId: string;
   taskId: string;
@@ -71,22 +74,22 @@ export async function registerWorker(
     }
     // Overlap: never a second unit of an item the worker was given before, in any run of the task.
     const claimed = config.overlap ? await claimedAssignments(em, { runId, taskId: run.taskId, workerId: worker.id }) : [];
-    const unit = await freeUnitFor(em, runId, worker.id, claimed);
-    // Screening and gold only while real work is waiting: no one screens for work that is not there.
-    if (!unit) return NO_UNIT_FREE;
     const agentId = agentIdFor(runId, worker.id, request.registrationKey);
-    if (usesQualifyingUnits(config)) {
-      const choice = chooseUnitKind(config, await qualifyingStanding(em, { runId, config, workerId: worker.id, grants }));
-      if ('outcome' in choice) return choice;
-      if (choice.kind !== 'normal') {
-        return makeQualifyingUnit(
-          em,
-          { runId, config, blueprint: run.blueprint, worker, agentId, registrationKey: request.registrationKey, decidedBy },
-          choice.kind,
-        );
+    const who = { worker, agentId, decidedBy, registrationKey: request.registrationKey };
+    for (let attempt = 1; ; attempt++) {
+      const unit = await freeUnitFor(em, runId, worker.id, claimed);
+      // Screening and gold only while real work is waiting: no one screens for work that is not there.
+      if (!unit) return NO_UNIT_FREE;
+      if (attempt === 1 && usesQualifyingUnits(config)) {
+        const choice = chooseUnitKind(config, await qualifyingStanding(em, { runId, config, workerId: worker.id, grants }));
+        if ('outcome' in choice) return choice;
+        if (choice.kind !== 'normal') return makeQualifyingUnit(em, { runId, config, blueprint: run.blueprint, ...who }, choice.kind);
       }
+      const result = await assignNormalUnit(em, run, { unitId: unit.id, unitIndex: unit.unitIndex, assignmentId: unit.assignment.id }, who);
+      if (result) return result;
+      // Another registration took the unit between our read and our write: the next free one.
+      if (attempt >= MAX_UNIT_RACES) throw new Error(`registration of ${request.providerWorkerId} lost the race for a unit ${attempt} times; retried`);
     }
-    return assignNormalUnit(em, run, { unitId: unit.id, unitIndex: unit.unitIndex, assignmentId: unit.assignment.id }, { worker, agentId, decidedBy, registrationKey: request.registrationKey });
   });
 }
 
@@ -95,9 +98,11 @@ async function assignNormalUnit(
   run: RunForRegistration,
   unit: { unitId: string; unitIndex: number; assignmentId: string },
   who: { worker: Worker; agentId: string; decidedBy: string; registrationKey: string },
-): Promise<UnitRequestResult> {
+): Promise<UnitRequestResult | null> {
   const { worker } = who;
-  await transitionUnit(em, unit.unitId, 'assigned', { worker: worker.id, assignedAt: new Date() });
+  // Guarded (launched -> assigned): false when a concurrent registration assigned it first.
+  const moved = await transitionUnit(em, unit.unitId, 'assigned', { worker: worker.id, assignedAt: new Date() });
+  if (!moved) return null;
   const assignment = await em.findOneOrFail(Assignment, unit.assignmentId);
   if (run.config.overlap) await claimItem(em, { taskId: run.taskId, assignment, workerId: worker.id, unitId: unit.unitId });
   em.create(Agent, {
