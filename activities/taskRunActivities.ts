@@ -229,7 +229,8 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     scope: 'unassigned' | 'all';
     reason: string;
   }): Promise<Partial<Record<UnitStatus, number>>> {
-    const requestKey = thisActivityExecution();
+    const info = Context.current().info;
+    const requestKey = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
     const from: UnitStatus[] = input.scope === 'all' ? ['created', 'launched', 'assigned'] : ['created', 'launched'];
     const { config } = await loadRun(db.em(), input.runId);
     const provider = providers.get(config.provider.type);
@@ -291,7 +292,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
 
   /**
    * Decide a batch of registrations in order, one transaction each (registration/assign.ts).
-   * Agent ids derive from the registration, so a retry of this activity finds the agents it made.
+   * Agent ids derive from the registration, so a retry (or a re-run with another batch) finds the agents it made.
    * `agentId` in a request is only set by runs from before derived ids.
    */
   async function assignUnitsToWorkers(input: {
@@ -301,7 +302,8 @@ export function createTaskRunActivities(deps: ActivityDeps) {
   }): Promise<UnitRequestResult[]> {
     const { run, config } = await loadRun(db.em(), input.runId);
     const forRegistration = { runId: input.runId, taskId: run.task.id, config, limits: input.limits, blueprint: blueprints.get(config.blueprint.type) };
-    const decidedBy = thisActivityExecution();
+    // The workflow run deciding: an agent it made before a crash or a workflow-task retry is new to it.
+    const decidedBy = Context.current().info.workflowExecution?.runId ?? 'standalone';
     const results: UnitRequestResult[] = [];
     for (const { agentId, ...request } of input.requests) {
       results.push(await registerWorker(db, forRegistration, { ...request, legacyAgentId: agentId }, decidedBy));
@@ -320,12 +322,6 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     recordMaxSpend,
     assignUnitsToWorkers,
   };
-}
-
-/** This activity's execution, the same in each of its retries: a key for what it did before a crash. */
-function thisActivityExecution(): string {
-  const info = Context.current().info;
-  return `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
 }
 
 export type TaskRunActivities = ReturnType<typeof createTaskRunActivities>;

@@ -29,9 +29,10 @@ export interface RunForRegistration {
 }
 
 /**
- * Decide one registration. `decidedBy` names the decision (the activity execution): an agent it
- * made before a crash is reported `newlyAssigned` again, so the run still hands it to its assignment.
- * `legacyAgentId`: the id a run from before derived ids chose for this request (same purpose).
+ * Decide one registration. `decidedBy` names the deciding workflow run: an agent it made before a
+ * crash is reported `newlyAssigned` again, so the run still hands it to its assignment (once: the
+ * workflow remembers what it handed over). `legacyAgentId`: the id a run from before derived ids
+ * chose for this request (same purpose).
  */
 export async function registerWorker(
   db: Database,
@@ -55,7 +56,7 @@ export async function registerWorker(
           unitId: earlier.unit.id,
           assignmentId: earlier.assignment.id,
           unitKind: earlier.unit.getEntity().kind,
-          madeByThisDecision: earlier.decidedBy === decidedBy || (earlier.decidedBy === null && earlier.id === request.legacyAgentId),
+          madeByThisRun: earlier.decidedBy === decidedBy || (earlier.decidedBy === null && earlier.id === request.legacyAgentId),
         },
         worker.id,
       );

@@ -125,8 +125,8 @@ export interface EarlierAgent {
   unitId: string;
   assignmentId: string;
   unitKind: UnitKind;
-  /** Made by this very decision (an earlier attempt of it that crashed before answering). */
-  madeByThisDecision: boolean;
+  /** Made by the workflow run deciding now (before a crash, or for an earlier request it already answered). */
+  madeByThisRun: boolean;
 }
 
 /**
@@ -146,7 +146,7 @@ export function answerForEarlierAgent(earlier: EarlierAgent, workerId: string): 
     unitId: earlier.unitId,
     assignmentId: earlier.assignmentId,
     workerId,
-    newlyAssigned: earlier.madeByThisDecision,
+    newlyAssigned: earlier.madeByThisRun,
     ...(earlier.unitKind !== 'normal' ? { unitKind: earlier.unitKind } : {}),
   };
 }

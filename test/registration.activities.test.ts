@@ -15,9 +15,9 @@ import { formConfig } from './support/configs.ts';
 import { TEST_DIALECTS, createTestDatabase } from './support/databases.ts';
 import { testLog, testSettings } from './support/stack.ts';
 
-/** An activity execution: its retries share workflow run and activity id. */
-function execution(activityId: string) {
-  const env = new MockActivityEnvironment({ activityId, workflowExecution: { workflowId: 'taskrun-test', runId: 'wf-run-1' } });
+/** An activity execution of a TaskRun workflow run (another after a continue-as-new). */
+function execution(activityId: string, workflowRun = 'wf-run-1') {
+  const env = new MockActivityEnvironment({ activityId, workflowExecution: { workflowId: 'taskrun-test', runId: workflowRun } });
   return { run: <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args) as Promise<R> };
 }
 
@@ -50,8 +50,8 @@ describe.each(TEST_DIALECTS)('registration activity on %s', (dialect) => {
     return { runId, plan };
   }
 
-  const register = (activityId: string, runId: string, limits: RunLimits, workers: Array<[string, string]>): Promise<UnitRequestResult[]> =>
-    execution(activityId).run(activities.assignUnitsToWorkers, {
+  const register = (activityId: string, runId: string, limits: RunLimits, workers: Array<[string, string]>, workflowRun?: string): Promise<UnitRequestResult[]> =>
+    execution(activityId, workflowRun).run(activities.assignUnitsToWorkers, {
       runId,
       limits,
       requests: workers.map(([providerWorkerId, registrationKey]) => ({ provider: 'mock', providerWorkerId, registrationKey })),
@@ -74,18 +74,20 @@ describe.each(TEST_DIALECTS)('registration activity on %s', (dialect) => {
     expect(a!.agentId).toBe(agentIdFor(runId, alice.id, 'k-alice'));
     expect(a!.newlyAssigned).toBe(true);
     const row = await db.em().findOneOrFail(Agent, a!.agentId);
-    expect([row.status, row.decidedBy, row.registrationKey]).toEqual(['accepted', 'wf-run-1/d1', 'k-alice']);
+    expect([row.status, row.decidedBy, row.registrationKey]).toEqual(['accepted', 'wf-run-1', 'k-alice']);
   });
 
-  it('a retry of the same decision reports its agents as new again; a later retried register gets the same agent, not new', async () => {
+  it('the deciding workflow run finds its agents again as new (it hands each over once); a later run finds them not new', async () => {
     const { runId, plan } = await launchedRun();
     const first = assigned((await register('d2', runId, plan.limits, [['carol', 'k-carol']]))[0]);
-    const retried = assigned((await register('d2', runId, plan.limits, [['carol', 'k-carol']]))[0]);
+    // A retried activity, or a local activity re-run with another batch after a workflow-task retry.
+    const retried = assigned((await register('d2b', runId, plan.limits, [['dan', 'k-dan'], ['carol', 'k-carol']]))[1]);
     expect(retried).toEqual(first);
-    const again = assigned((await register('d3', runId, plan.limits, [['carol', 'k-carol']]))[0]);
+    // The register retried after a continue-as-new: the same agent, not new (the gateway says resumed).
+    const again = assigned((await register('d3', runId, plan.limits, [['carol', 'k-carol']], 'wf-run-2'))[0]);
     expect(again).toEqual({ ...first, newlyAssigned: false });
-    expect(await db.em().count(Agent, { taskRun: runId })).toBe(1);
-    expect(await db.em().count(Unit, { taskRun: runId, status: 'assigned' })).toBe(1);
+    expect(await db.em().count(Agent, { taskRun: runId, worker: { providerWorkerId: 'carol' } })).toBe(1);
+    expect(await db.em().count(Unit, { taskRun: runId, status: 'assigned' })).toBe(2);
   });
 
   it('a legacy decision (agent id chosen by the workflow) is still recognised on its retry', async () => {

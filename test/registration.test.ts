@@ -145,7 +145,7 @@ describe('a registration seen before', () => {
     unitId: 'u-1',
     assignmentId: 'a-1',
     unitKind: 'normal',
-    madeByThisDecision: false,
+    madeByThisRun: false,
     ...overrides,
   });
 
@@ -161,7 +161,7 @@ describe('a registration seen before', () => {
   });
 
   it('an agent this decision made before a crash is still new (the run hands it to its assignment)', () => {
-    expect(answerForEarlierAgent(earlier({ madeByThisDecision: true, unitKind: 'gold', status: 'accepted' }), 'w-1')).toMatchObject({
+    expect(answerForEarlierAgent(earlier({ madeByThisRun: true, unitKind: 'gold', status: 'accepted' }), 'w-1')).toMatchObject({
       newlyAssigned: true,
       unitKind: 'gold',
     });

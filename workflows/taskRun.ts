@@ -30,6 +30,7 @@ import {
   aggregationActivities,
   bulkRunActivities,
   createAssignments,
+  localRunActivities,
   qualificationActivities,
   reviewActivities,
   runActivities,
@@ -75,6 +76,8 @@ const ASSIGN_BATCH = 50;
  */
 const SHUTDOWN_CANCELS_STEPS = 'shutdown-cancels-steps';
 const UNHEALABLE_STEP_FAILS_RUN = 'unhealable-step-fails-run';
+/** Registrations are decided by a local activity in the workflow task that accepts them (recorded runs replay the regular activity). */
+const DECIDED_LOCALLY = 'registration-decided-locally';
 
 /** What a worker is told when the run cannot hand out units any more (no internals: those go to the operator). */
 const UNAVAILABLE_DETAIL = 'This task is unavailable: its setup has a problem the researcher must fix. Please return it; you lose nothing.';
@@ -359,6 +362,9 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     { key: RUN_STATUS, value: s.status },
   ]);
 
+  /** Agents this run of the workflow handed to their assignment (a continue-as-new starts a new set: the agents it finds are not new). */
+  const handedOver = new Set<string>();
+
   // The assignment desk: registrations queue up and are decided in batches, one batch at a time.
   const desk = (async () => {
     for (;;) {
@@ -371,15 +377,12 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       }
       assigning = true;
       try {
-        // A regular activity, not a local one: its input (the batch) is recorded when scheduled, so a retry
-        // after any crash decides exactly the same requests again (agent ids derive from each request).
+        // A retry after a crash may decide another batch (a local activity's input is not recorded): the
+        // agents it made before are found by their derived ids and reported new to this run again.
         let results: UnitRequestResult[];
         try {
-          results = await runActivities.assignUnitsToWorkers({
-            runId,
-            limits: s.limits,
-            requests: batch.map((p) => p.request),
-          });
+          const decide = { runId, limits: s.limits, requests: batch.map((p) => p.request) };
+          results = patched(DECIDED_LOCALLY) ? await localRunActivities.assignUnitsToWorkers(decide) : await runActivities.assignUnitsToWorkers(decide);
         } catch (err) {
           // Only a non-retryable failure gets here (a broken gold file, say): the workers are told, the run fails.
           if (!(err instanceof TemporalFailure) || !patched(UNHEALABLE_STEP_FAILS_RUN)) throw err;
@@ -392,7 +395,9 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
         await Promise.all(
           batch.map(async (p, i) => {
             const result = results[i]!;
-            if (result.outcome === 'assigned' && result.newlyAssigned) {
+            // An agent this run made is new until handed over once (a retried register may find it again).
+            if (result.outcome === 'assigned' && result.newlyAssigned && !handedOver.has(result.agentId)) {
+              handedOver.add(result.agentId);
               if (isQualifying(result)) {
                 // Made for this worker just now: a unit of the run that was not counted before.
                 s.counts.assigned += 1;
