@@ -2,7 +2,7 @@
  * How workflows call activities: timeouts and retries per kind of work. Activities are idempotent,
  * so retrying forever is safe; a few error types mean "retrying cannot help" and stop at once.
  */
-import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { AggregationActivities } from '../activities/aggregationActivities.ts';
 import type { AssignmentActivities } from '../activities/assignmentActivities.ts';
 import type { QualificationActivities } from '../activities/qualificationActivities.ts';
@@ -29,18 +29,6 @@ const cancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED;
 
 /** Short database and provider calls. */
 export const runActivities = proxyActivities<TaskRunActivities>({
-  startToCloseTimeout: '20s',
-  retry,
-  cancellationType,
-});
-
-/**
- * Deciding registrations: a local activity, run by the worker that runs the workflow task accepting
- * the updates, so a worker waiting for a unit does not also wait for an activity task to be
- * scheduled, polled and reported. Safe to re-run after a workflow-task retry: agent ids derive from
- * each request and the agents a run made are found again (registration/assign.ts).
- */
-export const localRunActivities = proxyLocalActivities<Pick<TaskRunActivities, 'assignUnitsToWorkers'>>({
   startToCloseTimeout: '20s',
   retry,
   cancellationType,

@@ -30,7 +30,6 @@ import {
   aggregationActivities,
   bulkRunActivities,
   createAssignments,
-  localRunActivities,
   qualificationActivities,
   reviewActivities,
   runActivities,
@@ -76,8 +75,6 @@ const ASSIGN_BATCH = 50;
  */
 const SHUTDOWN_CANCELS_STEPS = 'shutdown-cancels-steps';
 const UNHEALABLE_STEP_FAILS_RUN = 'unhealable-step-fails-run';
-/** Registrations are decided by a local activity in the workflow task that accepts them (recorded runs replay the regular activity). */
-const DECIDED_LOCALLY = 'registration-decided-locally';
 
 /** What a worker is told when the run cannot hand out units any more (no internals: those go to the operator). */
 const UNAVAILABLE_DETAIL = 'This task is unavailable: its setup has a problem the researcher must fix. Please return it; you lose nothing.';
@@ -377,12 +374,12 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       }
       assigning = true;
       try {
-        // A retry after a crash may decide another batch (a local activity's input is not recorded): the
-        // agents it made before are found by their derived ids and reported new to this run again.
+        // A regular activity: a local one broke replay of its own runs (a timer and the child start came
+        // in another order on replay). A retry after a crash finds the agents it made by their derived
+        // ids, reported new to this run again; the run hands each over once.
         let results: UnitRequestResult[];
         try {
-          const decide = { runId, limits: s.limits, requests: batch.map((p) => p.request) };
-          results = patched(DECIDED_LOCALLY) ? await localRunActivities.assignUnitsToWorkers(decide) : await runActivities.assignUnitsToWorkers(decide);
+          results = await runActivities.assignUnitsToWorkers({ runId, limits: s.limits, requests: batch.map((p) => p.request) });
         } catch (err) {
           // Only a non-retryable failure gets here (a broken gold file, say): the workers are told, the run fails.
           if (!(err instanceof TemporalFailure) || !patched(UNHEALABLE_STEP_FAILS_RUN)) throw err;
