@@ -5,23 +5,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { LockMode } from '@mikro-orm/core';
 import { componentOptions, unitsPerItem, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import { ConfigError } from '../config/errors.ts';
 import { readAssignments, hashDataSource } from '../config/dataSource.ts';
 import { validateRunConfig } from '../config/validateRun.ts';
-import { Agent, Assignment, OnboardingAgent, Qualification, Task, TaskRun, Unit, Worker } from '../model/entities.ts';
+import { Agent, Assignment, OnboardingAgent, Qualification, Task, TaskRun, Unit } from '../model/entities.ts';
 import type { EntityManager } from '../model/database.ts';
 import { transitionTaskRun, transitionUnit } from '../model/transitions.ts';
 import { ACTIVE_AGENT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
 import { blueprints, providers } from '../registry/builtins.ts';
 import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/definitions.ts';
 import type { RunPlan } from '../workflows/runPlan.ts';
-import { startOnboarding } from '../qualifications/onboarding.ts';
-import { assignQualifyingUnit } from '../qualifications/qualifyingUnits.ts';
+import { registerWorker } from '../registration/assign.ts';
 import { type ActivityDeps, permanentFailure, providerContext } from './context.ts';
-import { decideEligibility, findOrCreateWorker, grantsOf, pickUnitFor } from './eligibility.ts';
-import { claimItem, claimedAssignments, itemKeyOf } from './itemClaims.ts';
+import { itemKeyOf } from './itemClaims.ts';
 import { enqueueForAgents } from './outbox.ts';
 
 const INSERT_BATCH = 500;
@@ -294,102 +291,22 @@ export function createTaskRunActivities(deps: ActivityDeps) {
   }
 
   /**
-   * Decide a batch of registrations in order, one transaction each: eligibility in the order of
-   * docs/design.md §3, then a launched unit reserved for the worker and an agent created on it.
-   * `agentId` is chosen by the workflow: a retry finds the agent it created and reports it again.
+   * Decide a batch of registrations in order, one transaction each (registration/assign.ts).
+   * Agent ids derive from the registration, so a retry (or a re-run with another batch) finds the agents it made.
+   * `agentId` in a request is only set by runs from before derived ids.
    */
   async function assignUnitsToWorkers(input: {
     runId: string;
     limits: RunLimits;
-    requests: Array<UnitRequest & { agentId: string }>;
+    requests: Array<UnitRequest & { agentId?: string }>;
   }): Promise<UnitRequestResult[]> {
     const { run, config } = await loadRun(db.em(), input.runId);
-    const blueprint = blueprints.get(config.blueprint.type);
+    const forRegistration = { runId: input.runId, taskId: run.task.id, config, limits: input.limits, blueprint: blueprints.get(config.blueprint.type) };
+    // The workflow run deciding: an agent it made before a crash or a workflow-task retry is new to it.
+    const decidedBy = Context.current().info.workflowExecution?.runId ?? 'standalone';
     const results: UnitRequestResult[] = [];
-    for (const request of input.requests) {
-      const result = await db.em().transactional(async (em) => {
-        const worker = await findOrCreateWorker(em, request.provider, request.providerWorkerId);
-        if (db.dialect === 'postgresql') {
-          // Serialises one worker's registrations across runs, so `maximum_units_per_worker` holds.
-          await em.findOne(Worker, worker.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-        }
-        const previous = await em.findOne(Agent, { worker: worker.id, registrationKey: request.registrationKey }, { populate: ['unit'] });
-        if (previous) {
-          const holding = ['accepted', 'onboarding', 'waiting', 'in_task'].includes(previous.status);
-          if (!holding) {
-            return {
-              outcome: 'refused',
-              reason: 'no_units_available',
-              detail: `this registration already ended (agent ${previous.id} is ${previous.status}); register again with a new key`,
-            } satisfies UnitRequestResult;
-          }
-          return {
-            outcome: 'assigned',
-            agentId: previous.id,
-            unitId: previous.unit.id,
-            assignmentId: previous.assignment.id,
-            workerId: worker.id,
-            newlyAssigned: previous.id === request.agentId,
-            ...(previous.unit.getEntity().kind !== 'normal' ? { unitKind: previous.unit.getEntity().kind } : {}),
-          } satisfies UnitRequestResult;
-        }
-        const decision = await decideEligibility(em, { runId: input.runId, config, limits: input.limits, worker });
-        if (decision?.outcome === 'refused') return decision;
-        if (decision?.outcome === 'needs_onboarding') {
-          const blueprintOptions = componentOptions(config.blueprint);
-          return startOnboarding(em, { runId: input.runId, worker, registrationKey: request.registrationKey, blueprint, blueprintOptions });
-        }
-        // Overlap: never a second unit of an item the worker was given before, in any run of the task.
-        const claimed = config.overlap ? await claimedAssignments(em, { runId: input.runId, taskId: run.task.id, workerId: worker.id }) : [];
-        const unit = await pickUnitFor(em, input.runId, worker.id, claimed);
-        if (!unit) {
-          return {
-            outcome: 'refused',
-            reason: 'no_units_available',
-            detail: 'no unit of this run is free for you right now; try again later',
-          } satisfies UnitRequestResult;
-        }
-        // A screening or gold unit comes first when one is due (only while real work is waiting).
-        if (config.screening.enabled || config.gold.enabled) {
-          const qualifying = await assignQualifyingUnit(em, {
-            runId: input.runId,
-            config,
-            blueprint,
-            worker,
-            grants: await grantsOf(em, worker.id),
-            agentId: request.agentId,
-            registrationKey: request.registrationKey,
-          });
-          if (qualifying) return qualifying;
-        }
-        await transitionUnit(em, unit.id, 'assigned', { worker: worker.id, assignedAt: new Date() });
-        const assignment = await em.findOneOrFail(Assignment, unit.assignment.id);
-        if (config.overlap) await claimItem(em, { taskId: run.task.id, assignment, workerId: worker.id, unitId: unit.id });
-        em.create(Agent, {
-          id: request.agentId,
-          unit: unit.id,
-          assignment: assignment.id,
-          taskRun: input.runId,
-          worker: worker.id,
-          status: 'accepted',
-          registrationKey: request.registrationKey,
-          initData: blueprint.initData({
-            assignmentData: assignment.data as Record<string, unknown>,
-            unitIndex: unit.unitIndex,
-            options: componentOptions(config.blueprint),
-          }) as Record<string, unknown>,
-          lastSeenAt: new Date(),
-        });
-        return {
-          outcome: 'assigned',
-          agentId: request.agentId,
-          unitId: unit.id,
-          assignmentId: assignment.id,
-          workerId: worker.id,
-          newlyAssigned: true,
-        } satisfies UnitRequestResult;
-      });
-      results.push(result);
+    for (const { agentId, ...request } of input.requests) {
+      results.push(await registerWorker(db, forRegistration, { ...request, legacyAgentId: agentId }, decidedBy));
     }
     return results;
   }

@@ -197,6 +197,8 @@ export const Agent = defineEntity({
     connectionId: p.string().nullable(),
     /** Bytes of `live` data accepted for this agent so far (bounded: docs/protocol.md "Limits"). */
     liveBytes: p.integer().default(0),
+    /** The workflow run that decided the agent: a re-run of its decision reports the agent to that run as new. */
+    decidedBy: p.string().nullable(),
   },
   uniques: [{ properties: ['worker', 'registrationKey'] }],
   indexes: [{ properties: ['worker', 'status'] }, { properties: ['taskRun', 'status'] }],

@@ -4,7 +4,6 @@
  * qualification 1 (and the worker goes on to a unit), fail grants it 0 (refused from then on, until
  * an operator revokes it). Each attempt is an OnboardingAgent row.
  */
-import { createHash } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import type { Blueprint } from '../blueprints/types.ts';
 import type { TaskRunConfig } from '../config/taskRunConfig.ts';
@@ -12,6 +11,7 @@ import type { EntityManager } from '../model/database.ts';
 import { OnboardingAgent, Worker } from '../model/entities.ts';
 import { transitionOnboardingAgent } from '../model/transitions.ts';
 import type { UnitRequestResult } from '../workflows/definitions.ts';
+import { onboardingAgentIdFor } from '../registration/ids.ts';
 import { ensureQualification, findQualification, grantValue, setGrant } from './grants.ts';
 
 /** How many ended onboarding attempts one registration may leave behind before another is refused. */
@@ -19,15 +19,6 @@ const MAX_ATTEMPTS_PER_REGISTRATION = 20;
 
 export class OnboardingError extends Error {
   override name = 'OnboardingError';
-}
-
-/**
- * The id of a registration's onboarding attempt, derived from it, so that a retried register finds
- * the attempt it started. `attempt` > 0 only after an operator cleared a decided attempt.
- */
-export function onboardingAgentIdFor(runId: string, workerId: string, registrationKey: string, attempt = 0): string {
-  const digest = createHash('sha256').update(`${runId}\0${workerId}\0${registrationKey}`).digest('base64url').slice(0, 22);
-  return attempt === 0 ? `ob-${digest}` : `ob-${digest}-${attempt}`;
 }
 
 /**

@@ -17,105 +17,49 @@ import { readAssignments, readGoldItems } from '../config/dataSource.ts';
 import { componentOptions, goldQualificationNames, type GoldItem, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { EntityManager } from '../model/database.ts';
 import { Agent, Assignment, TaskRun, Unit, type UnitKind, type Worker } from '../model/entities.ts';
-import { ACTIVE_AGENT_STATUSES, type AgentStatus } from '../model/status.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { blueprints, providers } from '../registry/builtins.ts';
 import type { UnitRequestResult } from '../workflows/definitions.ts';
-import { fitsBudget, runBudget } from '../review/budget.ts';
-import { nextUnitIsGold, pickGoldItem } from './goldPlan.ts';
+import { pickGoldItem } from './goldPlan.ts';
 import { ensureQualification, grantValue, setGrant } from './grants.ts';
 
-/** Agent statuses of submitted work (counted as real units done). */
-const SUBMITTED: readonly AgentStatus[] = ['completed', 'approved', 'rejected', 'soft_rejected'];
-
 type Assigned = Extract<UnitRequestResult, { outcome: 'assigned' }>;
-type Refused = Extract<UnitRequestResult, { outcome: 'refused' }>;
 
 export interface QualifyingRequest {
   runId: string;
   config: TaskRunConfig;
   blueprint: Blueprint;
   worker: Worker;
-  grants: ReadonlyMap<string, number>;
   agentId: string;
   registrationKey: string;
+  /** The decision making the agent (see Agent.decidedBy). */
+  decidedBy: string;
 }
 
 /**
- * A screening or gold unit for the worker when one is due (made and assigned here), a refusal
- * when screening is due but every screening place is taken, or null: the worker gets a real unit.
- * Call it only when a real unit is free, so no one screens for work that is not there.
+ * Make the screening or gold unit registration/decision.ts chose for the worker, and assign it.
+ * Screening units take the screening inputs in turn; gold units the item the worker saw least.
  */
-export async function assignQualifyingUnit(em: EntityManager, req: QualifyingRequest): Promise<Assigned | Refused | null> {
+export async function makeQualifyingUnit(em: EntityManager, req: QualifyingRequest, kind: Exclude<UnitKind, 'normal'>): Promise<Assigned> {
   const { config } = req;
-  if (config.screening.enabled && !req.grants.has(config.screening.passed_qualification!)) {
-    const heldScreening = await em.count(Agent, {
-      worker: req.worker.id,
-      taskRun: req.runId,
-      status: { $in: [...ACTIVE_AGENT_STATUSES] },
-      unit: { kind: 'screening' },
-    });
-    if (heldScreening > 0) {
-      return {
-        outcome: 'refused',
-        reason: 'too_many_concurrent',
-        detail: 'you already hold a screening unit of this run; submit it first',
-      };
-    }
-    const cap = config.screening.max_screening_units;
-    if (cap > 0 && (await em.count(Unit, { taskRun: req.runId, kind: 'screening', status: 'assigned' })) >= cap) {
-      return {
-        outcome: 'refused',
-        reason: 'no_units_available',
-        detail: 'every screening place of this task is taken right now; try again in a few minutes',
-      };
-    }
-    if (!(await qualifyingUnitFitsBudget(em, req.runId))) {
-      return { outcome: 'refused', reason: 'no_units_available', detail: "this task's budget is spent; no more work is available" };
-    }
+  if (kind === 'screening') {
     const made = await em.count(Unit, { taskRun: req.runId, kind: 'screening' });
     const inputs = config.screening.data ? await readAll(config.screening.data, 'screening.data') : [];
     const input = inputs.length > 0 ? inputs[made % inputs.length]! : {};
     return makeUnit(em, req, 'screening', input, input);
   }
-  if (config.gold.enabled) {
-    const names = goldQualificationNames(config);
-    const scored = (req.grants.get(names.correct) ?? 0) + (req.grants.get(names.incorrect) ?? 0);
-    const inFlight = await em.count(Agent, {
-      worker: req.worker.id,
-      taskRun: req.runId,
-      status: { $in: [...ACTIVE_AGENT_STATUSES] },
-      unit: { kind: 'gold' },
-    });
-    const realDone = await em.count(Agent, {
-      worker: req.worker.id,
-      taskRun: { task: { name: config.task_name } },
-      status: { $in: [...SUBMITTED] },
-      unit: { kind: 'normal' },
-    });
-    if (!nextUnitIsGold(config.gold, { scored, inFlight, realDone })) return null;
-    // A gold unit is paid like any other: past the budget the worker gets the real unit instead.
-    if (!(await qualifyingUnitFitsBudget(em, req.runId))) return null;
-    const items = await readGoldData(config);
-    const given = await em.find(
-      Agent,
-      { worker: req.worker.id, taskRun: req.runId, unit: { kind: 'gold' } },
-      { populate: ['assignment'], orderBy: { createdAt: 'asc' } },
-    );
-    const index = pickGoldItem(
-      items.length,
-      given.map((a) => Number((a.assignment.getEntity().data as { gold_item?: number }).gold_item)),
-    );
-    const item = items[index]!;
-    return makeUnit(em, req, 'gold', { gold_item: index, input: item.input, expected: item.expected }, item.input);
-  }
-  return null;
-}
-
-/** Whether one more unit at the run's reward fits in its `max_spend` (review/budget.ts). */
-async function qualifyingUnitFitsBudget(em: EntityManager, runId: string): Promise<boolean> {
-  const run = await em.findOneOrFail(TaskRun, runId, { fields: ['reward'] });
-  return fitsBudget(await runBudget(em, runId), Number(run.reward));
+  const items = await readGoldData(config);
+  const given = await em.find(
+    Agent,
+    { worker: req.worker.id, taskRun: req.runId, unit: { kind: 'gold' } },
+    { populate: ['assignment'], orderBy: { createdAt: 'asc' } },
+  );
+  const index = pickGoldItem(
+    items.length,
+    given.map((a) => Number((a.assignment.getEntity().data as { gold_item?: number }).gold_item)),
+  );
+  const item = items[index]!;
+  return makeUnit(em, req, 'gold', { gold_item: index, input: item.input, expected: item.expected }, item.input);
 }
 
 /** A new one-unit assignment appended to the run, its unit assigned to the worker, and the agent. */
@@ -155,6 +99,7 @@ async function makeUnit(
     worker: req.worker.id,
     status: 'accepted',
     registrationKey: req.registrationKey,
+    decidedBy: req.decidedBy,
     initData: req.blueprint.initData({ assignmentData: shown, unitIndex: 0, options: componentOptions(req.config.blueprint) }) as Record<
       string,
       unknown

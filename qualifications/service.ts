@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.ts';
-import { findOrCreateWorker } from '../activities/eligibility.ts';
+import { findOrCreateWorker } from '../registration/standing.ts';
 import type { Database, EntityManager } from '../model/database.ts';
 import { Worker } from '../model/entities.ts';
 import type { ProviderContext } from '../providers/types.ts';

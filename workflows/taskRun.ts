@@ -22,7 +22,6 @@ import {
   startChild,
   upsertMemo,
   upsertSearchAttributes,
-  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { TaskRunStatus } from '../model/status.ts';
@@ -359,6 +358,9 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     { key: RUN_STATUS, value: s.status },
   ]);
 
+  /** Agents this run of the workflow handed to their assignment (a continue-as-new starts a new set: the agents it finds are not new). */
+  const handedOver = new Set<string>();
+
   // The assignment desk: registrations queue up and are decided in batches, one batch at a time.
   const desk = (async () => {
     for (;;) {
@@ -371,15 +373,12 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       }
       assigning = true;
       try {
-        // A regular activity, not a local one: its input (the batch and the agent ids chosen for it) is
-        // recorded when scheduled, so a retry after any crash decides exactly the same requests again.
+        // A regular activity: a local one broke replay of its own runs (a timer and the child start came
+        // in another order on replay). A retry after a crash finds the agents it made by their derived
+        // ids, reported new to this run again; the run hands each over once.
         let results: UnitRequestResult[];
         try {
-          results = await runActivities.assignUnitsToWorkers({
-            runId,
-            limits: s.limits,
-            requests: batch.map((p) => ({ ...p.request, agentId: uuid4() })),
-          });
+          results = await runActivities.assignUnitsToWorkers({ runId, limits: s.limits, requests: batch.map((p) => p.request) });
         } catch (err) {
           // Only a non-retryable failure gets here (a broken gold file, say): the workers are told, the run fails.
           if (!(err instanceof TemporalFailure) || !patched(UNHEALABLE_STEP_FAILS_RUN)) throw err;
@@ -392,7 +391,9 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
         await Promise.all(
           batch.map(async (p, i) => {
             const result = results[i]!;
-            if (result.outcome === 'assigned' && result.newlyAssigned) {
+            // An agent this run made is new until handed over once (a retried register may find it again).
+            if (result.outcome === 'assigned' && result.newlyAssigned && !handedOver.has(result.agentId)) {
+              handedOver.add(result.agentId);
               if (isQualifying(result)) {
                 // Made for this worker just now: a unit of the run that was not counted before.
                 s.counts.assigned += 1;

@@ -2,7 +2,9 @@
  * Assignment: how fast workers get units. Registrations per second sustained and the latency from
  * register to agent details, at 1, 10 and 100 concurrent arrivals, through the gateway (a new
  * WebSocket per arrival: connect, `register`, wait for `agent`) and, for comparison, straight
- * through the `requestUnit` update with the gateway's own retrying client (no WebSocket).
+ * through the `requestUnit` update with the gateway's own retrying client (no WebSocket). Each level
+ * is printed next to bare Temporal client signals (`agentAction` to one assignment workflow) at the
+ * same concurrency, measured in the same run: the ratio to what Temporal itself does on this machine.
  */
 import { randomUUID } from 'node:crypto';
 import { Unit } from '../../model/entities.ts';
@@ -12,7 +14,7 @@ import type { Benchmark, BenchContext, BenchOutcome, TableRow } from '../benchma
 import { benchConfig, inlineData, startBenchStack, waitUntilLaunched } from '../setup.ts';
 import { closedLoop, round, summarize } from '../stats.ts';
 import { fetchAllRuns } from '../../test/support/histories.ts';
-import { taskRunWorkflowId } from '../../workflows/definitions.ts';
+import { agentActionSignal, assignmentWorkflowId, taskRunWorkflowId } from '../../workflows/definitions.ts';
 import { PHASES, PHASE_MEANING, registrationPhases } from '../registrationPhases.ts';
 
 const LEVELS = [1, 10, 100] as const;
@@ -25,7 +27,8 @@ export const assignmentBenchmark: Benchmark = {
   async run(ctx: BenchContext): Promise<BenchOutcome> {
     const perLevel: Record<number, number> = ctx.quick ? { 1: 20, 10: 100, 100: 200 } : { 1: 100, 10: 500, 100: 1000 };
     const modes: Mode[] = ['direct', 'gateway'];
-    const total = modes.length * LEVELS.reduce((sum, c) => sum + perLevel[c]! + warmup(c), 0);
+    // One more unit: the agent the bare signals go to.
+    const total = modes.length * LEVELS.reduce((sum, c) => sum + perLevel[c]! + warmup(c), 0) + 1;
     const stack = await startBenchStack(ctx, { workers: 1, gateways: 1 });
     const figures: Record<string, unknown> = {};
     const rows: TableRow[] = [];
@@ -35,6 +38,21 @@ export const assignmentBenchmark: Benchmark = {
       await waitUntilLaunched(stack, runId, total);
       const calls = new WorkflowCalls(stack.client);
       const gatewayUrl = stack.gatewayUrl(stack.gateways[0]!);
+      const target = await calls.requestUnit(runId, { provider: 'mock', providerWorkerId: 'bench-signal-target', registrationKey: randomUUID() });
+      if (target.outcome !== 'assigned') throw new Error(`the signal target was not assigned a unit: ${JSON.stringify(target)}`);
+      const targetHandle = stack.client.workflow.getHandle(assignmentWorkflowId(target.assignmentId));
+      const bareSignals: Record<string, { perSecond: number; latency: ReturnType<typeof summarize> }> = {};
+      for (const c of LEVELS) {
+        const signal = async (): Promise<void> => {
+          const actionId = randomUUID();
+          await targetHandle.signal(agentActionSignal, { agentId: target.agentId, actionId, data: { draft: actionId } });
+        };
+        await closedLoop(warmup(c), c, signal);
+        const { latenciesMs, wallMs } = await closedLoop(perLevel[c]!, c, signal);
+        bareSignals[`c${c}`] = { perSecond: round((latenciesMs.length / wallMs) * 1000), latency: summarize(latenciesMs) };
+        ctx.log(`bare Temporal signals c=${c}: ${bareSignals[`c${c}`]!.perSecond}/s p50 ${bareSignals[`c${c}`]!.latency.p50Ms} ms`);
+      }
+      figures.bareSignals = bareSignals;
       let arrival = 0;
       const oneAtATime: Partial<Record<Mode, { from: number; to: number }>> = {};
       const register = async (mode: Mode): Promise<void> => {
@@ -63,13 +81,15 @@ export const assignmentBenchmark: Benchmark = {
             temporalS: round(stack.temporal.cpuSeconds() - cpuBefore.temporal, 2),
             wallS: round(wallMs / 1000, 2),
           };
-          byLevel[`c${c}`] = { registrations: latenciesMs.length, perSecond, latency, cpu };
-          ctx.log(`${mode} c=${c}: ${perSecond}/s p50 ${latency.p50Ms} ms p99 ${latency.p99Ms} ms (cpu s: worker ${cpu.workerS}, gateway ${cpu.gatewayS}, temporal ${cpu.temporalS}, wall ${cpu.wallS})`);
+          const bare = bareSignals[`c${c}`]!;
+          const ratio = round(perSecond / bare.perSecond, 2);
+          byLevel[`c${c}`] = { registrations: latenciesMs.length, perSecond, latency, cpu, ratioToBareSignals: ratio };
+          ctx.log(`${mode} c=${c}: ${perSecond}/s p50 ${latency.p50Ms} ms p99 ${latency.p99Ms} ms, x${ratio} of bare signals (cpu s: worker ${cpu.workerS}, gateway ${cpu.gatewayS}, temporal ${cpu.temporalS}, wall ${cpu.wallS})`);
           rows.push({
             benchmark: 'assignment',
             metric: `${mode === 'gateway' ? 'WebSocket register' : 'requestUnit update (no gateway)'}, ${c} concurrent`,
             value: `${perSecond}/s, p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms`,
-            note: `${latenciesMs.length} registrations`,
+            note: `${latenciesMs.length} registrations; bare signals ${bare.perSecond}/s p50 ${bare.latency.p50Ms} ms (x${ratio})`,
           });
         }
         figures[mode] = byLevel;

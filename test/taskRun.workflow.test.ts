@@ -1,0 +1,125 @@
+/**
+ * TaskRunWorkflow's own decisions with stub activities: the real workflow code on the dev server
+ * already used by the tests, a Worker whose activities are scripted here (no database, no
+ * provider), so a rule of the workflow is checked in seconds. Full-stack runs: taskRun.test.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskRunActivities } from '../activities/taskRunActivities.ts';
+import { ensureWorkflowBundle } from '../workers/workflowBundle.ts';
+import {
+  assignmentStateQuery,
+  assignmentWorkflowId,
+  requestUnitUpdate,
+  runStatusQuery,
+  shutdownRunSignal,
+  taskRunWorkflowId,
+  type UnitRequest,
+  type UnitRequestResult,
+} from '../workflows/definitions.ts';
+import type { RunPlan } from '../workflows/runPlan.ts';
+import { TaskRunWorkflow } from '../workflows/taskRun.ts';
+import { eventually } from './support/stack.ts';
+import { startTestTemporal } from './support/temporal.ts';
+
+const UNITS = 4;
+const plan: RunPlan = {
+  taskName: 'stubbed',
+  providerType: 'mock',
+  blueprintType: 'static-form',
+  limits: { max_num_concurrent_units: 0, allowed_concurrent: 0, maximum_units_per_worker: 0, task_reward: 0.5, task_lifetime_seconds: 3600 },
+  noSubmissionPatienceSeconds: 3600,
+  assignmentDurationSeconds: 3600,
+  reconnectWindowSeconds: 60,
+  unitsPerAssignment: 1,
+  autoApproveAfterSeconds: 3600,
+  maxSpend: null,
+  summary: {},
+};
+
+/** The registration activity's stand-in: one agent per worker, always reported as this run's (new). */
+const decisions: Array<UnitRequest[]> = [];
+function agentOf(request: UnitRequest): UnitRequestResult {
+  const n = Number(request.providerWorkerId.replace(/\D/g, ''));
+  if (n >= UNITS) return { outcome: 'refused', reason: 'no_units_available', detail: 'none left' };
+  return { outcome: 'assigned', agentId: `ag-${n}`, unitId: `u-${n}`, assignmentId: `stub-a${n}`, workerId: `w-${n}`, newlyAssigned: true };
+}
+
+const stubs: Partial<TaskRunActivities> & Record<string, (...args: never[]) => Promise<unknown>> = {
+  validateTaskRunConfig: async () => plan,
+  registerTaskRun: async () => undefined,
+  createAssignments: async () => ({ assignments: UNITS, units: UNITS }),
+  setUpProviderForRun: async () => undefined,
+  launchUnits: async (input: { count: number }) => ({ launched: input.count }),
+  expireUnits: async () => ({}),
+  recordRunStatus: async () => undefined,
+  recordMaxSpend: async () => undefined,
+  assignUnitsToWorkers: async (input: { requests: UnitRequest[] }) => {
+    decisions.push(input.requests);
+    return input.requests.map(agentOf);
+  },
+  runSpend: async () => 0,
+  // The assignment workflows the run starts: they only set statuses here.
+  setAgentsStatus: async () => undefined,
+  releaseUnit: async () => ({ unitStatus: 'launched' }),
+  recordAgentAction: async () => undefined,
+  recordSubmission: async () => undefined,
+};
+
+describe('TaskRunWorkflow with stub activities', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  const taskQueue = `taskrun-stubs-${randomUUID().slice(0, 8)}`;
+  beforeAll(async () => {
+    env = await startTestTemporal();
+    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await ensureWorkflowBundle(), activities: stubs });
+    running = worker.run();
+  });
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+  });
+
+  async function startRun() {
+    const runId = `r-stub-${randomUUID().slice(0, 8)}`;
+    const handle = await env.client.workflow.start(TaskRunWorkflow, { args: [{}], taskQueue, workflowId: taskRunWorkflowId(runId) });
+    await eventually(async () => ((await handle.query(runStatusQuery)).units.launched === UNITS ? true : undefined), 'units launched', 60_000);
+    return handle;
+  }
+
+  it('an agent the run made is handed to its assignment once, however often the decision reports it new', async () => {
+    const handle = await startRun();
+    const request: UnitRequest = { provider: 'mock', providerWorkerId: 'worker-1', registrationKey: 'k1' };
+    // Two updates for one registration (a retried register under another id, as after onboarding).
+    const first = await handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: 'register-1' });
+    const second = await handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: 'register-1-again' });
+    expect(second).toEqual(first);
+    const status = await handle.query(runStatusQuery);
+    expect([status.units.assigned, status.units.launched, status.openAssignments]).toEqual([1, UNITS - 1, 1]);
+    const assignment = await env.client.workflow.getHandle(assignmentWorkflowId('stub-a1')).query(assignmentStateQuery);
+    expect(assignment.agents.map((a) => a.agentId)).toEqual(['ag-1']);
+    await handle.signal(shutdownRunSignal, { reason: 'test over' });
+    expect((await handle.result()).status).toBe('cancelled');
+  });
+
+  it('refusals change no count; once shut down, the run refuses with run_not_running and decides nothing more', async () => {
+    const handle = await startRun();
+    const results = await Promise.all(
+      [0, 2, 3, 9].map((n) => handle.executeUpdate(requestUnitUpdate, { args: [{ provider: 'mock', providerWorkerId: `worker-${n}`, registrationKey: `k${n}` }] })),
+    );
+    expect(results.map((r) => r.outcome)).toEqual(['assigned', 'assigned', 'assigned', 'refused']);
+    expect((await handle.query(runStatusQuery)).units).toMatchObject({ assigned: 3, launched: UNITS - 3 });
+    await handle.signal(shutdownRunSignal, { reason: 'test over' });
+    const decided = decisions.length;
+    const late = await handle
+      .executeUpdate(requestUnitUpdate, { args: [{ provider: 'mock', providerWorkerId: 'worker-1', registrationKey: 'late' }] })
+      .catch((err: unknown) => ({ outcome: 'refused', reason: 'run_not_running', detail: String(err) }) as const);
+    expect(late).toMatchObject({ outcome: 'refused', reason: 'run_not_running' });
+    expect((await handle.result()).status).toBe('cancelled');
+    expect(decisions.length).toBe(decided);
+  });
+});
