@@ -156,6 +156,9 @@ export const FINAL_TASK_RUN_STATUSES: readonly TaskRunStatus[] = ['completed', '
 /** An agent in one of these still holds its unit. */
 export const ACTIVE_AGENT_STATUSES: readonly AgentStatus[] = ['none', 'accepted', 'onboarding', 'waiting', 'in_task'];
 export const AGENT_ABNORMAL_END_STATUSES: readonly AgentStatus[] = AGENT_ABNORMAL_ENDS;
+/** How a worker leaves a held unit at the provider, without submitting: the study returned, or its time run out there. */
+export const PROVIDER_LEAVING_STATUSES = ['returned', 'timeout'] as const satisfies readonly AgentStatus[];
+export type ProviderLeavingStatus = (typeof PROVIDER_LEAVING_STATUSES)[number];
 /** The agent's submission is stored (and perhaps reviewed). */
 export const SUBMITTED_AGENT_STATUSES: readonly AgentStatus[] = ['completed', 'approved', 'rejected', 'soft_rejected'];
 

@@ -19,7 +19,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AgentStatus } from '../model/status.ts';
+import type { AgentStatus, ProviderLeavingStatus } from '../model/status.ts';
 import { aggregationActivities, assignmentActivities as acts, reviewActivities } from './activityProxies.ts';
 import {
   type AgentJoined,
@@ -85,7 +85,7 @@ type AgentEvent =
   | { kind: 'joined'; agentId: string }
   | { kind: 'action'; agentId: string; actionId: string; data: Record<string, unknown> }
   | { kind: 'submit'; agentId: string; submitKey: string; data: Record<string, unknown> }
-  | { kind: 'returned'; agentId: string };
+  | { kind: 'returned'; agentId: string; status: ProviderLeavingStatus };
 
 type LeavingStatus = 'disconnect' | 'timeout' | 'returned' | 'partner_disconnect';
 
@@ -143,7 +143,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
   });
   setHandler(agentReturnedSignal, (returned) => {
     const parsed = AgentReturnedSchema.safeParse(returned);
-    if (parsed.success) events.push({ kind: 'returned', agentId: parsed.data.agentId });
+    if (parsed.success) events.push({ kind: 'returned', agentId: parsed.data.agentId, status: parsed.data.status ?? 'returned' });
   });
   setHandler(agentDisconnectedSignal, (connection) => {
     const parsed = AgentConnectionSchema.safeParse(connection);
@@ -261,7 +261,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         return;
       }
       case 'returned': {
-        if (HOLDING.includes(a.status)) await release(a, 'returned');
+        if (HOLDING.includes(a.status)) await release(a, event.status);
         return;
       }
     }
