@@ -5,7 +5,10 @@
  * payment made twice, every bonus paid once and every approved participant rewarded.
  *
  * It was opt-in for a while after a CI-like run hung with two agents `in_task` on a live gateway whose
- * simulated workers never submitted. Two harness defects fit that picture and are fixed: a simulated
+ * simulated workers never submitted. The harness left a killed worker process dead when its restart
+ * was not ready in time (a loaded host; seen twice here): nothing recorded the submissions any more,
+ * so agents stayed `in_task`. Restarts now try again until the process is up (chaos/harness.ts
+ * startAgain). Two more harness defects fitting the picture are fixed as well: a simulated
  * worker that stopped on an unexpected error left its socket open, so its agent stayed bound to a live
  * gateway, never in a reconnect window, for the whole assignment duration (15 min, beyond the run's
  * timeout); it now closes its socket however it stops (chaos/simulatedWorker.ts). And the check that
