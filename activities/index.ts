@@ -2,6 +2,7 @@
 import { createAggregationActivities } from './aggregationActivities.ts';
 import { createAssignmentActivities } from './assignmentActivities.ts';
 import type { ActivityDeps } from './context.ts';
+import { createProviderPollingActivities } from './providerPolling.ts';
 import { createQualificationActivities } from './qualificationActivities.ts';
 import { createReviewActivities } from './reviewActivities.ts';
 import { createTaskRunActivities } from './taskRunActivities.ts';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createReviewActivities(deps),
     ...createQualificationActivities(deps),
     ...createAggregationActivities(deps),
+    ...createProviderPollingActivities(deps),
   };
 }
 

@@ -20,6 +20,7 @@ import { registerWorker } from '../registration/assign.ts';
 import { type ActivityDeps, permanentFailure, providerContext } from './context.ts';
 import { itemKeyOf } from './itemClaims.ts';
 import { enqueueForAgents } from './outbox.ts';
+import { leaversPollSeconds } from './providerPolling.ts';
 
 const INSERT_BATCH = 500;
 const EXPIRE_PAGE = 1_000;
@@ -55,6 +56,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
         );
       }
     }
+    const pollSeconds = leaversPollSeconds(config);
     return {
       taskName: config.task_name,
       providerType: config.provider.type,
@@ -75,6 +77,8 @@ export function createTaskRunActivities(deps: ActivityDeps) {
         : {}),
       autoApproveAfterSeconds: config.auto_approve_after_seconds,
       maxSpend: config.max_spend ?? null,
+      // Only providers with something to poll add it, so the plan of every other run is unchanged.
+      ...(pollSeconds !== null ? { leaversPollSeconds: pollSeconds } : {}),
       summary: {
         task: config.task_name,
         title: config.task_title,

@@ -146,6 +146,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const mturk: ChaosMTurk | null = o.provider === 'mturk' ? await startChaosMTurk() : null;
   /** Processes down on purpose right now: the supervisor leaves them alone. */
   const downOnPurpose = new Set<ManagedProcess | 'temporal'>();
+  let stopping = false;
+  /**
+   * Start a killed process again, and again after a start that fails (not ready within its timeout on
+   * a loaded host: the start kills it and throws). One failed restart used to leave the worker dead for
+   * good: submissions were never recorded, agents stayed `in_task` and the run waited until its timeout.
+   */
+  const startAgain = async (p: ManagedProcess): Promise<void> => {
+    for (let attempt = 1; !stopping && !p.running; attempt++) {
+      try {
+        await p.start();
+      } catch (err) {
+        log(`  !! starting ${p.spec.name} failed (attempt ${attempt}), trying again: ${(err as Error).message.split('\n')[0]}`);
+        await sleep(1000);
+      }
+    }
+  };
   const startedStack: { stack?: Stack } = {};
   const prolific =
     o.provider === 'prolific'
@@ -163,7 +179,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             // the fault schedule goes on meanwhile; a failed start is logged below.
             void sleep(1000).then(() => {
               downOnPurpose.delete(p);
-              if (!p.running) p.start().catch((err: unknown) => log(`  !! restarting the worker failed: ${(err as Error).message}`));
+              return startAgain(p);
             });
           },
         })
@@ -174,7 +190,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const ledger = new Ledger();
   const injected: InjectedFault[] = [];
   const unexpected: UnexpectedExit[] = [];
-  let stopping = false;
   let runEnded = false;
   let runId = '';
   let completed = 0;
@@ -187,8 +202,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       unexpected.push(exit);
       log(`  !! ${exit.name} exited on its own (code ${exit.code}, signal ${exit.signal}); restarting it. Last output:\n${exit.tail.slice(-8).join('\n')}`);
       if (stopping || downOnPurpose.has(p)) return;
-      // An exit handler cannot wait; a failed restart is logged (and the run's invariants then fail).
-      void sleep(1000).then(() => (stopping || p.running ? undefined : p.start().catch((err: unknown) => log(`  !! restarting ${exit.name} failed: ${(err as Error).message}`))));
+      void sleep(1000).then(() => startAgain(p));
     };
   };
 
@@ -251,7 +265,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           downOnPurpose.add(p);
           await p.kill9();
           await sleep(f.downMs);
-          if (!p.running) await p.start();
+          await startAgain(p);
           downOnPurpose.delete(p);
         }
         const fault: InjectedFault = { ...f, killedAt: killedAt.toISOString(), completedAtKill, pid, backAfterMs: Date.now() - killedAt.getTime() };

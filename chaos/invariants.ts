@@ -17,6 +17,10 @@ import { ACTIVE_AGENT_STATUSES, SETTLED_UNIT_STATUSES, SUBMITTED_AGENT_STATUSES,
 import { taskRunWorkflowId } from '../workflows/definitions.ts';
 import type { Ledger } from './ledger.ts';
 
+/** How long a workflow still running when the run has ended may take to close before it counts as not closed. */
+const CLOSE_WAIT_MS = 60_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
 export interface InvariantResult {
   name: string;
   ok: boolean;
@@ -196,7 +200,15 @@ export async function checkInvariants(args: {
     const statuses: Record<string, number> = {};
     const query = `WorkflowId = '${taskRunWorkflowId(runId)}' OR WorkflowId STARTS_WITH 'assignment-${runId}-'`;
     for await (const wf of client.workflow.list({ query })) {
-      const status = wf.status.name;
+      let status = wf.status.name;
+      if (status === 'RUNNING') {
+        // The list is read from Temporal's visibility store, which lags (more so on a loaded host, right
+        // after a server restart), and an assignment takes its last workflow task after telling the run
+        // of its last unit: wait a bounded while for it to close, then read its own record.
+        const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
+        await Promise.race([handle.result().catch(() => undefined), sleep(CLOSE_WAIT_MS)]);
+        status = (await handle.describe()).status.name;
+      }
       statuses[status] = (statuses[status] ?? 0) + 1;
       if (status !== 'COMPLETED' && status !== 'CONTINUED_AS_NEW') violations.push(`${wf.workflowId} (${wf.runId}) is ${status}`);
     }

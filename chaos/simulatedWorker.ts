@@ -109,148 +109,154 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
     socketAgent = null;
   };
 
-  while (!env.stopped()) {
-    try {
-      if (!socket || !socket.isOpen) {
-        socket = await openSocket();
-        if (held) {
-          // A reconnect: take the same agent back, with the messages missed.
-          socket.send({ type: 'resume', runId: env.runId, agentId: held.agent.agentId, token: held.agent.token, lastSeq: lastSeq.get(held.agent.agentId) ?? 0 });
-          const answer = await socket.next((p) => p.type === 'agent' || isAnswer('resume')(p), ANSWER_TIMEOUT_MS, 'answer to resume');
+  // However the worker stops (the run over, a refusal, an error thrown), its socket closes: an agent it
+  // still holds then gets its reconnect window, instead of staying bound to a live gateway with no one
+  // working on it until the assignment's duration (which outlasts a small chaos run).
+  try {
+    while (!env.stopped()) {
+      try {
+        if (!socket || !socket.isOpen) {
+          socket = await openSocket();
+          if (held) {
+            // A reconnect: take the same agent back, with the messages missed.
+            socket.send({ type: 'resume', runId: env.runId, agentId: held.agent.agentId, token: held.agent.token, lastSeq: lastSeq.get(held.agent.agentId) ?? 0 });
+            const answer = await socket.next((p) => p.type === 'agent' || isAnswer('resume')(p), ANSWER_TIMEOUT_MS, 'answer to resume');
+            if (answer.type === 'agent') {
+              ledger.count('resumes');
+            } else if (answer.code === 'agent_ended') {
+              release(String(answer.status));
+            } else if (answer.code === 'temporal_unavailable' || answer.code === 'internal') {
+              ledger.count(`resumeError:${String(answer.code)}`);
+              dropSocket();
+              await sleep(500 + rng.int(0, 1000));
+              continue;
+            } else {
+              ledger.anomaly(`${workerId}: resume of agent ${held.agent.agentId} refused: ${String(answer.code)} ${String(answer.message)}`);
+              market.ended(held.params, 'lost', null);
+              held = null;
+            }
+          }
+        }
+        const s = socket;
+        if (!held) {
+          await env.gate();
+          if (env.stopped()) break;
+          registrationKey ??= randomUUID();
+          registrationParams ??= env.params ? await env.params(workerId) : market.params(workerId);
+          if (!registrationParams) {
+            ledger.count('noProviderWork');
+            await sleep(rng.int(200, 600));
+            continue;
+          }
+          s.send({ type: 'register', runId: env.runId, params: registrationParams, registrationKey });
+          const answer = await s.next((p) => p.type === 'agent' || p.type === 'refused' || p.type === 'onboarding' || isAnswer('register')(p), ANSWER_TIMEOUT_MS, 'answer to register');
           if (answer.type === 'agent') {
-            ledger.count('resumes');
-          } else if (answer.code === 'agent_ended') {
-            release(String(answer.status));
-          } else if (answer.code === 'temporal_unavailable' || answer.code === 'internal') {
-            ledger.count(`resumeError:${String(answer.code)}`);
-            dropSocket();
-            await sleep(500 + rng.int(0, 1000));
+            registrationKey = null;
+            held = { agent: agentDetailsOf(answer), params: registrationParams, submission: null, acked: false, droppedBeforeSubmit: false };
+            registrationParams = null;
+            ledger.count(answer.resumed ? 'registrationsRetriedToSameAgent' : 'assigned');
+          } else if (answer.type === 'onboarding') {
+            ledger.anomaly(`${workerId}: register answered with onboarding; the chaos run has no onboarding`);
+            return;
+          } else if (answer.type === 'refused') {
+            registrationKey = null;
+            ledger.count(`refused:${String(answer.reason)}`);
+            if (answer.reason === 'run_not_running') return;
+            if (answer.reason !== 'no_units_available' && answer.reason !== 'too_many_concurrent') {
+              ledger.anomaly(`${workerId}: refused ${String(answer.reason)}: ${String(answer.detail)}`);
+              return;
+            }
+            await sleep(rng.int(100, 400));
             continue;
           } else {
-            ledger.anomaly(`${workerId}: resume of agent ${held.agent.agentId} refused: ${String(answer.code)} ${String(answer.message)}`);
-            market.ended(held.params, 'lost', null);
+            // Same key next time: a registration that went through meanwhile is found again.
+            ledger.count(`registerError:${String(answer.code)}`);
+            if (answer.code !== 'temporal_unavailable' && answer.code !== 'internal' && answer.code !== 'unknown_run') {
+              ledger.anomaly(`${workerId}: register answered ${String(answer.code)}: ${String(answer.message)}`);
+            }
+            await sleep(500 + rng.int(0, 1000));
+            continue;
+          }
+        }
+        const h = held;
+        if (!h) continue;
+        // The page may be worked on once the task has started.
+        await s.until(() => s.status === 'in_task' || !isActiveAgentStatus(s.status), ANSWER_TIMEOUT_MS, 'the in_task status');
+        if (!isActiveAgentStatus(s.status)) {
+          release(s.status);
+          continue;
+        }
+        if (!h.submission) {
+          await sleep(rng.int(behaviour.thinkMs[0], behaviour.thinkMs[1]));
+          const lives = rng.int(0, behaviour.maxLiveActions);
+          for (let i = 0; i < lives; i++) {
+            const actionId = `${h.agent.agentId.slice(0, 8)}-live-${randomUUID()}`;
+            s.send({ type: 'live', actionId, data: { draft: `draft ${i} by ${workerId}` } });
+            const answer = await s.next((p) => (p.type === 'live_ack' && p.actionId === actionId) || isAnswer('live', actionId)(p), ANSWER_TIMEOUT_MS, 'live_ack');
+            ledger.count(answer.type === 'live_ack' ? 'liveAcked' : `liveError:${String(answer.code)}`);
+          }
+          if (rng.chance(behaviour.abandonRate)) {
+            // A new page load: this agent is never resumed; its unit must come back after the reconnect window.
+            ledger.count('abandoned');
+            dropSocket();
+            market.ended(h.params, 'abandoned', null);
             held = null;
+            continue;
           }
+          if (behaviour.dropper && !h.droppedBeforeSubmit && rng.chance(0.3)) {
+            h.droppedBeforeSubmit = true;
+            ledger.count('dropsBeforeSubmit');
+            dropSocket();
+            await sleep(rng.int(0, 3000));
+            continue;
+          }
+          const nonce = `${workerId}-${h.agent.agentId}-${rng.int(0, 1e9)}`;
+          // Text that shows any change of bytes: non-ASCII, an emoji, quotes, a backslash, a newline.
+          const data = { label: rng.pick(['positive', 'negative']), comment: `${nonce} · ünïcødé ✓ "quoted" \\ slash\nline two 🚀` };
+          h.submission = { submitKey: `submit-${h.agent.agentId}`, data, dataJson: JSON.stringify(data), nonce };
         }
-      }
-      const s = socket;
-      if (!held) {
-        await env.gate();
-        if (env.stopped()) break;
-        registrationKey ??= randomUUID();
-        registrationParams ??= env.params ? await env.params(workerId) : market.params(workerId);
-        if (!registrationParams) {
-          ledger.count('noProviderWork');
-          await sleep(rng.int(200, 600));
+        const sub = h.submission;
+        s.send({ type: 'submit', submitKey: sub.submitKey, data: sub.data });
+        if (behaviour.dropper && rng.chance(0.15)) {
+          // Gone before the ack: after the resume the same submit (same key) goes again.
+          ledger.count('dropsRightAfterSubmit');
+          dropSocket();
+          await sleep(rng.int(0, 2000));
           continue;
         }
-        s.send({ type: 'register', runId: env.runId, params: registrationParams, registrationKey });
-        const answer = await s.next((p) => p.type === 'agent' || p.type === 'refused' || p.type === 'onboarding' || isAnswer('register')(p), ANSWER_TIMEOUT_MS, 'answer to register');
-        if (answer.type === 'agent') {
-          registrationKey = null;
-          held = { agent: agentDetailsOf(answer), params: registrationParams, submission: null, acked: false, droppedBeforeSubmit: false };
-          registrationParams = null;
-          ledger.count(answer.resumed ? 'registrationsRetriedToSameAgent' : 'assigned');
-        } else if (answer.type === 'onboarding') {
-          ledger.anomaly(`${workerId}: register answered with onboarding; the chaos run has no onboarding`);
-          return;
-        } else if (answer.type === 'refused') {
-          registrationKey = null;
-          ledger.count(`refused:${String(answer.reason)}`);
-          if (answer.reason === 'run_not_running') return;
-          if (answer.reason !== 'no_units_available' && answer.reason !== 'too_many_concurrent') {
-            ledger.anomaly(`${workerId}: refused ${String(answer.reason)}: ${String(answer.detail)}`);
-            return;
+        const answer = await s.next((p) => (p.type === 'submit_ack' && p.submitKey === sub.submitKey) || isAnswer('submit', sub.submitKey)(p), ANSWER_TIMEOUT_MS, 'submit_ack');
+        if (answer.type === 'submit_ack') {
+          if (!h.acked) {
+            h.acked = true;
+            ledger.acked.push({ workerId, agentId: h.agent.agentId, unitId: h.agent.unitId, submitKey: sub.submitKey, dataJson: sub.dataJson, nonce: sub.nonce, ackedAt: new Date() });
           }
-          await sleep(rng.int(100, 400));
+        } else if (answer.code === 'already_submitted') {
+          ledger.count('alreadySubmitted');
+        } else if (answer.code === 'agent_ended') {
+          release(String(answer.status ?? 'ended'));
           continue;
-        } else {
-          // Same key next time: a registration that went through meanwhile is found again.
-          ledger.count(`registerError:${String(answer.code)}`);
-          if (answer.code !== 'temporal_unavailable' && answer.code !== 'internal' && answer.code !== 'unknown_run') {
-            ledger.anomaly(`${workerId}: register answered ${String(answer.code)}: ${String(answer.message)}`);
-          }
+        } else if (answer.code === 'not_in_task' || answer.code === 'temporal_unavailable' || answer.code === 'internal') {
+          ledger.count(`submitError:${String(answer.code)}`);
           await sleep(500 + rng.int(0, 1000));
           continue;
+        } else {
+          ledger.anomaly(`${workerId}: submit of agent ${h.agent.agentId} answered ${String(answer.code)}: ${String(answer.message)}`);
+          release('refused');
+          continue;
         }
-      }
-      const h = held;
-      if (!h) continue;
-      // The page may be worked on once the task has started.
-      await s.until(() => s.status === 'in_task' || !isActiveAgentStatus(s.status), ANSWER_TIMEOUT_MS, 'the in_task status');
-      if (!isActiveAgentStatus(s.status)) {
+        // Stored once the `completed` status arrives (or a resume reports the agent ended).
+        await s.until(() => !isActiveAgentStatus(s.status), ANSWER_TIMEOUT_MS, 'the completed status');
         release(s.status);
-        continue;
-      }
-      if (!h.submission) {
-        await sleep(rng.int(behaviour.thinkMs[0], behaviour.thinkMs[1]));
-        const lives = rng.int(0, behaviour.maxLiveActions);
-        for (let i = 0; i < lives; i++) {
-          const actionId = `${h.agent.agentId.slice(0, 8)}-live-${randomUUID()}`;
-          s.send({ type: 'live', actionId, data: { draft: `draft ${i} by ${workerId}` } });
-          const answer = await s.next((p) => (p.type === 'live_ack' && p.actionId === actionId) || isAnswer('live', actionId)(p), ANSWER_TIMEOUT_MS, 'live_ack');
-          ledger.count(answer.type === 'live_ack' ? 'liveAcked' : `liveError:${String(answer.code)}`);
-        }
-        if (rng.chance(behaviour.abandonRate)) {
-          // A new page load: this agent is never resumed; its unit must come back after the reconnect window.
-          ledger.count('abandoned');
-          dropSocket();
-          market.ended(h.params, 'abandoned', null);
-          held = null;
-          continue;
-        }
-        if (behaviour.dropper && !h.droppedBeforeSubmit && rng.chance(0.3)) {
-          h.droppedBeforeSubmit = true;
-          ledger.count('dropsBeforeSubmit');
-          dropSocket();
-          await sleep(rng.int(0, 3000));
-          continue;
-        }
-        const nonce = `${workerId}-${h.agent.agentId}-${rng.int(0, 1e9)}`;
-        // Text that shows any change of bytes: non-ASCII, an emoji, quotes, a backslash, a newline.
-        const data = { label: rng.pick(['positive', 'negative']), comment: `${nonce} · ünïcødé ✓ "quoted" \\ slash\nline two 🚀` };
-        h.submission = { submitKey: `submit-${h.agent.agentId}`, data, dataJson: JSON.stringify(data), nonce };
-      }
-      const sub = h.submission;
-      s.send({ type: 'submit', submitKey: sub.submitKey, data: sub.data });
-      if (behaviour.dropper && rng.chance(0.15)) {
-        // Gone before the ack: after the resume the same submit (same key) goes again.
-        ledger.count('dropsRightAfterSubmit');
+        failures = 0;
+      } catch (err) {
+        if (!(err instanceof SocketClosedError || err instanceof ProtocolError)) throw err;
+        ledger.count(err instanceof SocketClosedError ? 'connectionsLost' : 'answerTimeouts');
         dropSocket();
-        await sleep(rng.int(0, 2000));
-        continue;
+        failures += 1;
+        await sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 4)) * (0.5 + rng.next()));
       }
-      const answer = await s.next((p) => (p.type === 'submit_ack' && p.submitKey === sub.submitKey) || isAnswer('submit', sub.submitKey)(p), ANSWER_TIMEOUT_MS, 'submit_ack');
-      if (answer.type === 'submit_ack') {
-        if (!h.acked) {
-          h.acked = true;
-          ledger.acked.push({ workerId, agentId: h.agent.agentId, unitId: h.agent.unitId, submitKey: sub.submitKey, dataJson: sub.dataJson, nonce: sub.nonce, ackedAt: new Date() });
-        }
-      } else if (answer.code === 'already_submitted') {
-        ledger.count('alreadySubmitted');
-      } else if (answer.code === 'agent_ended') {
-        release(String(answer.status ?? 'ended'));
-        continue;
-      } else if (answer.code === 'not_in_task' || answer.code === 'temporal_unavailable' || answer.code === 'internal') {
-        ledger.count(`submitError:${String(answer.code)}`);
-        await sleep(500 + rng.int(0, 1000));
-        continue;
-      } else {
-        ledger.anomaly(`${workerId}: submit of agent ${h.agent.agentId} answered ${String(answer.code)}: ${String(answer.message)}`);
-        release('refused');
-        continue;
-      }
-      // Stored once the `completed` status arrives (or a resume reports the agent ended).
-      await s.until(() => !isActiveAgentStatus(s.status), ANSWER_TIMEOUT_MS, 'the completed status');
-      release(s.status);
-      failures = 0;
-    } catch (err) {
-      if (!(err instanceof SocketClosedError || err instanceof ProtocolError)) throw err;
-      ledger.count(err instanceof SocketClosedError ? 'connectionsLost' : 'answerTimeouts');
-      dropSocket();
-      failures += 1;
-      await sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 4)) * (0.5 + rng.next()));
     }
+  } finally {
+    socket?.close();
   }
-  socket?.close();
 }

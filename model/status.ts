@@ -168,6 +168,9 @@ export const AGENT_LEFT_STATUSES = AGENT_ABNORMAL_ENDS.filter(
   (s): s is Exclude<(typeof AGENT_ABNORMAL_ENDS)[number], 'expired'> => s !== 'expired',
 );
 export type AgentLeftStatus = (typeof AGENT_LEFT_STATUSES)[number];
+/** How a worker leaves a held unit at the provider, without submitting: the study returned, or its time run out there. */
+export const PROVIDER_LEAVING_STATUSES = ['returned', 'timeout'] as const satisfies readonly AgentStatus[];
+export type ProviderLeavingStatus = (typeof PROVIDER_LEAVING_STATUSES)[number];
 /** The agent's submission is stored (and perhaps reviewed). */
 export const SUBMITTED_AGENT_STATUSES: readonly AgentStatus[] = ['completed', 'approved', 'rejected', 'soft_rejected'];
 

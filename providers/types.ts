@@ -10,6 +10,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Settings } from '../config/settings.ts';
+import type { Leaver } from './leavers.ts';
 
 export interface ProviderContext {
   /** A forked entity manager for this call; commit what must survive a retry. */
@@ -107,6 +108,14 @@ export interface CrowdProvider {
    * `https://worker.mturk.com` for MTurk's iframe). Absent: no site may frame it.
    */
   readonly frameAncestors?: readonly string[];
+  /**
+   * Workers who left the run's units at the provider without submitting (returned, timed out), as the
+   * provider reports them now. The run asks every `leaversPollSeconds` while units are held: the
+   * fallback for notifications (webhooks) that never arrived (docs/design.md §5). A read: safe to repeat.
+   */
+  leavers?(ctx: ProviderContext, req: { runId: string }): Promise<Leaver[]>;
+  /** Seconds between two `leavers` polls of a run, from the run's provider options. */
+  leaversPollSeconds?(options: unknown): number;
   /** Create whatever the provider needs for a run (a study, a HIT type). */
   setUpRun(ctx: ProviderContext, run: SetUpRunRequest): Promise<void>;
   /** Make one unit available to workers. */

@@ -17,6 +17,8 @@ import type { AgentStatus } from '../model/status.ts';
 import { ProlificClient } from '../providers/prolific/client.ts';
 import { prolificProvider, studyInternalName } from '../providers/prolific/provider.ts';
 import { prolificSettings } from '../providers/prolific/settings.ts';
+import { ALLOWLIST_FILTER, BLOCKLIST_FILTER } from '../providers/prolific/groups.ts';
+import { createQualificationService } from '../qualifications/service.ts';
 import { bonusStates } from '../review/bonusStatus.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
 import { connect, launchRunning as launchRunningOn, startTestGateway } from './gateway.helpers.ts';
@@ -82,7 +84,7 @@ describe('prolific provider against the local Prolific', () => {
   }
   const state = (page: Page, value: string): Promise<unknown> => page.waitForSelector(`body[data-state="${value}"]`, { timeout: 90_000 });
 
-  it('runs a whole study: launch, participants, submissions, reviews, bonuses, export; every payment once', async () => {
+  it('runs a whole study: launch, participants, submissions, reviews, bonuses, export; every payment once', { timeout: 300_000 }, async () => {
     const runId = await launchRunning(prolificConfig(4));
     const study = studyOfRun(runId)!;
     expect(study).toMatchObject({ status: 'ACTIVE', reward: 50, total_available_places: 4, maximum_allowed_time: expect.any(Number) });
@@ -163,6 +165,111 @@ describe('prolific provider against the local Prolific', () => {
     expect(status.serviceFee).toBeGreaterThan(0);
     expect(status.spend).toBeCloseTo((status.spend - status.serviceFee!) * (4 / 3), 3);
     await stack.operator.shutdown(runId);
+  });
+
+  /** A participant takes a place at Prolific and registers over the protocol; resolves once their agent is in_task. */
+  async function joinOverProtocol(runId: string, studyId: string, pid: string): Promise<{ submissionId: string; unitId: string }> {
+    const { submission } = fake.startParticipant(studyId, pid);
+    const conn = await connect(gateway);
+    conn.register(runId, { PROLIFIC_PID: pid, STUDY_ID: studyId, SESSION_ID: submission.id }, `k-${pid}`);
+    expect(await conn.expect((p) => p.type === 'error' || p.type === 'agent', 60_000, 'register answer')).toMatchObject({ type: 'agent' });
+    const unitId = await unitOf(runId, pid, 'in_task');
+    conn.close();
+    return { submissionId: submission.id, unitId };
+  }
+
+  const unitLaunchedAgain = (unitId: string, who: string) =>
+    eventually(async () => ((await em().findOneOrFail(Unit, unitId)).status === 'launched' ? true : undefined), `${who}'s unit to be free again`);
+
+  it('without webhooks, the run polls the study: a returned participant ends `returned`, a timed-out one `timeout`, their units free', { timeout: 300_000 }, async () => {
+    fake.webhooksEnabled = false;
+    try {
+      const provider = { type: 'prolific', workspace_id: 'ws-fake', status_poll_seconds: 2 };
+      const runId = await launchRunning(prolificConfig(2, { provider }));
+      const study = studyOfRun(runId)!;
+      const returner = await joinOverProtocol(runId, study.id, 'poll-returner');
+      const sleeper = await joinOverProtocol(runId, study.id, 'poll-sleeper');
+      const polls = () => fake.requests.filter((r) => r === `GET /api/v1/studies/${study.id}/submissions/`).length;
+      const pollsBefore = polls();
+      fake.leave(returner.submissionId, 'RETURNED');
+      fake.leave(sleeper.submissionId, 'TIMED-OUT');
+      // Each reported with its own status, found by the poll alone (no webhook was sent).
+      await unitOf(runId, 'poll-returner', 'returned');
+      await unitOf(runId, 'poll-sleeper', 'timeout');
+      await unitLaunchedAgain(returner.unitId, 'the returner');
+      await unitLaunchedAgain(sleeper.unitId, 'the sleeper');
+      expect(polls()).toBeGreaterThan(pollsBefore);
+      expect(await em().count(ProviderCall, { provider: 'prolific', operation: 'webhook', target: { $in: [returner.submissionId, sleeper.submissionId] } })).toBe(0);
+      await stack.operator.shutdown(runId);
+    } finally {
+      fake.webhooksEnabled = true;
+    }
+  });
+
+  it('a TIMED-OUT webhook ends the agent `timeout` (RETURNED ends it `returned`), without waiting for a poll', { timeout: 300_000 }, async () => {
+    // Polls an hour apart: only the webhook can free the unit within this test.
+    const runId = await launchRunning(prolificConfig(1, { provider: { type: 'prolific', workspace_id: 'ws-fake', status_poll_seconds: 3600 } }));
+    const study = studyOfRun(runId)!;
+    const late = await joinOverProtocol(runId, study.id, 'hook-sleeper');
+    fake.leave(late.submissionId, 'TIMED-OUT');
+    await unitOf(runId, 'hook-sleeper', 'timeout');
+    await unitLaunchedAgain(late.unitId, 'the timed-out participant');
+    expect(await em().count(ProviderCall, { provider: 'prolific', operation: 'webhook', target: late.submissionId })).toBe(1);
+    await stack.operator.shutdown(runId);
+  });
+
+  it("qualifications and blocks: the study's filters name the run's allow and block lists, which grants and blocks keep up to date", { timeout: 300_000 }, async () => {
+    const quals = createQualificationService({ db: stack.db, settings: stack.settings, log: testLog });
+    await quals.create({ name: 'prolific-trained' });
+    await quals.grant({ provider: 'prolific', providerWorkerId: 'grp-trained', name: 'prolific-trained', value: 1 });
+    await quals.grant({ provider: 'prolific', providerWorkerId: 'grp-mallory', name: 'prolific-trained', value: 1 });
+    await quals.block({ provider: 'prolific', providerWorkerId: 'grp-mallory' });
+    const runId = await launchRunning(prolificConfig(3, { qualifications: [{ name: 'prolific-trained', comparator: 'Exists' }] }));
+    const study = studyOfRun(runId)!;
+    const [allowFilter, blockFilter] = study.filters;
+    expect(study.filters).toEqual([
+      { filter_id: ALLOWLIST_FILTER, selected_values: [expect.any(String)] },
+      { filter_id: BLOCKLIST_FILTER, selected_values: [expect.any(String)] },
+    ]);
+    const members = (filter: typeof allowFilter) => [...fake.groups.get(filter!.selected_values![0]!)!.participants.keys()].sort();
+    // Made with the workers who belong in them at launch: the qualified one allowed, the blocked one blocked.
+    expect(members(allowFilter)).toEqual(['grp-mallory', 'grp-trained']);
+    expect(members(blockFilter)).toEqual(['grp-mallory']);
+    expect(() => fake.startParticipant(study.id, 'grp-newcomer')).toThrow(/not eligible/i);
+    expect(() => fake.startParticipant(study.id, 'grp-mallory')).toThrow(/not eligible/i);
+
+    // During the run: a grant lets the newcomer in, a revoke takes them out again; a block and an unblock likewise.
+    await quals.grant({ provider: 'prolific', providerWorkerId: 'grp-newcomer', name: 'prolific-trained', value: 2 });
+    expect(members(allowFilter)).toContain('grp-newcomer');
+    await quals.revoke({ provider: 'prolific', providerWorkerId: 'grp-newcomer', name: 'prolific-trained' });
+    expect(members(allowFilter)).not.toContain('grp-newcomer');
+    await quals.block({ provider: 'prolific', providerWorkerId: 'grp-trained' });
+    expect(members(blockFilter)).toEqual(['grp-mallory', 'grp-trained']);
+    expect(() => fake.startParticipant(study.id, 'grp-trained')).toThrow(/not eligible/i);
+    await quals.unblock({ provider: 'prolific', providerWorkerId: 'grp-trained' });
+    await quals.unblock({ provider: 'prolific', providerWorkerId: 'grp-mallory' });
+    expect(members(blockFilter)).toEqual([]);
+    expect(fake.startParticipant(study.id, 'grp-trained').submission.status).toBe('ACTIVE');
+
+    // The filters themselves are frozen once the study is published: the groups are what changes.
+    const patch = await fetch(`${fake.apiUrl}/studies/${study.id}/`, {
+      method: 'PATCH',
+      headers: { authorization: `Token ${fake.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ filters: [] }),
+    });
+    expect(patch.status).toBe(400);
+    expect(await patch.text()).toContain('cannot be changed');
+
+    // A run without qualifications has a block list only; an ended run's groups are left alone.
+    await stack.operator.shutdown(runId);
+    await eventually(async () => ((await stack.operator.status(runId)).status === 'cancelled' ? true : undefined), 'the run to end');
+    await quals.block({ provider: 'prolific', providerWorkerId: 'grp-newcomer' });
+    expect(members(blockFilter)).toEqual([]);
+    const plain = await launchRunning(prolificConfig(1));
+    expect(studyOfRun(plain)!.filters.map((f) => f.filter_id)).toEqual([BLOCKLIST_FILTER]);
+    expect([...fake.groups.get(studyOfRun(plain)!.filters[0]!.selected_values![0]!)!.participants.keys()]).toEqual(['grp-newcomer']);
+    await quals.unblock({ provider: 'prolific', providerWorkerId: 'grp-newcomer' });
+    await stack.operator.shutdown(plain);
   });
 
   it('refuses a forged or foreign session with bad_worker_identity, and a link whose return address was altered', async () => {
@@ -280,6 +387,29 @@ describe('prolific provider against the local Prolific', () => {
     expect(studyOfRun(runId)!.status).toBe('ACTIVE');
     expect(fake.requests.filter((r) => r.includes('(fault 503)'))).toHaveLength(1);
     await stack.operator.shutdown(runId);
+  });
+
+  it('a 5xx that keeps coming is retried with backoff and shown in status; once Prolific answers, the run carries on', { timeout: 300_000 }, async () => {
+    // Raising the study's places for a second unit (the study is created with one) fails until the fault is lifted.
+    fake.fail('PATCH', /^\/api\/v1\/studies\/[^/]+\/$/, 503, 100_000);
+    try {
+      // Not launchRunning: its units cannot all launch while the fault lasts.
+      const { runId } = await stack.operator.launch(prolificConfig(2));
+      const stuck = await eventually(
+        async () => (await stack.operator.status(runId)).stuck ?? undefined,
+        'the status to say which step keeps failing',
+        120_000,
+      );
+      expect(stuck).toMatch(/^stuck: launchUnits failing, \d+ attempts: Prolific refused PATCH \/studies\/\S+ \(HTTP 503\)/);
+      expect(stuck).not.toContain(fake.token);
+      fake.clearFaults();
+      await eventually(async () => ((await stack.operator.status(runId)).units.launched === 2 ? true : undefined), 'the units to launch', 120_000);
+      expect(studyOfRun(runId)!.total_available_places).toBe(2);
+      expect((await stack.operator.status(runId)).stuck).toBeNull();
+      await stack.operator.shutdown(runId);
+    } finally {
+      fake.clearFaults();
+    }
   });
 
   it('the client retries 5xx and timeouts on safe calls, and checks a rejection before sending it', async () => {

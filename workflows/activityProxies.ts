@@ -5,6 +5,7 @@
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { AggregationActivities } from '../activities/aggregationActivities.ts';
 import type { AssignmentActivities } from '../activities/assignmentActivities.ts';
+import type { ProviderPollingActivities } from '../activities/providerPolling.ts';
 import type { QualificationActivities } from '../activities/qualificationActivities.ts';
 import type { ReviewActivities } from '../activities/reviewActivities.ts';
 import type { TaskRunActivities } from '../activities/taskRunActivities.ts';
@@ -72,4 +73,10 @@ export const qualificationActivities = proxyActivities<QualificationActivities>(
 export const aggregationActivities = proxyActivities<AggregationActivities>({
   startToCloseTimeout: '60s',
   retry,
+});
+
+/** The run's poll of its provider for workers who left (docs/design.md §5); a failed poll waits for the next. */
+export const providerPollingActivities = proxyActivities<ProviderPollingActivities>({
+  startToCloseTimeout: '60s',
+  retry: { ...retry, maximumAttempts: 3 },
 });

@@ -19,7 +19,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import { type AgentLeftStatus, type AgentStatus, isActiveAgentStatus } from '../model/status.ts';
+import { type AgentLeftStatus, type AgentStatus, isActiveAgentStatus, type ProviderLeavingStatus } from '../model/status.ts';
 import { aggregationActivities, assignmentActivities as acts, reviewActivities } from './activityProxies.ts';
 import {
   type AgentJoined,
@@ -85,7 +85,7 @@ type AgentEvent =
   | { kind: 'joined'; agentId: string }
   | { kind: 'action'; agentId: string; actionId: string; data: Record<string, unknown> }
   | { kind: 'submit'; agentId: string; submitKey: string; data: Record<string, unknown> }
-  | { kind: 'returned'; agentId: string };
+  | { kind: 'returned'; agentId: string; status: ProviderLeavingStatus };
 
 const SEEN_ACTIONS_KEPT = 200;
 const HISTORY_LIMIT = 8_000;
@@ -139,7 +139,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
   });
   setHandler(agentReturnedSignal, (returned) => {
     const parsed = AgentReturnedSchema.safeParse(returned);
-    if (parsed.success) events.push({ kind: 'returned', agentId: parsed.data.agentId });
+    if (parsed.success) events.push({ kind: 'returned', agentId: parsed.data.agentId, status: parsed.data.status ?? 'returned' });
   });
   setHandler(agentDisconnectedSignal, (connection) => {
     const parsed = AgentConnectionSchema.safeParse(connection);
@@ -257,7 +257,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         return;
       }
       case 'returned': {
-        if (isActiveAgentStatus(a.status)) await release(a, 'returned');
+        if (isActiveAgentStatus(a.status)) await release(a, event.status);
         return;
       }
     }

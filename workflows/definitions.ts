@@ -6,7 +6,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { UnitKind } from '../model/entities.ts';
-import { RELEASED_UNIT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
+import { PROVIDER_LEAVING_STATUSES, RELEASED_UNIT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
 import { storableJsonObject, storableString } from '../model/storableJson.ts';
 
 // Only what the database stores exactly gets in: a request the activities could not write would
@@ -195,8 +195,11 @@ export type AgentConnection = z.infer<typeof AgentConnectionSchema>;
 export const agentDisconnectedSignal = defineSignal<[AgentConnection]>('agentDisconnected');
 export const agentReconnectedSignal = defineSignal<[AgentConnection]>('agentReconnected');
 
-/** The worker gave the unit back before submitting. */
-export const AgentReturnedSchema = z.object({ agentId: id });
+/**
+ * The worker gave the unit back before submitting. `status` says how, when a provider reports it
+ * (docs/design.md §5: a returned study is `returned`, a session that ran out of time `timeout`); absent = `returned`.
+ */
+export const AgentReturnedSchema = z.object({ agentId: id, status: z.enum(PROVIDER_LEAVING_STATUSES).optional() });
 export type AgentReturned = z.infer<typeof AgentReturnedSchema>;
 export const agentReturnedSignal = defineSignal<[AgentReturned]>('agentReturned');
 

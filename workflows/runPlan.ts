@@ -23,6 +23,11 @@ export interface RunPlan {
   autoApproveAfterSeconds: number;
   /** The run stops launching before its spend would pass this; null (or absent) = no budget. */
   maxSpend?: number | null;
+  /**
+   * Seconds between two polls of the provider for workers who left a held unit there (docs/design.md §5);
+   * absent = the provider has nothing to poll.
+   */
+  leaversPollSeconds?: number;
   /** One line per notable setting, for the workflow memo the Web UI shows. */
   summary: Record<string, string | number>;
 }

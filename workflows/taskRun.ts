@@ -29,6 +29,7 @@ import {
   aggregationActivities,
   bulkRunActivities,
   createAssignments,
+  providerPollingActivities,
   qualificationActivities,
   reviewActivities,
   runActivities,
@@ -48,6 +49,7 @@ import {
   UnitRequestSchema,
   UnitsAddedSchema,
   agentJoinedSignal,
+  agentReturnedSignal,
   assignmentWorkflowId,
   changeRunLimitsUpdate,
   expireAssignmentSignal,
@@ -411,6 +413,37 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
       }
     }
   })();
+
+  // Only runs whose provider has something to poll (their plan says how often) start this loop, so no
+  // other run's history changes. Not awaited at the end: a poll in flight then changes nothing.
+  if (s.plan.leaversPollSeconds) void pollProviderLeavers(s.plan.leaversPollSeconds);
+
+  /**
+   * docs/design.md §5: while units are held, ask the provider every `seconds` who left one there
+   * (returned, timed out); each such agent is signalled to its assignment, which frees the unit.
+   * The fallback for the provider's notifications (webhooks), which may never arrive.
+   */
+  async function pollProviderLeavers(seconds: number): Promise<void> {
+    const done = (): boolean => isFinal(s.status) || continuing;
+    for (;;) {
+      await condition(done, seconds * 1000);
+      if (done()) return;
+      if (Object.keys(s.openAssignments).length === 0) continue;
+      let leaving: Awaited<ReturnType<typeof providerPollingActivities.findProviderLeavers>>;
+      try {
+        leaving = await providerPollingActivities.findProviderLeavers({ runId });
+      } catch (err) {
+        // The provider could not be asked now (its API down, the token refused): the next poll asks again.
+        log.warn('polling the provider for workers who left failed', { runId, error: String(err) });
+        continue;
+      }
+      for (const agent of leaving) {
+        await getExternalWorkflowHandle(assignmentWorkflowId(agent.assignmentId))
+          .signal(agentReturnedSignal, { agentId: agent.agentId, status: agent.status })
+          .catch((err: unknown) => log.warn('assignment already closed', { assignmentId: agent.assignmentId, error: String(err) }));
+      }
+    }
+  }
 
   /** Screening and gold units: one unit per assignment, made for one worker. */
   function isQualifying(result: Extract<UnitRequestResult, { outcome: 'assigned' }>): boolean {

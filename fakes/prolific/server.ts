@@ -14,7 +14,12 @@
  *   POST  /api/v1/submissions/bonus-payments/              {study_id, csv_bonuses}: sets a bonus up, pays nothing
  *   POST  /api/v1/bulk-bonus-payments/{id}/pay/            pays: NOT idempotent, a second call pays again
  *   GET   /api/v1/bulk-bonus-payments/{id}/                (not in Prolific's public API: see below)
- *   POST  /api/v1/participant-groups/    POST|DELETE /api/v1/participant-groups/{id}/participants/
+ *   POST|GET /api/v1/participant-groups/                  {name, workspace_id | organisation_id, description, participant_ids}
+ *   GET|PATCH|DELETE /api/v1/participant-groups/{id}/       PATCH participant_ids replaces the members
+ *   GET|POST|DELETE /api/v1/participant-groups/{id}/participants/   {participant_ids}: add / remove members
+ *         A study's `filters` may name groups (`participant_group_allowlist` / `participant_group_blocklist`,
+ *         `selected_values`: group ids); a participant outside an allow list or inside a block list cannot
+ *         take a place. Membership changes apply to published studies at once; their filters are frozen.
  *   POST  /api/v1/hooks/subscriptions/   GET /api/v1/hooks/subscriptions/
  * Participants (what Prolific's own site does for a participant; no token):
  *   GET   /fake/start?study=<id>&participant=<pid>   takes a place (submission ACTIVE), sets the session
@@ -22,6 +27,7 @@
  *   GET   /submissions/complete?cc=<code>            the completion redirect: the session's submission
  *                                                    goes AWAITING REVIEW
  *   POST  /fake/submissions/{id}/return   /fake/submissions/{id}/time-out   the participant leaves
+ *                                                    (webhooks off: `webhooks: false`, or `fake.webhooksEnabled = false`)
  *   GET   /fake/ledger                               every payment made (rewards at approval, bonuses)
  *
  * Known differences from the real API: reading a bulk bonus payment back (`GET
@@ -56,11 +62,31 @@ export interface FakeStudy {
   places_taken: number;
   device_compatibility: string[];
   eligibility_requirements: unknown[];
+  filters: StudyFilter[];
   project: string | null;
   workspace: string;
   currency_code: string;
   status: StudyStatus;
   date_created: string;
+}
+
+/** A study filter; only the participant-group ones are enforced here. */
+export interface StudyFilter {
+  filter_id: string;
+  selected_values?: string[];
+}
+export const ALLOWLIST_FILTER = 'participant_group_allowlist';
+export const BLOCKLIST_FILTER = 'participant_group_blocklist';
+
+export interface FakeParticipantGroup {
+  id: string;
+  name: string;
+  description: string | null;
+  workspace_id: string | null;
+  organisation_id: string | null;
+  /** Participant id -> when added. */
+  participants: Map<string, string>;
+  is_deleted: boolean;
 }
 
 export interface FakeSubmission {
@@ -115,6 +141,8 @@ export interface FakeProlificOptions {
   webhookSecret?: string;
   /** How long an approved or rejected submission stays PROCESSING. */
   processingMs?: number;
+  /** Send webhooks (default true); off, a client learns of returns only by reading submissions. */
+  webhooks?: boolean;
 }
 
 type Fault = { method: string; path: RegExp; status: number; times: number; hang?: boolean };
@@ -148,10 +176,16 @@ const studyCreateSchema = z.object({
   total_available_places: z.int().min(1),
   device_compatibility: z.array(z.enum(['desktop', 'tablet', 'mobile'])).optional(),
   eligibility_requirements: z.array(z.unknown()).optional(),
+  filters: z.array(z.looseObject({ filter_id: z.string().min(1), selected_values: z.array(z.string()).optional() })).optional(),
   project: z.string().nullish(),
   workspace: z.string().nullish(),
 });
-const studyPatchSchema = z.object({ total_available_places: z.int().min(1).optional(), internal_name: z.string().optional() });
+const studyPatchSchema = z.object({
+  total_available_places: z.int().min(1).optional(),
+  internal_name: z.string().optional(),
+  filters: z.array(z.unknown()).optional(),
+  eligibility_requirements: z.array(z.unknown()).optional(),
+});
 const studyTransitionSchema = z.object({ action: z.enum(['PUBLISH', 'PAUSE', 'START', 'STOP']) });
 const submissionTransitionSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('APPROVE') }),
@@ -163,7 +197,19 @@ const submissionTransitionSchema = z.discriminatedUnion('action', [
 ]);
 const bonusSetUpSchema = z.object({ study_id: z.string().min(1), csv_bonuses: z.string().min(1) });
 const participantsSchema = z.object({ participant_ids: z.array(z.string().min(1)).min(1) });
-const groupSchema = z.object({ name: z.string().min(1), workspace_id: z.string().optional(), project_id: z.string().optional() });
+const groupSchema = z
+  .object({
+    name: z.string().min(1),
+    workspace_id: z.string().min(1).optional(),
+    organisation_id: z.string().min(1).optional(),
+    description: z.string().optional(),
+    participant_ids: z.array(z.string().min(1)).optional(),
+  })
+  .refine((g) => g.workspace_id !== undefined || g.organisation_id !== undefined, {
+    message: 'Either a workspace or organisation ID must be specified.',
+    path: ['workspace_id'],
+  });
+const groupPatchSchema = z.object({ name: z.string().min(1).optional(), participant_ids: z.array(z.string().min(1)).optional() });
 const hookSchema = z.object({ workspace_id: z.string().min(1), event_type: z.string().min(1), target_url: z.url() });
 
 function zodDetail(error: z.ZodError): Record<string, string[]> {
@@ -179,7 +225,7 @@ export class FakeProlific {
   readonly studies = new Map<string, FakeStudy>();
   readonly submissions = new Map<string, FakeSubmission>();
   readonly bulkBonuses = new Map<string, FakeBulkBonus>();
-  readonly groups = new Map<string, { id: string; name: string; participants: Set<string> }>();
+  readonly groups = new Map<string, FakeParticipantGroup>();
   readonly hooks: Array<{ id: string; event_type: string; target_url: string; workspace_id: string }> = [];
   readonly ledger: LedgerEntry[] = [];
   /** Every API request, for tests: `POST /api/v1/...`. */
@@ -190,6 +236,8 @@ export class FakeProlific {
   readonly feeRate: number;
   readonly webhookSecret: string;
   balance: number;
+  /** Whether status changes are sent to subscribed webhooks (tests switch them off to exercise polling). */
+  webhooksEnabled: boolean;
   url = '';
   /** Awaited before each API request is handled (the chaos harness kills processes from here). */
   onRequest: ((method: string, path: string) => Promise<void> | void) | undefined;
@@ -206,6 +254,7 @@ export class FakeProlific {
     this.balance = opts.balance ?? 100_000;
     this.webhookSecret = opts.webhookSecret ?? randomBytes(24).toString('base64url');
     this.#processingMs = opts.processingMs ?? 200;
+    this.webhooksEnabled = opts.webhooks ?? true;
   }
 
   get apiUrl(): string {
@@ -237,6 +286,11 @@ export class FakeProlific {
     this.#faults.push({ method, path, status, times, hang });
   }
 
+  /** Every injected fault still pending is dropped: the API answers normally again. */
+  clearFaults(): void {
+    this.#faults = [];
+  }
+
   /** A participant takes a place: their submission and the study URL they are sent to. */
   startParticipant(studyId: string, participantId: string): { submission: FakeSubmission; url: string } {
     const study = this.studies.get(studyId);
@@ -245,6 +299,7 @@ export class FakeProlific {
     if (existing) throw new ApiError(400, 'Already taken part', 'a participant takes part in a study once');
     if (study.status !== 'ACTIVE') throw new ApiError(400, 'Study not active', `study ${studyId} is ${study.status}`);
     if (this.#placesInUse(studyId) >= study.total_available_places) throw new ApiError(400, 'Study full', 'no places are available');
+    if (!this.isEligible(study, participantId)) throw new ApiError(403, 'Not eligible', 'you are not eligible for this study');
     const submission: FakeSubmission = {
       id: randomBytes(12).toString('hex'),
       study_id: studyId,
@@ -283,6 +338,16 @@ export class FakeProlific {
     return submission;
   }
 
+  /** Whether the study's participant-group filters let the participant in (evaluated now: groups are live). */
+  isEligible(study: FakeStudy, participantId: string): boolean {
+    const inAny = (f: StudyFilter) => (f.selected_values ?? []).some((id) => this.groups.get(id)?.participants.has(participantId));
+    for (const f of study.filters) {
+      if (f.filter_id === ALLOWLIST_FILTER && !inAny(f)) return false;
+      if (f.filter_id === BLOCKLIST_FILTER && inAny(f)) return false;
+    }
+    return true;
+  }
+
   /** Payments per (kind, ref): more than one means money moved twice. */
   paymentsByRef(): Map<string, number> {
     const counts = new Map<string, number>();
@@ -313,6 +378,12 @@ export class FakeProlific {
     return s;
   }
 
+  #group(id: string): FakeParticipantGroup {
+    const g = this.groups.get(id);
+    if (!g || g.is_deleted) throw new ApiError(404, 'Not found', `no participant group ${id}`);
+    return g;
+  }
+
   #study(id: string): FakeStudy {
     const s = this.studies.get(id);
     if (!s) throw new ApiError(404, 'Not found', `no study ${id}`);
@@ -327,6 +398,7 @@ export class FakeProlific {
 
   /** Sends a signed `submission.status.change` to every subscribed webhook, the way Prolific does. */
   #notify(submission: FakeSubmission): void {
+    if (!this.webhooksEnabled) return;
     for (const hook of this.hooks.filter((h) => h.event_type === 'submission.status.change')) {
       const body = JSON.stringify({
         event_type: 'submission.status.change',
@@ -373,7 +445,7 @@ export class FakeProlific {
       }
       const body = method === 'POST' || method === 'PATCH' || method === 'DELETE' ? await readJson(req) : undefined;
       await this.onRequest?.(method, path);
-      const result = this.#api(method, path.slice('/api/v1'.length), body);
+      const result = this.#api(method, path.slice('/api/v1'.length), body, url.searchParams);
       json(res, result.status ?? 200, result.body);
     } catch (err) {
       if (err instanceof ApiError) {
@@ -394,7 +466,7 @@ export class FakeProlific {
     }
   }
 
-  #api(method: string, path: string, body: unknown): { status?: number; body: unknown } {
+  #api(method: string, path: string, body: unknown, query: URLSearchParams): { status?: number; body: unknown } {
     let m: RegExpExecArray | null;
     const parse = <T>(schema: z.ZodType<T>): T => {
       const r = schema.safeParse(body ?? {});
@@ -418,6 +490,12 @@ export class FakeProlific {
       const input = parse(studyCreateSchema);
       if (input.workspace && input.workspace !== this.workspaceId)
         throw new ApiError(400, 'Bad request', { workspace: ['Unknown workspace.'] });
+      for (const f of input.filters ?? []) {
+        if (f.filter_id !== ALLOWLIST_FILTER && f.filter_id !== BLOCKLIST_FILTER) continue;
+        const unknown = (f.selected_values ?? []).filter((id) => !this.groups.get(id) || this.groups.get(id)!.is_deleted);
+        if (unknown.length > 0 || (f.selected_values ?? []).length === 0)
+          throw new ApiError(400, 'Bad request', { filters: [`${f.filter_id}: unknown participant group(s) ${unknown.join(', ') || '(none given)'}.`] });
+      }
       const study: FakeStudy = {
         id: randomBytes(12).toString('hex'),
         name: input.name,
@@ -433,6 +511,7 @@ export class FakeProlific {
         places_taken: 0,
         device_compatibility: input.device_compatibility ?? ['desktop', 'tablet', 'mobile'],
         eligibility_requirements: input.eligibility_requirements ?? [],
+        filters: (input.filters ?? []).map((f) => ({ filter_id: f.filter_id, ...(f.selected_values ? { selected_values: f.selected_values } : {}) })),
         project: input.project ?? null,
         workspace: this.workspaceId,
         currency_code: this.currency,
@@ -448,6 +527,11 @@ export class FakeProlific {
       if (method === 'GET') return { body: this.#studyView(study) };
       if (method === 'PATCH') {
         const patch = parse(studyPatchSchema);
+        if (study.status !== 'UNPUBLISHED' && (patch.filters !== undefined || patch.eligibility_requirements !== undefined)) {
+          throw new ApiError(400, 'Bad request', {
+            filters: ['The filters of a published study cannot be changed; change the members of its participant groups instead.'],
+          });
+        }
         if (patch.total_available_places !== undefined) {
           if (study.status !== 'UNPUBLISHED' && patch.total_available_places < study.total_available_places) {
             throw new ApiError(400, 'Bad request', {
@@ -568,23 +652,57 @@ export class FakeProlific {
         return { status: 202, body: 'The bonuses are being paid.' };
       }
     }
-    if (method === 'POST' && path === '/participant-groups/') {
+    if (path === '/participant-groups/' && method === 'POST') {
       const input = parse(groupSchema);
-      const group = { id: randomBytes(12).toString('hex'), name: input.name, participants: new Set<string>() };
+      if (input.workspace_id && input.workspace_id !== this.workspaceId)
+        throw new ApiError(400, 'Bad request', { workspace_id: ['Unknown workspace.'] });
+      const now = new Date().toISOString();
+      const group: FakeParticipantGroup = {
+        id: randomBytes(12).toString('hex'),
+        name: input.name,
+        description: input.description ?? null,
+        workspace_id: input.workspace_id ?? null,
+        organisation_id: input.organisation_id ?? null,
+        participants: new Map((input.participant_ids ?? []).map((id) => [id, now])),
+        is_deleted: false,
+      };
       this.groups.set(group.id, group);
-      return { status: 201, body: { id: group.id, name: group.name, participant_count: 0 } };
+      return { status: 201, body: groupView(group) };
+    }
+    if (path === '/participant-groups/' && method === 'GET') {
+      const workspace = query.get('workspace_id');
+      const active = [...this.groups.values()].filter((g) => !g.is_deleted && (!workspace || g.workspace_id === workspace));
+      return { body: { results: active.map(groupView) } };
+    }
+    if ((m = /^\/participant-groups\/([^/]+)\/$/.exec(path))) {
+      const group = this.#group(m[1]!);
+      if (method === 'GET') return { body: groupView(group) };
+      if (method === 'PATCH') {
+        const patch = parse(groupPatchSchema);
+        if (patch.name !== undefined) group.name = patch.name;
+        if (patch.participant_ids !== undefined) {
+          const now = new Date().toISOString();
+          group.participants = new Map(patch.participant_ids.map((id) => [id, group.participants.get(id) ?? now]));
+        }
+        return { body: groupView(group) };
+      }
+      if (method === 'DELETE') {
+        group.is_deleted = true;
+        return { status: 204, body: '' };
+      }
     }
     if ((m = /^\/participant-groups\/([^/]+)\/participants\/$/.exec(path))) {
-      const group = this.groups.get(m[1]!);
-      if (!group) throw new ApiError(404, 'Not found', `no participant group ${m[1]}`);
+      const group = this.#group(m[1]!);
       if (method === 'POST' || method === 'DELETE') {
         const { participant_ids } = parse(participantsSchema);
+        const now = new Date().toISOString();
         for (const id of participant_ids) {
-          if (method === 'POST') group.participants.add(id);
-          else group.participants.delete(id);
+          if (method === 'DELETE') group.participants.delete(id);
+          else if (!group.participants.has(id)) group.participants.set(id, now);
         }
       }
-      return { body: { results: [...group.participants].map((id) => ({ participant_id: id })) } };
+      const results = [...group.participants].map(([participant_id, datetime_created]) => ({ participant_id, datetime_created }));
+      return { body: { results } };
     }
     if (path === '/hooks/subscriptions/' && method === 'POST') {
       const input = parse(hookSchema);
@@ -634,6 +752,19 @@ export class FakeProlific {
   }
 }
 
+function groupView(g: FakeParticipantGroup): unknown {
+  return {
+    id: g.id,
+    name: g.name,
+    description: g.description,
+    workspace_id: g.workspace_id,
+    organisation_id: g.organisation_id,
+    participant_count: g.participants.size,
+    is_deleted: g.is_deleted,
+    feeder_studies: [],
+  };
+}
+
 /** Prolific's webhook signature: base64 HMAC-SHA256 of timestamp + body with the workspace's secret. */
 export function signWebhook(secret: string, timestamp: string, body: string): string {
   return createHmac('sha256', secret)
@@ -654,6 +785,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 function json(res: ServerResponse, status: number, value: unknown): void {
+  if (status === 204) {
+    res.writeHead(204);
+    res.end();
+    return;
+  }
   const body = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);

@@ -71,7 +71,7 @@ const bulkBonusSchema = z.looseObject({
   status: z.string().optional(),
 });
 export type ProlificBulkBonus = z.infer<typeof bulkBonusSchema>;
-const groupSchema = z.looseObject({ id: z.string() });
+const groupSchema = z.looseObject({ id: z.string(), name: z.string().nullish() });
 const hookSchema = z.looseObject({ id: z.string(), event_type: z.string(), target_url: z.string() });
 
 export interface StudyDraft {
@@ -87,6 +87,8 @@ export interface StudyDraft {
   total_available_places: number;
   device_compatibility: string[];
   eligibility_requirements: unknown[];
+  /** Prolific's study filters; hitloop adds its run's participant groups (`participant_group_allowlist` / `_blocklist`). */
+  filters?: Array<{ filter_id: string; selected_values: string[] }>;
   workspace?: string;
   project?: string;
 }
@@ -191,8 +193,13 @@ export class ProlificClient {
     return this.#safe('GET', `/bulk-bonus-payments/${enc(bulkId)}/`, undefined, bulkBonusSchema);
   }
 
-  createParticipantGroup(name: string, workspaceId: string) {
-    return this.#once('POST', '/participant-groups/', { name, workspace_id: workspaceId }, groupSchema);
+  /** Not retried: a second call would make a second group. Callers look for their group by name first. */
+  createParticipantGroup(name: string, workspaceId: string, description: string) {
+    return this.#once('POST', '/participant-groups/', { name, workspace_id: workspaceId, description }, groupSchema);
+  }
+
+  async participantGroups(workspaceId: string): Promise<Array<z.infer<typeof groupSchema>>> {
+    return (await this.#safe('GET', `/participant-groups/?workspace_id=${enc(workspaceId)}`, undefined, listOf(groupSchema))).results;
   }
 
   /** Adding or removing participants sets membership: safe to repeat. */

@@ -9,6 +9,9 @@
  * - identifyWorker trusts PROLIFIC_PID only after Prolific shows that session as an active
  *   submission of that participant in this run's study; the answer is cached.
  * - Reviews transition the participant's submission; soft-reject approves at Prolific.
+ * - Qualifications and blocks: per-run participant groups named by the study's filters, kept up to
+ *   date by grants and blocks (groups.ts). Returned and timed-out participants free their unit by
+ *   webhook (webhook.ts) or, when none arrives, by the run's poll of the study's submissions (`leavers`).
  * - Bonuses: set up (recorded), then paid (recorded before and after the call, which Prolific does
  *   not make idempotent). After a crash the payment is read back; when that cannot tell, the bonus
  *   is parked for the operator instead of paid twice.
@@ -18,11 +21,15 @@ import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ProviderCall, TaskRun, Unit } from '../../model/entities.ts';
+import type { ProviderLeavingStatus } from '../../model/status.ts';
 import { COMPLETION_SIG_PARAM, COMPLETION_URL_PARAM, completionLinkSignature } from '../completionLinks.ts';
 import { recordOnce } from '../inHouse.ts';
+import type { TaskRunConfig } from '../../config/taskRunConfig.ts';
+import type { Leaver } from '../leavers.ts';
 import type { CrowdProvider, ProviderContext, WorkerIdentity } from '../types.ts';
 import { isValidProviderWorkerId } from '../workerIds.ts';
 import { MIN_REJECTION_MESSAGE, ProlificApiError, ProlificClient, REJECTION_CATEGORIES } from './client.ts';
+import { applyToRunGroups, groupFilters, setUpRunGroups } from './groups.ts';
 import { prolificSettings } from './settings.ts';
 
 export const PROLIFIC_PROVIDER = 'prolific';
@@ -44,10 +51,22 @@ export const prolificOptionsSchema = z.strictObject({
   service_fee_rate: z.number().min(0).max(1).default(DEFAULT_SERVICE_FEE_RATE),
   /** Why a rejected participant was rejected (Prolific asks for a category). */
   rejection_category: z.enum(REJECTION_CATEGORIES).default('OTHER'),
+  /**
+   * How often the run reads the study's submissions for returned and timed-out participants while
+   * units are held: the fallback when Prolific's webhook does not arrive (docs/design.md §5).
+   */
+  status_poll_seconds: z.int().min(1).max(3600).default(60),
 });
 export type ProlificOptions = z.output<typeof prolificOptionsSchema>;
 
 const SUBMISSION_GONE = new Set(['RETURNED', 'TIMED-OUT', 'REJECTED']);
+/** Prolific's submission statuses of a participant who left without completing, in model/status.ts's words. */
+const LEAVING_STATUSES: Readonly<Record<string, ProviderLeavingStatus>> = { RETURNED: 'returned', 'TIMED-OUT': 'timeout' };
+
+/** How a participant whose submission is `status` left their unit, or null when they did not. */
+export function leavingStatusOf(status: string): ProviderLeavingStatus | null {
+  return Object.hasOwn(LEAVING_STATUSES, status) ? LEAVING_STATUSES[status]! : null;
+}
 const REVIEWED = new Set(['APPROVED', 'REJECTED', 'PROCESSING']);
 
 export function studyInternalName(runId: string): string {
@@ -112,7 +131,7 @@ async function setUpStudy(ctx: ProviderContext, runId: string, options: Prolific
   if (recorded) return recorded.payload as unknown as StudyRecord;
   const api = client(ctx);
   const run = await ctx.em.findOneOrFail(TaskRun, runId);
-  const config = run.config as { task_title: string; task_description: string; task_reward: number; assignment_duration_seconds: number };
+  const config = run.config as unknown as TaskRunConfig;
   let study = (await api.listStudies()).find((s) => s.internal_name === studyInternalName(runId));
   if (!study) {
     const units = await ctx.em.count(Unit, { taskRun: runId });
@@ -127,6 +146,8 @@ async function setUpStudy(ctx: ProviderContext, runId: string, options: Prolific
         'ProlificInsufficientBalance',
       );
     }
+    // Made before the study: its filters name them, and a published study's filters are frozen.
+    const groups = await setUpRunGroups(ctx, api, PROLIFIC_PROVIDER, { runId, config, workspaceId: options.workspace_id });
     const completionCode = randomBytes(6).toString('hex').toUpperCase();
     const completionUrl = `${prolificSettings(ctx.settings).appUrl}/submissions/complete?cc=${completionCode}`;
     study = await api.createStudy({
@@ -143,6 +164,7 @@ async function setUpStudy(ctx: ProviderContext, runId: string, options: Prolific
       total_available_places: 1,
       device_compatibility: options.device_compatibility,
       eligibility_requirements: options.eligibility,
+      filters: groupFilters(groups),
       workspace: options.workspace_id,
       ...(options.project_id ? { project: options.project_id } : {}),
     });
@@ -305,45 +327,28 @@ async function payBonusOnce(ctx: ProviderContext, req: Parameters<CrowdProvider[
   return { providerRef: bulkId };
 }
 
-// ------------------------------------------------------------------ groups (qualifications, blocks)
-
-async function groupId(ctx: ProviderContext, name: string, workspaceId: string): Promise<string> {
-  const key = `group:${name}`;
-  const found = await ctx.em.findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'group', requestKey: key });
-  if (found) return String((found.payload as { groupId: string }).groupId);
-  const group = await client(ctx).createParticipantGroup(name, workspaceId);
-  await ctx.em.insert(ProviderCall, {
-    provider: PROLIFIC_PROVIDER,
-    operation: 'group',
-    requestKey: key,
-    target: name,
-    payload: { groupId: group.id },
-    createdAt: new Date(),
-  });
-  return group.id;
-}
-
-/** The workspace the groups live in: the one of the most recent study. */
-async function anyWorkspace(ctx: ProviderContext): Promise<string> {
-  const row = await ctx.em.findOne(ProviderCall, { provider: PROLIFIC_PROVIDER, operation: 'study' }, { orderBy: { id: 'desc' } });
-  if (!row)
-    throw ApplicationFailure.nonRetryable(
-      'no Prolific study was set up yet, so there is no workspace for participant groups',
-      'ProlificNoStudy',
-    );
-  return (row.payload as unknown as StudyRecord).workspaceId;
-}
-
-async function setMembership(ctx: ProviderContext, group: string, method: 'POST' | 'DELETE', participantId: string): Promise<void> {
-  const id = await groupId(ctx, group, await anyWorkspace(ctx));
-  await client(ctx).groupParticipants(id, method, [participantId]);
-}
-
 export const prolificProvider: CrowdProvider = {
   type: PROLIFIC_PROVIDER,
   optionsSchema: prolificOptionsSchema,
 
   identifyWorker: identify,
+
+  async leavers(ctx, { runId }) {
+    return guard(async () => {
+      const { studyId } = await studyOf(ctx, runId);
+      const leavers: Leaver[] = [];
+      for (const submission of await client(ctx).studySubmissions(studyId)) {
+        const status = leavingStatusOf(submission.status);
+        if (status && submission.participant) leavers.push({ providerWorkerId: submission.participant, status });
+      }
+      return leavers;
+    });
+  },
+
+  leaversPollSeconds(options) {
+    const parsed = prolificOptionsSchema.safeParse(options ?? {});
+    return parsed.success ? parsed.data.status_poll_seconds : prolificOptionsSchema.shape.status_poll_seconds.parse(undefined);
+  },
 
   serviceFee(amount, options) {
     const parsed = prolificOptionsSchema.partial().safeParse(options ?? {});
@@ -421,17 +426,19 @@ export const prolificProvider: CrowdProvider = {
     return guard(() => payBonusOnce(ctx, req));
   },
 
+  // Each reaches the participant groups of the runs still open (providers/prolific/groups.ts).
   async grantQualification(ctx, req) {
-    await guard(() => setMembership(ctx, `hitloop-qual-${req.qualification}`, 'POST', req.workerId));
+    const change = { grant: { name: req.qualification, value: req.value ?? 1 } };
+    await guard(() => applyToRunGroups(ctx, () => client(ctx), PROLIFIC_PROVIDER, req.workerId, change));
   },
   async revokeQualification(ctx, req) {
-    await guard(() => setMembership(ctx, `hitloop-qual-${req.qualification}`, 'DELETE', req.workerId));
+    await guard(() => applyToRunGroups(ctx, () => client(ctx), PROLIFIC_PROVIDER, req.workerId, { revoke: req.qualification }));
   },
   async blockWorker(ctx, req) {
-    await guard(() => setMembership(ctx, 'hitloop-blocked', 'POST', req.workerId));
+    await guard(() => applyToRunGroups(ctx, () => client(ctx), PROLIFIC_PROVIDER, req.workerId, { blocked: true }));
   },
   async unblockWorker(ctx, req) {
-    await guard(() => setMembership(ctx, 'hitloop-blocked', 'DELETE', req.workerId));
+    await guard(() => applyToRunGroups(ctx, () => client(ctx), PROLIFIC_PROVIDER, req.workerId, { blocked: false }));
   },
 };
 

@@ -3,17 +3,18 @@
  * Verified with the X-Prolific-Request-Signature scheme (base64 HMAC-SHA256 of timestamp + body
  * under the workspace's webhook secret), refused when older than five minutes (a replay), and
  * handled once per (submission, status). A participant who RETURNED the study or TIMED-OUT gives
- * their unit back at once (agent `returned`), not at the assignment timeout.
+ * their unit back at once (agent `returned` / `timeout`), not at the assignment timeout; the run's
+ * poll of the study's submissions does the same when no webhook arrives (docs/design.md §5).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Settings } from '../../config/settings.ts';
 import type { Database } from '../../model/database.ts';
-import { Agent, ProviderCall, Worker } from '../../model/entities.ts';
-import { ACTIVE_AGENT_STATUSES } from '../../model/status.ts';
-import { agentReturnedSignal } from '../../workflows/definitions.ts';
-import { PROLIFIC_PROVIDER, runOfStudy } from './provider.ts';
+import { ProviderCall } from '../../model/entities.ts';
+import { type AgentReturned, agentReturnedSignal } from '../../workflows/definitions.ts';
+import { agentsLeaving } from '../leavers.ts';
+import { PROLIFIC_PROVIDER, leavingStatusOf, runOfStudy } from './provider.ts';
 import { prolificSettings } from './settings.ts';
 
 /** How old a delivery may be: older ones are refused as replays. */
@@ -30,7 +31,7 @@ export interface WebhookAnswer {
 export type WebhookHandler = (req: WebhookRequest) => Promise<WebhookAnswer>;
 
 interface Signaller {
-  signalAssignment(assignmentId: string, signal: typeof agentReturnedSignal, args: { agentId: string }): Promise<void>;
+  signalAssignment(assignmentId: string, signal: typeof agentReturnedSignal, args: AgentReturned): Promise<void>;
 }
 
 const eventSchema = z.looseObject({
@@ -90,19 +91,13 @@ export function createProlificWebhook(deps: {
       return { status: 200, body: { duplicate: true } };
     }
     let freed = 0;
-    if ((event.status === 'RETURNED' || event.status === 'TIMED-OUT') && event.study_id && event.participant_id) {
-      const runId = await runOfStudy(em, event.study_id);
-      const worker = runId ? await em.findOne(Worker, { provider: PROLIFIC_PROVIDER, providerWorkerId: event.participant_id }) : null;
-      if (runId && worker) {
-        const agents = await em.find(
-          Agent,
-          { taskRun: runId, worker: worker.id, status: { $in: [...ACTIVE_AGENT_STATUSES] } },
-          { fields: ['id', 'assignment'] },
-        );
-        for (const agent of agents) {
-          await deps.calls.signalAssignment(agent.assignment.id, agentReturnedSignal, { agentId: agent.id });
-          freed += 1;
-        }
+    const leaving = leavingStatusOf(event.status);
+    const runId = leaving && event.study_id && event.participant_id ? await runOfStudy(em, event.study_id) : null;
+    if (leaving && runId) {
+      const agents = await agentsLeaving(em, PROLIFIC_PROVIDER, runId, [{ providerWorkerId: event.participant_id!, status: leaving }]);
+      for (const agent of agents) {
+        await deps.calls.signalAssignment(agent.assignmentId, agentReturnedSignal, { agentId: agent.agentId, status: agent.status });
+        freed += 1;
       }
     }
     // Recorded after the signals: a crash before this line gets the event again from Prolific's retry,
