@@ -2,6 +2,10 @@
  * Workers run pre-bundled workflow code. The bundle is built once per version of the workflow
  * sources (a hash of them names the file) and cached, so a worker or a test starts in milliseconds
  * and every process runs exactly the same bundle.
+ *
+ * The bundle includes the workflow tracing interceptors (workflows/tracing.ts): a worker given a
+ * pre-built bundle ignores `interceptors.workflowModules`, so they must be built in. They send
+ * workflow spans through the `exporter` sink every worker injects (observability/telemetry.ts).
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, writeFile, access } from 'node:fs/promises';
@@ -11,6 +15,8 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const WORKFLOWS_ENTRY = path.join(ROOT, 'workflows', 'index.ts');
+/** Workflow interceptor modules built into the bundle (tracing, docs/design.md §6 production shape). */
+export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [path.join(ROOT, 'workflows', 'tracing.ts')];
 
 /** Everything the workflow bundle is built from. */
 async function sourceFiles(): Promise<string[]> {
@@ -21,6 +27,8 @@ async function sourceFiles(): Promise<string[]> {
 
 export async function workflowSourceHash(): Promise<string> {
   const hash = createHash('sha256');
+  // The interceptor modules change the bundle without changing a source file.
+  hash.update(WORKFLOW_INTERCEPTOR_MODULES.map((m) => path.relative(ROOT, m)).join('\n'));
   for (const file of await sourceFiles()) hash.update(file).update(await readFile(file));
   return hash.digest('hex').slice(0, 16);
 }
@@ -39,7 +47,11 @@ export async function ensureWorkflowBundle(dir = defaultBundleDir()): Promise<{ 
   } catch {
     // not built yet
   }
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_ENTRY, logger: quietLogger });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_ENTRY,
+    workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
+    logger: quietLogger,
+  });
   await mkdir(dir, { recursive: true });
   // Written aside then renamed: a concurrent reader never sees half a bundle.
   const partial = `${codePath}.${process.pid}.partial`;
