@@ -12,6 +12,7 @@
  *   into the bundle: workers/workflowBundle.ts) and leave it through the `exporter` sink.
  */
 import { trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -48,7 +49,9 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
   const provider = new BasicTracerProvider({ resource });
   const processor = new BatchSpanProcessor(new OTLPTraceExporter());
   provider.addSpanProcessor(processor);
-  provider.register();
+  // Without a context manager no span is ever "active": the client interceptor would put no trace
+  // context in the headers it sends, and workflow and activity spans would start traces of their own.
+  provider.register({ contextManager: new AsyncLocalStorageContextManager().enable() });
   const tracer = trace.getTracer('hitloop');
   return {
     activityInterceptors: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer }) })],
