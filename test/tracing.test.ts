@@ -3,7 +3,8 @@
  * the run, the workflow code (spans made in the workflow sandbox by the bundle's interceptors,
  * workflows/tracing.ts), the activities (a real worker process) and the gateway's registration update
  * (a real gateway process) land in one trace, parent to child. The traced TaskRun history then
- * replays against the bundle: a traced execution is as deterministic as an untraced one.
+ * replays against the bundle: a traced execution is as deterministic as an untraced one. Both
+ * processes log JSON records only (the production stack runs the same entry points).
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -21,6 +22,7 @@ import { startTracing, workflowSinks, type Tracing } from '../observability/tele
 import { ensureWorkflowBundle } from '../workers/workflowBundle.ts';
 import { taskRunWorkflowId } from '../workflows/definitions.ts';
 import { WORKFLOW_TRACING_PATCH } from '../workflows/tracing.ts';
+import { checkJsonLog } from './support/jsonLogs.ts';
 import { eventually } from './support/stack.ts';
 
 interface ReceivedSpan {
@@ -78,7 +80,8 @@ describe('tracing over OTLP: client, workflow and activity spans of one run', ()
     receiver = await startOtlpReceiver();
     // Short export delay: the spans reach the receiver soon after they end.
     const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '200' };
-    stack = await startStack({ workDir, dialect: 'sqlite', workerEnv: otel, gatewayEnv: otel, logLevel: 'warn' });
+    // info: the processes write records all along, and the test reads their logs at the end.
+    stack = await startStack({ workDir, dialect: 'sqlite', workerEnv: otel, gatewayEnv: otel, logLevel: 'info' });
     await stack.addWorker();
     await stack.addGateway();
     // This process is the operator's client: traced like the gateway's.
@@ -173,5 +176,13 @@ describe('tracing over OTLP: client, workflow and activity spans of one run', ()
       .map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8'));
     expect(patches.some((data) => data.includes(WORKFLOW_TRACING_PATCH))).toBe(true);
     await Worker.runReplayHistory({ workflowBundle: await ensureWorkflowBundle(), sinks: workflowSinks(undefined) }, history, taskRunWorkflowId(runId));
+  });
+
+  it('the worker and gateway processes log nothing but JSON records', () => {
+    for (const p of [...stack.workers, ...stack.gateways]) {
+      const check = checkJsonLog(p.spec.logFile);
+      expect(check.others, p.spec.name).toEqual([]);
+      expect(check.records, `${p.spec.name}: records`).toBeGreaterThan(0);
+    }
   });
 });
