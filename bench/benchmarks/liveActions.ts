@@ -56,7 +56,10 @@ export const liveActionsBenchmark: Benchmark = {
     const figures: Record<string, unknown> = { agents, actionsPerAgent, perAgentRate: PER_AGENT_RATE, offeredCeilingPerSecond: ceiling };
     for (const { kind, label } of TEMPORALS) {
       ctx.log(`on the ${label}:`);
-      const c = await compareOn({ ...ctx, workDir: path.join(ctx.workDir, kind) }, kind, agents, actionsPerAgent);
+      const own: BenchContext = { ...ctx, workDir: path.join(ctx.workDir, kind) };
+      const c = await compareOn(own, kind, agents, actionsPerAgent);
+      // The machine as the first stack found it (run.ts stores it with the figures).
+      ctx.machine ??= own.machine;
       figures[kind] = c;
       rows.push(
         {
