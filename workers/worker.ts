@@ -77,7 +77,8 @@ export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<H
 export function installSdkLogging(log: Logger, level: string, telemetryOptions?: TelemetryOptions): void {
   const sdkLevel = level === 'debug' || level === 'trace' ? 'INFO' : 'WARN';
   Runtime.install({
-    ...(telemetryOptions ? { telemetryOptions } : {}),
+    // The native core's records too (by default it prints its own text lines to stderr): one format.
+    telemetryOptions: { ...telemetryOptions, logging: { filter: { core: sdkLevel, other: sdkLevel }, forward: {} } },
     logger: new DefaultLogger(sdkLevel, (entry) => {
       const fields = { sdk: true, ...entry.meta };
       if (entry.level === 'ERROR') log.error(fields, entry.message);
