@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Unit } from '../model/entities.ts';
-import { startStack, type Stack } from '../chaos/stack.ts';
+import { startStack, type Stack, type StackTemporalKind } from '../chaos/stack.ts';
 import { describeMachine } from './machine.ts';
 import type { BenchContext } from './benchmark.ts';
 
@@ -14,6 +14,8 @@ export interface BenchStackOptions {
   gateways?: number;
   gatewayEnv?: NodeJS.ProcessEnv;
   workerEnv?: NodeJS.ProcessEnv;
+  /** The dev server (default) or the production cluster (four Temporal services on PostgreSQL). */
+  temporal?: StackTemporalKind;
 }
 
 export async function startBenchStack(ctx: BenchContext, opts: BenchStackOptions = {}): Promise<Stack> {
@@ -29,6 +31,7 @@ export async function startBenchStack(ctx: BenchContext, opts: BenchStackOptions
     gatewayEnv: opts.gatewayEnv,
     // info would write a line per activity; the benchmarks measure hitloop, not its logging.
     logLevel: 'warn',
+    temporal: opts.temporal,
   });
   try {
     ctx.machine ??= await describeMachine({ temporalCliPath: stack.temporal.cliPath, db: stack.db });

@@ -1,6 +1,6 @@
 /**
  * A hitloop deployment made of real processes, for the chaos harness and the benchmarks: a Temporal
- * dev server on a SQLite file, a scratch database (PostgreSQL or SQLite), hitloop worker processes
+ * dev server on a SQLite file (or `temporal: 'cluster'`: the production cluster), a scratch database (PostgreSQL or SQLite), hitloop worker processes
  * (`node workers/main.ts`) and gateway processes (`node gateway/main.ts`, as `hitloop gateway`), each of which can be
  * killed with SIGKILL and started again. The harness itself holds a Temporal client and the database.
  */
@@ -16,7 +16,12 @@ import { connectOperator, type Operator } from '../operator/api.ts';
 import { freePort } from '../toolchain/ports.ts';
 import { ensureWorkflowBundle } from '../workers/workflowBundle.ts';
 import { ManagedProcess, track } from './managedProcess.ts';
+import { TemporalClusterServer } from './temporalClusterServer.ts';
 import { RestartableTemporal } from './temporalServer.ts';
+
+/** The dev server (default), or the production cluster (four services on PostgreSQL) of `hitloop stack`. */
+export type StackTemporal = RestartableTemporal | TemporalClusterServer;
+export type StackTemporalKind = 'dev' | 'cluster';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -32,11 +37,13 @@ export interface StackOptions {
   gatewayEnv?: NodeJS.ProcessEnv;
   /** HITLOOP_LOG_LEVEL of the children (default info). */
   logLevel?: string;
+  /** Which Temporal: the dev server on a SQLite file (default) or the production cluster on PostgreSQL. */
+  temporal?: StackTemporalKind;
 }
 
 export interface Stack {
   workDir: string;
-  temporal: RestartableTemporal;
+  temporal: StackTemporal;
   db: Database;
   databaseUrl: string;
   dialect: Dialect;
@@ -81,8 +88,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const dialect = opts.dialect ?? 'postgresql';
   // Built here, once, so that no worker process spends its start-up timeout bundling (a minute on two cores).
   await ensureWorkflowBundle();
-  const temporal = new RestartableTemporal(path.join(workDir, 'temporal'), path.join(workDir, 'temporal.log'));
-  await temporal.start();
+  const temporal: StackTemporal =
+    opts.temporal === 'cluster'
+      ? new TemporalClusterServer({ stateDir: path.join(workDir, 'temporal-cluster'), postgresUrl: scratchPostgresServerUrl() })
+      : new RestartableTemporal(path.join(workDir, 'temporal'), path.join(workDir, 'temporal.log'));
+  await temporal.start().catch(async (err: unknown) => {
+    await temporal.stop().catch(() => undefined);
+    throw err;
+  });
   const scratch = await createScratchDatabase(dialect, { prefix: dialect === 'postgresql' ? 'hitloop_bench_' : 'hitloop-bench-', postgresUrl: scratchPostgresServerUrl() });
   const db = await openDatabase(scratch.url);
   const connection = await Connection.connect({ address: temporal.address });

@@ -39,11 +39,11 @@ export async function runGatewayProcess(opts: GatewayProcessOptions = {}): Promi
   await tracing?.shutdown();
 }
 
+// As a process of a stack (hitloop stack, the harness): everything it says is a JSON log record on
+// stderr ('gateway listening' carries the URL), so one log format covers every process.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runGatewayProcess({
-    onListening: (gateway) => process.stdout.write(`hitloop gateway listening on ${gateway.url}\n`),
-  }).catch((err: unknown) => {
-    process.stderr.write(`hitloop gateway: ${(err as Error).message}\n`);
+  runGatewayProcess().catch((err: unknown) => {
+    createLogger('fatal', 'gateway').fatal({ error: (err as Error).message }, 'gateway failed');
     process.exit(1);
   });
 }

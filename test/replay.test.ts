@@ -8,6 +8,7 @@
  */
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workflowSinks } from '../observability/telemetry.ts';
 import { ensureWorkflowBundle } from '../workers/workflowBundle.ts';
 import { formConfig } from './support/configs.ts';
 import { activeUnitCount, requestUnit, submit } from './support/directAgents.ts';
@@ -88,7 +89,8 @@ describe('replaying recorded histories', () => {
     expect(missing, 'scenarios without committed histories (record with HITLOOP_RECORD_HISTORIES=1)').toEqual([]);
     const workflowBundle = await ensureWorkflowBundle();
     const results = Worker.runReplayHistories(
-      { workflowBundle, replayName: 'hitloop-replay-test' },
+      // The sinks a worker injects: the bundle's tracing interceptors call them.
+      { workflowBundle, replayName: 'hitloop-replay-test', sinks: workflowSinks(undefined) },
       recorded.map((r) => ({ workflowId: r.workflowId, history: r.parsed })),
     );
     const failures: string[] = [];

@@ -28,6 +28,7 @@ import { isFinalTaskRunStatus } from '../model/status.ts';
 import { connectOperator, type Operator } from '../operator/api.ts';
 import { type ProductionStack, startProductionStack } from '../stack/productionStack.ts';
 import { taskRunWorkflowId } from '../workflows/definitions.ts';
+import { checkJsonLog } from './support/jsonLogs.ts';
 
 const ASSIGNMENTS = 24;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -211,6 +212,14 @@ describe('production stack: Temporal cluster on PostgreSQL (split services), wor
       expect(ledger.acked.length).toBeGreaterThan(0);
     },
   );
+
+  it('its workers and gateways logged nothing but JSON records, through every kill and restart', () => {
+    for (const p of [...stack.workers, ...stack.gateways]) {
+      const check = checkJsonLog(p.spec.logFile);
+      expect(check.others, p.spec.name).toEqual([]);
+      expect(check.records, `${p.spec.name}: records`).toBeGreaterThan(0);
+    }
+  });
 
   it('resumes on restart: a new start on the same state directory finds the cluster, the namespace and the run', { timeout: 10 * 60_000 }, async () => {
     const runs = await operator.runs();

@@ -5,7 +5,7 @@ import { createLogger } from '../cli/logger.ts';
 import { createMetrics, instrumentProvider } from '../observability/metrics.ts';
 import { startMetricsServer } from '../observability/metricsServer.ts';
 import { providers } from '../registry/builtins.ts';
-import { sdkTelemetryOptions, startTracing } from '../observability/telemetry.ts';
+import { sdkTelemetryOptions, startTracing, workflowSinks } from '../observability/telemetry.ts';
 import { createHitloopWorker, installSdkLogging } from './worker.ts';
 
 export async function runWorkerProcess(): Promise<void> {
@@ -13,7 +13,12 @@ export async function runWorkerProcess(): Promise<void> {
   const log = createLogger(settings.logLevel, 'worker');
   installSdkLogging(log, settings.logLevel, sdkTelemetryOptions());
   const tracing = startTracing('hitloop-worker');
-  const w = await createHitloopWorker({ settings, log, ...(tracing ? { activityInterceptors: tracing.activityInterceptors } : {}) });
+  const w = await createHitloopWorker({
+    settings,
+    log,
+    sinks: workflowSinks(tracing),
+    ...(tracing ? { activityInterceptors: tracing.activityInterceptors } : {}),
+  });
   const metrics = createMetrics({ role: 'worker', db: w.db });
   providers.decorate((provider) => instrumentProvider(provider, metrics));
   const metricsPort = process.env.HITLOOP_METRICS_PORT;
@@ -41,7 +46,8 @@ export function redactUrl(url: string): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   await runWorkerProcess().catch((err: unknown) => {
-    process.stderr.write(`hitloop worker: ${describeError(err)}\n`);
+    // JSON like every other line of a worker's log.
+    createLogger('fatal', 'worker').fatal({ error: describeError(err) }, 'worker failed');
     process.exit(1);
   });
 }

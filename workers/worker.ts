@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.ts';
 import type { Settings } from '../config/settings.ts';
 import { openDatabase, type Database } from '../model/database.ts';
+import { workflowSinks, type WorkflowSinks } from '../observability/telemetry.ts';
 import { ensureWorkflowBundle } from './workflowBundle.ts';
 
 export interface HitloopWorkerOptions {
@@ -19,6 +20,8 @@ export interface HitloopWorkerOptions {
   maxConcurrentActivityTaskExecutions?: number;
   /** Activity interceptors (tracing: observability/telemetry.ts). */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Where workflow spans go (tracing); by default they are dropped. */
+  sinks?: WorkflowSinks;
 }
 
 export interface HitloopWorker {
@@ -42,6 +45,7 @@ export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<H
     activities: createActivities({ db, settings, log }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 20,
     ...(opts.activityInterceptors ? { interceptors: { activity: opts.activityInterceptors } } : {}),
+    sinks: opts.sinks ?? workflowSinks(undefined),
     // Let in-flight activities finish (and record their results) on SIGTERM before exiting.
     shutdownGraceTime: '20s',
     // After a crash, another worker picks the workflows up this soon (the default waits 10 s).
@@ -73,7 +77,8 @@ export async function createHitloopWorker(opts: HitloopWorkerOptions): Promise<H
 export function installSdkLogging(log: Logger, level: string, telemetryOptions?: TelemetryOptions): void {
   const sdkLevel = level === 'debug' || level === 'trace' ? 'INFO' : 'WARN';
   Runtime.install({
-    ...(telemetryOptions ? { telemetryOptions } : {}),
+    // The native core's records too (by default it prints its own text lines to stderr): one format.
+    telemetryOptions: { ...telemetryOptions, logging: { filter: { core: sdkLevel, other: sdkLevel }, forward: {} } },
     logger: new DefaultLogger(sdkLevel, (entry) => {
       const fields = { sdk: true, ...entry.meta };
       if (entry.level === 'ERROR') log.error(fields, entry.message);

@@ -7,6 +7,10 @@
  * they import from anywhere in the repository, and the packages under node_modules), not a list kept
  * by hand. Beside each bundle `workflows-<key>.js` lies `workflows-<key>.json`, the entry and those
  * files; a bundle is reused while hashing its listed files still gives its key.
+ *
+ * The bundle includes the workflow tracing interceptors (workflows/tracing.ts): a worker given a
+ * pre-built bundle ignores `interceptors.workflowModules`, so they must be built in. They send
+ * workflow spans through the `exporter` sink every worker injects (observability/telemetry.ts).
  */
 import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
@@ -18,6 +22,8 @@ import type { Compiler } from 'webpack';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const WORKFLOWS_ENTRY = path.join(ROOT, 'workflows', 'index.ts');
+/** Workflow interceptor modules built into the bundle (tracing, docs/design.md §6 production shape). */
+export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [path.join(ROOT, 'workflows', 'tracing.ts')];
 
 export function defaultBundleDir(): string {
   const cache = process.env.XDG_CACHE_HOME ?? path.join(process.env.HOME ?? '/tmp', '.cache');
@@ -170,7 +176,12 @@ export async function ensureWorkflowBundle(dir = defaultBundleDir(), entry = WOR
 
   const startedAt = Date.now();
   const read = new Set<string>();
-  const { code } = await bundleWorkflowCode({ workflowsPath: entry, logger: quietLogger, webpackConfigHook: recordFilesRead(read) });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: entry,
+    workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
+    logger: quietLogger,
+    webpackConfigHook: recordFilesRead(read),
+  });
   const manifest: BundleManifest = { entry, files: await sourcesOnDisk(read) };
   const key = await bundleKey(manifest, await bundlerIdentity(), contentHasher());
   await mkdir(dir, { recursive: true });

@@ -56,7 +56,8 @@ async function runDev(opts: DevOptions): Promise<number> {
     gatewayPort,
     gatewayUrl: process.env.HITLOOP_GATEWAY_URL ?? `http://127.0.0.1:${gatewayPort}`,
   };
-  const log = createLogger(settings.logLevel, 'dev');
+  // Readable lines, not JSON: a person reads this terminal, between the progress lines.
+  const log = createLogger(settings.logLevel, 'dev', { pretty: true });
   installSdkLogging(log, settings.logLevel);
   const say = (line: string): void => {
     process.stdout.write(`${line}\n`);
