@@ -123,6 +123,13 @@ describe.each<Shape>(['one process', 'gateway process'])(`SQLite under load: ${W
     return conn;
   }
 
+  /** A packet with, when it carries an error id, the log lines of that id (the detail is there). */
+  const explain = (packet: unknown): string => {
+    const errorId = (packet as { errorId?: string }).errorId;
+    const lines = errorId ? [...trace.matching(new RegExp(errorId)), ...gatewayOutput().split('\n').filter((l) => l.includes(errorId))] : [];
+    return `${JSON.stringify(packet)}${lines.length ? `; logged: ${lines.join(' ').slice(0, 4000)}` : ''}`;
+  };
+
   /** A submit that was acknowledged, with what it carried. */
   type Acked = { agentId: string; data: Record<string, unknown> };
 
@@ -131,13 +138,13 @@ describe.each<Shape>(['one process', 'gateway process'])(`SQLite under load: ${W
     const conn = await open();
     conn.register(runId, { worker_id: workerId }, randomUUID());
     const first = await conn.expect((p) => p.type === 'onboarding' || p.type === 'agent' || p.type === 'refused' || p.type === 'error', ANSWER_MS, `${workerId}: onboarding`);
-    if (first.type !== 'onboarding') throw new Error(`${workerId} expected onboarding, got ${JSON.stringify(first)}`);
+    if (first.type !== 'onboarding') throw new Error(`${workerId} expected onboarding, got ${explain(first)}`);
     conn.send({ type: 'submit', submitKey: `ob-${workerId}`, data: { answer } });
     const ack = await conn.expect((p) => p.type === 'submit_ack' || p.type === 'error', ANSWER_MS, `${workerId}: onboarding ack`);
-    if (ack.type !== 'submit_ack') throw new Error(`${workerId}: onboarding answers answered with ${JSON.stringify(ack)}`);
+    if (ack.type !== 'submit_ack') throw new Error(`${workerId}: onboarding answers answered with ${explain(ack)}`);
     const decided = await conn.expect((p) => p.type === 'agent' || p.type === 'refused' || p.type === 'error', ANSWER_MS, `${workerId}: onboarding decided`);
     if (decided.type === 'refused') return { outcome: 'refused' };
-    if (decided.type !== 'agent') throw new Error(`${workerId}: onboarding answered with ${JSON.stringify(decided)}`);
+    if (decided.type !== 'agent') throw new Error(`${workerId}: onboarding answered with ${explain(decided)}`);
     return { outcome: 'passed', acked: await submitUnit(conn, decided.agentId, workerId) };
   }
 
@@ -146,7 +153,7 @@ describe.each<Shape>(['one process', 'gateway process'])(`SQLite under load: ${W
     const data = { label: workerId.length % 2 ? 'positive' : 'negative' };
     conn.send({ type: 'submit', submitKey: `s-${agentId}`, data });
     const answer = await conn.expect((p) => p.type === 'submit_ack' || p.type === 'error', ANSWER_MS, `${workerId}: submit ack`);
-    if (answer.type !== 'submit_ack') throw new Error(`${workerId}: submit answered with ${JSON.stringify(answer)}`);
+    if (answer.type !== 'submit_ack') throw new Error(`${workerId}: submit answered with ${explain(answer)}`);
     return { agentId, data };
   }
 
@@ -155,7 +162,7 @@ describe.each<Shape>(['one process', 'gateway process'])(`SQLite under load: ${W
     const conn = await open();
     conn.register(runId, { worker_id: workerId }, randomUUID());
     const reply = await conn.expect((p) => p.type === 'agent' || p.type === 'refused' || p.type === 'error', ANSWER_MS, `${workerId}: register`);
-    if (reply.type !== 'agent') throw new Error(`${workerId}: register answered with ${JSON.stringify(reply)}`);
+    if (reply.type !== 'agent') throw new Error(`${workerId}: register answered with ${explain(reply)}`);
     return submitUnit(conn, reply.agentId, workerId);
   }
 
