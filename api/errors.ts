@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import { ConfigError } from '../config/errors.ts';
+import { findUnstorable } from '../model/storableJson.ts';
 import { ExportError } from '../export/exportRun.ts';
 import { OperatorError } from '../operator/api.ts';
 import { QualificationError } from '../qualifications/grants.ts';
@@ -32,7 +33,18 @@ export function knownApiError(err: unknown): ApiError | null {
   return null;
 }
 
-export const INTERNAL_ERROR = new ApiError(500, 'internal', 'the server failed to do this (the failure is logged); nothing was acknowledged, so try again');
+/** The answer to an unexpected failure: no details, only the id of the log line that holds them. */
+export function internalError(errorId: string): ApiError {
+  return new ApiError(500, 'internal', `the server failed to do this; nothing was acknowledged, so try again, and quote error ${errorId} if it keeps failing`);
+}
+
+/** A request carrying what the databases cannot store exactly (model/storableJson.ts), refused before any work. */
+export function unstorableInput(where: 'path' | 'query' | 'body', value: unknown): ApiError | null {
+  const problem = findUnstorable(value);
+  if (!problem) return null;
+  const at = [where, ...problem.path.map(String)].join('.');
+  return new ApiError(400, 'invalid_request', `the request is not valid, nothing was changed: ${at}: ${problem.message}`);
+}
 
 /** A zod failure as one sentence naming each bad place: `body.amount: must be a number`. */
 export function invalidInput(where: 'body' | 'query', error: z.ZodError): ApiError {

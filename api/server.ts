@@ -20,12 +20,15 @@ import { connectOperator } from '../operator/api.ts';
 import { createQualificationService } from '../qualifications/service.ts';
 import { createReviewer } from '../review/operator.ts';
 import { OperatorAuth } from './auth.ts';
-import { ApiError, INTERNAL_ERROR, invalidInput, knownApiError } from './errors.ts';
+import { newErrorId } from '../gateway/protocol.ts';
+import { ApiError, internalError, invalidInput, knownApiError, unstorableInput } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { type ApiDeps, type Route, type RouteContext, apiRoutes } from './routes.ts';
 
 const CONSOLE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'console');
 const MAX_BODY_BYTES = 256 * 1024;
+/** A body over MAX_BODY_BYTES is still read (and dropped) up to this, for a clean 413. */
+const MAX_DRAINED_BYTES = 64 * 1024 * 1024;
 const CONSOLE_FILES: Readonly<Record<string, string>> = {
   'console.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
@@ -62,9 +65,12 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'too_large', `the request body is over ${MAX_BODY_BYTES / 1024} KiB; send less at once`);
-    chunks.push(chunk);
+    // Past the limit the rest is read and dropped, so the client, still sending, gets the answer
+    // (a socket closed under it shows only a reset); past the drain limit it is cut off.
+    if (size > MAX_DRAINED_BYTES) break;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
   }
+  if (size > MAX_BODY_BYTES) throw new ApiError(413, 'too_large', `the request body is over ${MAX_BODY_BYTES / 1024} KiB; send less at once`);
   if (size === 0) return {};
   if (!/^application\/json\b/i.test(type)) throw new ApiError(415, 'unsupported_media_type', 'send the request body as JSON (content-type: application/json)');
   try {
@@ -134,6 +140,8 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
         credential = verdict.credential;
       }
       const params = Object.fromEntries(Object.entries(rawParams).map(([k, v]) => [k, v ?? '']));
+      const unstorable = unstorableInput('path', params) ?? unstorableInput('query', { ...searchParams });
+      if (unstorable) throw unstorable;
       if (route.params) {
         const parsed = route.params.safeParse(params);
         if (!parsed.success) throw new ApiError(400, 'invalid_request', `the path is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -146,17 +154,24 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
       }
       let body: unknown = undefined;
       if (route.body) {
-        const parsed = route.body.safeParse(await readJsonBody(req));
+        const raw = await readJsonBody(req);
+        const unstorableBody = unstorableInput('body', raw);
+        if (unstorableBody) throw unstorableBody;
+        const parsed = route.body.safeParse(raw);
         if (!parsed.success) throw invalidInput('body', parsed.error);
         body = parsed.data;
       }
       const result = await route.handler({ req, res, params, query, body, credential });
       if (route.response) sendJson(res, route.status ?? 200, result);
     } catch (err) {
-      const known = knownApiError(err);
-      if (!known) deps.log.error({ err, method: req.method, url: req.url }, 'API request failed');
+      let answer = knownApiError(err);
+      if (!answer) {
+        const errorId = newErrorId();
+        deps.log.error({ err, errorId, method: req.method, url: req.url }, 'API request failed');
+        answer = internalError(errorId);
+      }
       if (res.headersSent) res.destroy();
-      else sendError(res, known ?? INTERNAL_ERROR);
+      else sendError(res, answer);
     }
   }
 

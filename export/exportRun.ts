@@ -19,6 +19,20 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export class ExportError extends Error {
   override name = 'ExportError';
+  /** For the command line's exit code (cli/exitCodes.ts): a bad format is usage, an unknown run not found. */
+  readonly kind: 'usage' | 'not_found';
+
+  constructor(message: string, kind: 'usage' | 'not_found') {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** Refuses a run that is not in the database, with the exit code of "not found". */
+export async function requireExportableRun(db: Database, runId: string): Promise<void> {
+  if (!(await db.em().findOne(TaskRun, runId, { fields: ['id'] }))) {
+    throw new ExportError(`there is no task run "${runId}" in the database; \`hitloop runs\` lists the runs`, 'not_found');
+  }
 }
 
 export interface ExportOptions {
@@ -29,16 +43,14 @@ export interface ExportOptions {
 
 export function parseExportFormat(format: string): ExportFormat {
   if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
-    throw new ExportError(`unknown export format "${format}"; use one of ${EXPORT_FORMATS.join(', ')}`);
+    throw new ExportError(`unknown export format "${format}"; use one of ${EXPORT_FORMATS.join(', ')}`, 'usage');
   }
   return format as ExportFormat;
 }
 
 /** Writes the run's submitted units to `out`; returns how many rows were written. */
 export async function exportRunTo(db: Database, runId: string, out: Writable, opts: ExportOptions): Promise<{ rows: number }> {
-  if (!(await db.em().findOne(TaskRun, runId, { fields: ['id'] }))) {
-    throw new ExportError(`there is no task run "${runId}" in the database; \`hitloop runs\` lists the runs`);
-  }
+  await requireExportableRun(db, runId);
   const filter = { kinds: opts.kinds ?? (['normal'] as const) };
   const write = async (text: string): Promise<void> => {
     if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve));

@@ -6,8 +6,15 @@
  *   never wait for the writer; `foreign_keys=ON` (MikroORM also sets it, this covers reconnects);
  * - transactions start with BEGIN IMMEDIATE: a deferred BEGIN that reads and then writes fails
  *   with SQLITE_BUSY without waiting when another process wrote in between, whereas an immediate
- *   one takes the write lock up front and honours busy_timeout.
+ *   one takes the write lock up front and honours busy_timeout;
+ * - one queue per file and process: every use of a connection (one statement, or a transaction from
+ *   BEGIN to COMMIT) waits its turn, without blocking the event loop. node:sqlite is synchronous, so
+ *   without it a statement waiting for the file's lock held by another handle of the same process
+ *   (`hitloop dev` opens one for its worker, gateway and operator) blocks the loop for the whole
+ *   busy_timeout while the holder, in the same loop, cannot finish, and then fails with `database is
+ *   locked`. busy_timeout is left for other processes, whose holders do go on.
  */
+import path from 'node:path';
 import { NodeSqliteDialect } from '@mikro-orm/sql';
 
 type KyselyDriver = ReturnType<NodeSqliteDialect['createDriver']>;
@@ -30,17 +37,50 @@ function rawQuery(sql: string): CompiledQuery {
   };
 }
 
+/** A first-come, first-served lock whose waiters wait without blocking the event loop. */
+class TurnQueue {
+  #tail: Promise<void> = Promise.resolve();
+
+  /** Resolves when it is the caller's turn, with the function that ends it (call it once). */
+  async take(): Promise<() => void> {
+    let end!: () => void;
+    const turn = new Promise<void>((resolve) => (end = resolve));
+    const previous = this.#tail;
+    this.#tail = previous.then(() => turn);
+    await previous;
+    return end;
+  }
+}
+
+/** One queue per database file in this process, whichever handle (MikroORM instance) uses it. */
+const queuesByFile = new Map<string, TurnQueue>();
+
+function queueFor(file: string): TurnQueue {
+  let queue = queuesByFile.get(file);
+  if (!queue) {
+    queue = new TurnQueue();
+    queuesByFile.set(file, queue);
+  }
+  return queue;
+}
+
 export class SharedFileSqliteDialect extends NodeSqliteDialect {
   readonly #inMemory: boolean;
+  readonly #queue: TurnQueue;
 
   constructor(file: string) {
     super(file);
     this.#inMemory = file === ':memory:';
+    // Each in-memory database is a database of its own: its queue is its own too.
+    this.#queue = this.#inMemory ? new TurnQueue() : queueFor(path.resolve(file));
   }
 
   override createDriver(): KyselyDriver {
     const inner = super.createDriver();
     const inMemory = this.#inMemory;
+    const queue = this.#queue;
+    // The end of each lent connection's turn: Kysely lends one per statement, or per transaction.
+    const turnEnds = new WeakMap<KyselyConnection, () => void>();
     const run = (connection: KyselyConnection, sql: string) => connection.executeQuery(rawQuery(sql));
     return {
       async init(options) {
@@ -55,8 +95,30 @@ export class SharedFileSqliteDialect extends NodeSqliteDialect {
           await inner.releaseConnection(connection, options);
         }
       },
-      acquireConnection: (options) => inner.acquireConnection(options),
-      releaseConnection: (connection, options) => inner.releaseConnection(connection, options),
+      async acquireConnection(options) {
+        const endTurn = await queue.take();
+        try {
+          const connection = await inner.acquireConnection(options);
+          // A handle of its own per turn: the single underlying connection is lent to one caller at a time.
+          const lent: KyselyConnection = {
+            executeQuery: (query) => connection.executeQuery(query),
+            streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+          };
+          turnEnds.set(lent, endTurn);
+          return lent;
+        } catch (err) {
+          endTurn();
+          throw err;
+        }
+      },
+      async releaseConnection(connection, options) {
+        try {
+          await inner.releaseConnection(connection, options);
+        } finally {
+          turnEnds.get(connection)?.();
+          turnEnds.delete(connection);
+        }
+      },
       async beginTransaction(connection) {
         await run(connection, 'begin immediate');
       },

@@ -3,6 +3,7 @@
  * run makes beyond the units it launched (bonuses, gold and screening units) asks here first, so
  * the run's spend (review/spend.ts) stays within it. Amounts in ten-thousandths, as stored.
  */
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '../model/database.ts';
 import { Bonus, TaskRun } from '../model/entities.ts';
 import { providerFee, runSpend } from './spend.ts';
@@ -17,6 +18,18 @@ export interface Budget {
 }
 
 const units = (amount: number): number => Math.round(amount * 10_000);
+
+/**
+ * Call first in the transaction that checks the budget and records a payment: on PostgreSQL the
+ * run's row is locked until the commit, so a second payment checks only after the first is
+ * recorded (two bonuses at once both passed the check). SQLite runs one write transaction at a
+ * time already (BEGIN IMMEDIATE, model/sqliteDialect.ts).
+ */
+export async function lockRunBudget(em: EntityManager, runId: string): Promise<void> {
+  if (em.getPlatform().constructor.name.toLowerCase().includes('postgre')) {
+    await em.findOne(TaskRun, runId, { fields: ['id'], lockMode: LockMode.PESSIMISTIC_WRITE });
+  }
+}
 
 /** The run's budget, or null when it has none. */
 export async function runBudget(em: EntityManager, runId: string): Promise<Budget | null> {

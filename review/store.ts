@@ -14,7 +14,7 @@ import { transitionAgent, transitionUnit } from '../model/transitions.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { providers } from '../registry/builtins.ts';
 import type { ReviewOperation, ReviewOutcome } from '../workflows/review.ts';
-import { fitsBudget, runBudget } from './budget.ts';
+import { fitsBudget, lockRunBudget, runBudget } from './budget.ts';
 
 /** A request that cannot succeed as asked: retrying will not help; nothing was changed. */
 export class ReviewRefusedError extends Error {
@@ -138,6 +138,7 @@ export async function payBonus(
     }
     const target = await submittedTarget(tem, op.unitId, 'bonus');
     const runId = target.unit.taskRun.id;
+    if (!op.overBudget) await lockRunBudget(tem, runId);
     const budget = op.overBudget ? null : await runBudget(tem, runId);
     const cost = budget ? op.amount + budget.feeOn(op.amount) : op.amount;
     if (!fitsBudget(budget, cost)) {

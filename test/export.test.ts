@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../cli/exitCodes.ts';
 import { exportRunTo } from '../export/exportRun.ts';
 import type { ExportRow } from '../export/rows.ts';
 import { createReviewer } from '../review/operator.ts';
@@ -131,10 +132,14 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('export on %s', (dialect) => {
     expect(fs.readdirSync(dir)).toEqual(['out.jsonl']);
 
     const badFormat = (await cli('export', runId, '--format', 'xml')) as { code: number; stderr: string };
-    expect(badFormat.code).toBe(1);
+    expect(badFormat.code).toBe(EXIT_CODES.usage);
     expect(badFormat.stderr).toMatch(/unknown export format "xml"; use one of jsonl, csv/);
     const badRun = (await cli('export', 'r-nope', '--out', path.join(dir, 'never.jsonl'))) as { code: number; stderr: string };
     expect(badRun.stderr).toMatch(/no task run "r-nope"/);
+    expect(badRun.code).toBe(EXIT_CODES.notFound);
+    const badAggregated = (await cli('export', 'r-nope', '--aggregated', '--out', path.join(dir, 'never.jsonl'))) as { code: number; stderr: string };
+    expect(badAggregated.stderr).toMatch(/no task run "r-nope"/);
+    expect(badAggregated.code).toBe(EXIT_CODES.notFound);
     expect(fs.readdirSync(dir)).toEqual(['out.jsonl']);
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -121,7 +121,7 @@ process.once('exit', () => {
 
 /** Start a gateway process on the stack's database and Temporal; `env` adds or overrides variables. */
 export async function startGatewayProcess(
-  stack: Stack,
+  stack: Pick<Stack, 'settings'>,
   opts: { port?: number; env?: Record<string, string> } = {},
 ): Promise<GatewayProcess> {
   const port = opts.port ?? (await freePort());

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/settings.ts';
 import { exportAggregatedTo } from '../../export/aggregated.ts';
-import { EXPORT_FORMATS, exportRunTo, exportRunToFile, parseExportFormat, writeFileWhole } from '../../export/exportRun.ts';
+import { EXPORT_FORMATS, exportRunTo, exportRunToFile, parseExportFormat, requireExportableRun, writeFileWhole } from '../../export/exportRun.ts';
 import { openDatabase } from '../../model/database.ts';
 import type { UnitKind } from '../../model/entities.ts';
 
@@ -20,6 +20,8 @@ export function registerExportCommand(program: Command): void {
       const kinds: readonly UnitKind[] = opts.includeQualifying ? ['normal', 'screening', 'gold'] : ['normal'];
       const db = await openDatabase(loadSettings().databaseUrl);
       try {
+        // Checked before any file is opened: an unknown run exits 3 (not found) and writes nothing.
+        await requireExportableRun(db, runId);
         if (opts.aggregated) {
           const { rows } = opts.out
             ? (await writeFileWhole(opts.out, (out) => exportAggregatedTo(db, runId, out, format))).result
