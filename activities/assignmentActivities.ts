@@ -137,7 +137,7 @@ export function createAssignmentActivities(deps: ActivityDeps) {
     const provider = providers.get(agent.worker.getEntity().provider);
     if (!provider.reofferUnit) return;
     try {
-      await provider.reofferUnit(providerContext(deps, em), {
+      const offered = await provider.reofferUnit(providerContext(deps, em), {
         runId: input.runId,
         unitId: input.unitId,
         providerUnitId: unit.providerUnitId,
@@ -145,6 +145,9 @@ export function createAssignmentActivities(deps: ActivityDeps) {
         reason: input.agentStatus,
         requestKey: `reoffer:${input.agentId}`,
       });
+      if (offered.providerUnitId !== unit.providerUnitId) {
+        await em.nativeUpdate(Unit, { id: input.unitId }, { providerUnitId: offered.providerUnitId });
+      }
     } catch (err) {
       // The provider refused for good: the unit is back in hitloop's pool all the same (and the
       // provider frees the slot on its own terms); a failed release would strand the assignment.

@@ -133,9 +133,11 @@ export interface CrowdProvider {
   /**
    * A unit came back to the pool (its agent disconnected, timed out or returned it): make sure a
    * worker can reach it again, for providers where the leaving worker may still hold the place the
-   * unit was offered through (MTurk: their accepted assignment holds the HIT's slot). Absent: nothing to do.
+   * unit was offered through (MTurk: their accepted assignment holds the HIT's slot). Answers the
+   * unit's id at the provider from now on (a new one when the provider made a new place for it).
+   * Absent: nothing to do.
    */
-  reofferUnit?(ctx: ProviderContext, req: ReofferUnitRequest): Promise<void>;
+  reofferUnit?(ctx: ProviderContext, req: ReofferUnitRequest): Promise<{ providerUnitId: string }>;
   /** Withdraw a unit that is no longer wanted (never a completed one). */
   expireUnit(ctx: ProviderContext, req: ExpireUnitRequest): Promise<void>;
   approveWork(ctx: ProviderContext, req: ReviewRequest): Promise<void>;

@@ -15,7 +15,8 @@
  *   again  a unit released by a worker who still holds their assignment (disconnected, timed out, or
  *          returned it in hitloop only) is offered again: one more assignment on its HIT
  *          (CreateAdditionalAssignmentsForHIT, at most 9 per HIT so MTurk's fee stays 20 %), or a new
- *          HIT for the unit once its HIT has 9; both with a UniqueRequestToken of the release.
+ *          HIT for the unit once its HIT has 9 (the full one is expired; the unit's HIT is the new one);
+ *          both with a UniqueRequestToken of the release.
  *   review ApproveAssignment (OverrideRejection after a reject), RejectAssignment with feedback,
  *          SendBonus with UniqueRequestToken, qualifications, CreateWorkerBlock / DeleteWorkerBlock.
  *
@@ -242,24 +243,21 @@ async function slotStillHeld(ctx: ProviderContext, mturk: MTurkClient, agentId: 
   }
 }
 
-/** HITs made for a unit when it was offered again, oldest first. */
-async function hitsMadeAgain(ctx: ProviderContext, unitId: string): Promise<string[]> {
-  const rows = await ctx.em.find(ProviderCall, { provider: MTURK_PROVIDER, operation: 'reofferUnit', target: unitId }, { orderBy: { id: 'asc' } });
-  return rows.map((row) => row.payload as { how?: string; hitId?: string }).filter((p) => p.how === 'new HIT').map((p) => String(p.hitId));
-}
-
-/** Offer a released unit again (see the header): one more assignment on its HIT, or a new HIT once that one has 9. */
-async function reofferUnit(ctx: ProviderContext, req: ReofferUnitRequest): Promise<void> {
+/**
+ * Offer a released unit again (see the header): one more assignment on its HIT, or a new HIT once
+ * that one has 9; the answer is the unit's HIT from now on. Recorded once per release (agent).
+ */
+async function reofferUnit(ctx: ProviderContext, req: ReofferUnitRequest): Promise<{ providerUnitId: string }> {
   const key = `reoffer:${req.agentId}`;
-  if (await ctx.em.findOne(ProviderCall, { provider: MTURK_PROVIDER, operation: 'reofferUnit', requestKey: key }, { fields: ['id'] })) return;
+  const done = await ctx.em.findOne(ProviderCall, { provider: MTURK_PROVIDER, operation: 'reofferUnit', requestKey: key });
+  if (done) return { providerUnitId: String((done.payload as { hitId: string }).hitId) };
   const run = await runRecord(ctx, req.runId);
   const mturk = mturkClient(run.sandbox);
   let outcome: Record<string, unknown>;
   if (!(await slotStillHeld(ctx, mturk, req.agentId))) {
     outcome = { how: 'slot already free', hitId: req.providerUnitId };
   } else {
-    // The unit's newest HIT: a HIT made for it when it was offered again, else its launch HIT.
-    const hitId = (await hitsMadeAgain(ctx, req.unitId)).at(-1) ?? req.providerUnitId;
+    const hitId = req.providerUnitId;
     const { HIT: current } = await send(`read HIT ${hitId}`, () => mturk.send(new GetHITCommand({ HITId: hitId })));
     if ((current?.MaxAssignments ?? 1) + 1 < MTURK_LARGE_HIT_ASSIGNMENTS && current?.HITStatus !== 'Disposed') {
       try {
@@ -280,11 +278,16 @@ async function reofferUnit(ctx: ProviderContext, req: ReofferUnitRequest): Promi
         lifetimeSeconds: run.lifetimeSeconds,
         token: `launch:${req.unitId}:again:${req.agentId}`,
       });
-      outcome = { how: 'new HIT', hitId: newHit };
+      outcome = { how: 'new HIT', hitId: newHit, previousHitId: hitId };
+      // The full HIT takes no one new; assignments already accepted on it can still be submitted.
+      await mturk.send(new UpdateExpirationForHITCommand({ HITId: hitId, ExpireAt: new Date(0) })).catch((err: unknown) => {
+        if (!isRequestError(err)) throw err;
+      });
     }
   }
-  await recordOnce(ctx, MTURK_PROVIDER, 'reofferUnit', key, req.unitId, { ...outcome, agentId: req.agentId, reason: req.reason });
+  const recorded = await recordOnce(ctx, MTURK_PROVIDER, 'reofferUnit', key, req.agentId, { ...outcome, unitId: req.unitId, reason: req.reason });
   ctx.log.info({ unitId: req.unitId, agentId: req.agentId, ...outcome }, 'MTurk unit offered again');
+  return { providerUnitId: String(recorded.hitId) };
 }
 
 async function sandboxOfUnit(ctx: ProviderContext, unitId: string): Promise<boolean> {
@@ -383,16 +386,12 @@ export const mturkProvider: CrowdProvider = {
 
   async expireUnit(ctx, req) {
     const mturk = mturkClient((await runRecord(ctx, req.runId)).sandbox);
-    // The unit's HIT, and any HIT made for it when it was offered again.
-    const hitIds = new Set([req.providerUnitId, ...(await hitsMadeAgain(ctx, req.unitId))]);
-    for (const hitId of hitIds) {
-      try {
-        await mturk.send(new UpdateExpirationForHITCommand({ HITId: hitId, ExpireAt: new Date(0) }));
-      } catch (err) {
-        // A HIT MTurk already ended or disposed of needs nothing more.
-        if (!isRequestError(err)) await send('expire a HIT', () => Promise.reject(err));
-        ctx.log.info({ hitId, reason: (err as Error).message }, 'MTurk HIT not expired (already over)');
-      }
+    try {
+      await mturk.send(new UpdateExpirationForHITCommand({ HITId: req.providerUnitId, ExpireAt: new Date(0) }));
+    } catch (err) {
+      // A HIT MTurk already ended or disposed of needs nothing more.
+      if (!isRequestError(err)) await send('expire a HIT', () => Promise.reject(err));
+      ctx.log.info({ hitId: req.providerUnitId, reason: (err as Error).message }, 'MTurk HIT not expired (already over)');
     }
   },
 
