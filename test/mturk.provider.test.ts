@@ -330,7 +330,8 @@ describe('mturk provider against the local MTurk', () => {
       done.push(...(await Promise.all(hits.slice(i, i + 5).map((h, j) => workOneHit(runId, h.HITId, `A9SCALE${j}`, 'positive')))));
     }
     const legacy = await workOneHit(runId, hits[20]!.HITId, 'A9LEGACY', 'negative');
-    await stack.db.em().nativeDelete(ProviderCall, { provider: 'mturk', operation: 'agentSession', target: legacy.assignmentId });
+    const legacyAgent = await stack.db.em().findOneOrFail(Agent, { unit: legacy.unitId, submittedAt: { $ne: null } });
+    expect(await stack.db.em().nativeDelete(ProviderCall, { provider: 'mturk', operation: 'agentSession', requestKey: `agent:${legacyAgent.id}` })).toBe(1);
 
     fake.mturk.calls.clear();
     await reviewer.review(runId, { decision: 'approve', unitIds: done.map((d) => d.unitId), timeoutMs: 300_000 });
