@@ -42,7 +42,8 @@ const hitsOf = (runId: string) => [...fake.mturk.hits.values()].filter((h) => h.
 
 async function launchedRun(overrides: Record<string, unknown>, units: number): Promise<string> {
   const { runId } = await stack.operator.launch(formConfig({ provider: MTURK_SANDBOX, ...overrides }, units));
-  await eventually(async () => ((await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })) === units ? true : undefined), `${units} launched units`);
+  // A large run takes a while to launch on a loaded machine: wait as long as its size asks.
+  await eventually(async () => ((await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })) === units ? true : undefined), `${units} launched units`, Math.max(60_000, units * 1000));
   return runId;
 }
 
