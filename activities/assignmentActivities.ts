@@ -3,10 +3,13 @@
  * partners, submissions stored exactly once, and units given back to the pool when agents leave.
  * Every status change goes through the guarded transitions, so a retry changes nothing twice.
  */
+import { ApplicationFailure } from '@temporalio/activity';
 import { Agent, Unit } from '../model/entities.ts';
 import { transitionAgent, transitionUnit } from '../model/transitions.ts';
 import type { AgentLeftStatus, ReleasedUnitStatus } from '../model/status.ts';
 import { scoreQualifyingSubmission, tellProviderOfScore } from '../qualifications/qualifyingUnits.ts';
+import type { ReofferUnitRequest } from '../providers/types.ts';
+import { providers } from '../registry/builtins.ts';
 import { type ActivityDeps, providerContext } from './context.ts';
 import { enqueueForAgent, enqueueForAgents } from './outbox.ts';
 
@@ -116,8 +119,41 @@ export function createAssignmentActivities(deps: ActivityDeps) {
       });
       return to;
     });
+    if (unitStatus === 'launched') await offerAgain(input);
     await enqueueForAgent(db.em(), input.agentId, 'status', { status: input.agentStatus }, `status:${input.agentStatus}`);
     return { unitStatus };
+  }
+
+  /**
+   * A unit back in the pool must be reachable at the provider again (`CrowdProvider.reofferUnit`:
+   * MTurk's leaving worker may still hold the HIT slot). Done on every attempt whose agent did leave
+   * this way, so a retry after a crash offers it too; the provider does it once per agent.
+   */
+  async function offerAgain(input: { runId: string; agentId: string; unitId: string; agentStatus: ReofferUnitRequest['reason'] }): Promise<void> {
+    const em = db.em();
+    const agent = await em.findOne(Agent, input.agentId, { populate: ['worker'] });
+    const unit = await em.findOne(Unit, input.unitId, { fields: ['providerUnitId', 'status'] });
+    if (agent?.status !== input.agentStatus || !unit?.providerUnitId || unit.status === 'expired') return;
+    const provider = providers.get(agent.worker.getEntity().provider);
+    if (!provider.reofferUnit) return;
+    try {
+      const offered = await provider.reofferUnit(providerContext(deps, em), {
+        runId: input.runId,
+        unitId: input.unitId,
+        providerUnitId: unit.providerUnitId,
+        agentId: input.agentId,
+        reason: input.agentStatus,
+        requestKey: `reoffer:${input.agentId}`,
+      });
+      if (offered.providerUnitId !== unit.providerUnitId) {
+        await em.nativeUpdate(Unit, { id: input.unitId }, { providerUnitId: offered.providerUnitId });
+      }
+    } catch (err) {
+      // The provider refused for good: the unit is back in hitloop's pool all the same (and the
+      // provider frees the slot on its own terms); a failed release would strand the assignment.
+      if (!(err instanceof ApplicationFailure) || !err.nonRetryable) throw err;
+      deps.log.error({ err, unitId: input.unitId, agentId: input.agentId }, 'the provider refused to offer a released unit again');
+    }
   }
 
   return { setAgentsStatus, recordAgentAction, recordSubmission, releaseUnit };

@@ -151,7 +151,8 @@ export async function checkInvariants(args: {
 
   // No provider call (and no bonus) made twice.
   {
-    const calls = await em.find(ProviderCall, {}, { orderBy: { id: 'asc' } });
+    // Agent sessions (providers/agentSessions.ts) are the gateway's records, not calls to the provider.
+    const calls = await em.find(ProviderCall, { operation: { $ne: 'agentSession' } }, { orderBy: { id: 'asc' } });
     const byTarget = new Map<string, number>();
     const byKey = new Map<string, number>();
     for (const c of calls) {

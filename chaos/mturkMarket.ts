@@ -8,7 +8,7 @@
  */
 import { startFakeMTurk, type FakeMTurkServer } from '../fakes/mturk/server.ts';
 import type { Database } from '../model/database.ts';
-import { Unit } from '../model/entities.ts';
+import { ProviderCall, Unit } from '../model/entities.ts';
 import { SUBMITTED_UNIT_STATUSES } from '../model/status.ts';
 import { MTURK_ENDPOINT_ENV } from '../providers/mturk/client.ts';
 import type { InvariantResult } from './invariants.ts';
@@ -52,7 +52,9 @@ export async function startChaosMTurk(): Promise<ChaosMTurk> {
     market: (runId) => ({
       params(workerId) {
         const id = mturkWorkerId(workerId);
-        const hit = hitsOf(runId()).find((h) => h.HITStatus === 'Assignable');
+        // MTurk lists the HITs a worker may still accept: assignable, and not worked by them before.
+        const worked = new Set([...mturk.assignments.values()].filter((a) => a.WorkerId === id && a.AssignmentStatus !== 'Accepted').map((a) => a.HITId));
+        const hit = hitsOf(runId()).find((h) => h.HITStatus === 'Assignable' && !worked.has(h.HITId));
         if (!hit) return null;
         const a = mturk.accept(hit.HITId, id);
         return { assignmentId: a.AssignmentId, hitId: a.HITId, workerId: id, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
@@ -69,15 +71,30 @@ export async function startChaosMTurk(): Promise<ChaosMTurk> {
       const hits = hitsOf(runId);
       const out: InvariantResult[] = [];
 
+      // A unit has its launch HIT, plus one HIT for each time it was offered again on a new HIT (its HIT full).
+      const unitIds = new Set(units.map((u) => u.id));
+      const reoffers = (await db.em().find(ProviderCall, { provider: 'mturk', operation: 'reofferUnit' }))
+        .map((r) => r.payload as { unitId?: string; how?: string })
+        .filter((r) => unitIds.has(String(r.unitId)));
+      const newHits = new Map<string, number>();
+      for (const r of reoffers) if (r.how === 'new HIT') newHits.set(String(r.unitId), (newHits.get(String(r.unitId)) ?? 0) + 1);
       const duplicates: string[] = [];
       const byAnnotation = new Map<string, string[]>();
       for (const h of hits) byAnnotation.set(h.RequesterAnnotation ?? '', [...(byAnnotation.get(h.RequesterAnnotation ?? '') ?? []), h.HITId]);
-      for (const [unitId, ids] of byAnnotation) if (ids.length > 1) duplicates.push(`unit ${unitId} has ${ids.length} HITs: ${ids.join(', ')}`);
+      for (const [unitId, ids] of byAnnotation) {
+        if (ids.length > 1 + (newHits.get(unitId) ?? 0)) duplicates.push(`unit ${unitId} has ${ids.length} HITs (${newHits.get(unitId) ?? 0} made to offer it again): ${ids.join(', ')}`);
+      }
       for (const u of units) {
         const ids = byAnnotation.get(u.id) ?? [];
         if (u.providerUnitId && !ids.includes(u.providerUnitId)) duplicates.push(`unit ${u.id} names HIT ${u.providerUnitId}, not its annotated HIT ${ids.join(', ') || '(none)'}`);
       }
-      out.push({ name: 'MTurk: no duplicate HIT', ok: duplicates.length === 0, detail: `${hits.length} HITs for ${units.length} units`, violations: duplicates.slice(0, 20) });
+      const extended = hits.reduce((n, h) => n + h.MaxAssignments - 1, 0);
+      out.push({
+        name: 'MTurk: no duplicate HIT',
+        ok: duplicates.length === 0,
+        detail: `${hits.length} HITs for ${units.length} units; ${reoffers.length} released units offered again (${extended} assignments added to HITs)`,
+        violations: duplicates.slice(0, 20),
+      });
 
       const submittedUnits = units.filter((u) => SUBMITTED_UNIT_STATUSES.includes(u.status)).length;
       const runHits = new Set(hits.map((h) => h.HITId));

@@ -26,6 +26,8 @@ export interface PendingOnboarding {
   provider: string;
   providerWorkerId: string;
   registrationKey: string;
+  /** The provider's session the page was opened from (WorkerIdentity.session), recorded with the agent. */
+  session?: string;
 }
 
 export class GatewayConnection {

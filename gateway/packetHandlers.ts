@@ -44,6 +44,7 @@ import {
 import type { RunCatalog } from './runCatalog.ts';
 import type { TokenSigner } from './tokens.ts';
 import { TemporalUnavailableError, WorkflowGoneError, type WorkflowCalls } from './workflowCalls.ts';
+import { recordAgentSession } from '../providers/agentSessions.ts';
 import { identifyWorker } from './workerIdentity.ts';
 import type { HitloopMetrics } from '../observability/metrics.ts';
 
@@ -139,7 +140,7 @@ async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: Regis
     ctx.metrics?.registrations.inc({ outcome: result.outcome });
     if (result.outcome === 'refused') ctx.metrics?.refusals.inc({ reason: result.reason });
     if (result.outcome === 'assigned') ctx.metrics?.registerToAgent.observe((performance.now() - started) / 1000);
-    await answerUnitRequest(ctx, conn, p.runId, request, result, 'register');
+    await answerUnitRequest(ctx, conn, p.runId, request, result, 'register', identity.session);
   } catch (err) {
     ctx.metrics?.registrations.inc({ outcome: 'failed' });
     sendFailure(ctx, conn, err, 'register');
@@ -156,16 +157,19 @@ async function answerUnitRequest(
   request: UnitRequest,
   result: UnitRequestResult,
   ref: string,
+  session?: string,
 ): Promise<void> {
   if (result.outcome === 'refused') {
     conn.send(encode({ v: 1, type: 'refused', reason: result.reason, detail: result.detail }));
     return;
   }
   if (result.outcome === 'onboarding') {
-    conn.onboarding = { runId, onboardingAgentId: result.onboardingAgentId, ...request };
+    conn.onboarding = { runId, onboardingAgentId: result.onboardingAgentId, ...request, ...(session ? { session } : {}) };
     conn.send(encode({ v: 1, type: 'onboarding', onboardingAgentId: result.onboardingAgentId, initData: result.initData }));
     return;
   }
+  // Before the worker hears of the agent: every agent that can submit has its provider session on record.
+  if (session) await recordAgentSession(ctx.db.em(), request.provider, result.agentId, session);
   const bound: BoundAgent = {
     agentId: result.agentId,
     runId,
@@ -213,12 +217,12 @@ async function onOnboardingSubmit(ctx: GatewayContext, conn: GatewayConnection, 
       );
       return;
     }
-    const { runId, ...submission } = onboarding;
+    const { runId, session, ...submission } = onboarding;
     const result = await ctx.calls.submitOnboarding(runId, { ...submission, submitKey: p.submitKey, data: parsed.data as Record<string, unknown> });
     conn.onboarding = null;
     conn.send(encode({ v: 1, type: 'submit_ack', submitKey: p.submitKey }));
     const { provider, providerWorkerId, registrationKey } = submission;
-    await answerUnitRequest(ctx, conn, runId, { provider, providerWorkerId, registrationKey }, result, 'submit');
+    await answerUnitRequest(ctx, conn, runId, { provider, providerWorkerId, registrationKey }, result, 'submit', session);
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       // The run refused these answers for this onboarding (it ended, or is not this worker's).

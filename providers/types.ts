@@ -58,6 +58,18 @@ export interface BonusRequest {
   requestKey: string;
 }
 
+export interface ReofferUnitRequest {
+  runId: string;
+  unitId: string;
+  /** The unit's id at the provider (its launch answer). */
+  providerUnitId: string;
+  /** The agent that left the unit (one release per agent). */
+  agentId: string;
+  /** How it left. */
+  reason: 'disconnect' | 'timeout' | 'returned' | 'partner_disconnect';
+  requestKey: string;
+}
+
 export interface QualificationRequest {
   workerId: string;
   qualification: string;
@@ -83,7 +95,14 @@ export interface WorkerIdentityRequest {
   log?: Logger;
 }
 
-export type WorkerIdentity = { ok: true; providerWorkerId: string } | { ok: false; message: string };
+export type WorkerIdentity =
+  | {
+      ok: true;
+      providerWorkerId: string;
+      /** The provider's id of the piece of work the page was opened from (MTurk: the assignment id), recorded with the agent (providers/agentSessions.ts). */
+      session?: string;
+    }
+  | { ok: false; message: string };
 
 export interface CrowdProvider {
   /** The name a run config uses (`provider: mock`). */
@@ -120,6 +139,14 @@ export interface CrowdProvider {
   setUpRun(ctx: ProviderContext, run: SetUpRunRequest): Promise<void>;
   /** Make one unit available to workers. */
   launchUnit(ctx: ProviderContext, req: LaunchUnitRequest): Promise<{ providerUnitId: string }>;
+  /**
+   * A unit came back to the pool (its agent disconnected, timed out or returned it): make sure a
+   * worker can reach it again, for providers where the leaving worker may still hold the place the
+   * unit was offered through (MTurk: their accepted assignment holds the HIT's slot). Answers the
+   * unit's id at the provider from now on (a new one when the provider made a new place for it).
+   * Absent: nothing to do.
+   */
+  reofferUnit?(ctx: ProviderContext, req: ReofferUnitRequest): Promise<{ providerUnitId: string }>;
   /** Withdraw a unit that is no longer wanted (never a completed one). */
   expireUnit(ctx: ProviderContext, req: ExpireUnitRequest): Promise<void>;
   approveWork(ctx: ProviderContext, req: ReviewRequest): Promise<void>;

@@ -67,33 +67,63 @@ function outcome(op: ReviewOperation, t: Target, extra: Partial<ReviewOutcome> &
   };
 }
 
+type ReviewOp = Extract<ReviewOperation, { kind: 'review' }>;
+
+/**
+ * The unit a review names, if this request may review it: refused when the key was used for another
+ * operation or the unit was reviewed already. `alreadyDone`: this very request was recorded before.
+ */
+async function reviewableTarget(em: EntityManager, op: ReviewOp): Promise<{ target: Target; alreadyDone: boolean }> {
+  const previous = await em.findOne(Review, { requestKey: op.requestKey });
+  if (previous) {
+    if (previous.unit.id !== op.unitId || previous.decision !== op.decision) {
+      throw new ReviewRefusedError(
+        `request key "${op.requestKey}" was already used to ${previous.decision.replace('_', '-')} unit ${previous.unit.id}; use another key for another operation`,
+      );
+    }
+    return { target: await submittedTarget(em, op.unitId, 'review'), alreadyDone: true };
+  }
+  const target = await submittedTarget(em, op.unitId, 'review');
+  if (target.unit.status !== 'completed') {
+    const by = await em.findOne(Review, { unit: op.unitId }, { orderBy: { createdAt: 'desc' } });
+    throw new ReviewRefusedError(
+      `unit ${op.unitId} was already reviewed (${target.unit.status}${by ? `, request ${by.requestKey}` : ''}); a unit is reviewed once, nothing was changed`,
+    );
+  }
+  return { target, alreadyDone: false };
+}
+
+async function askProvider(ctx: ProviderContext, op: ReviewOp, target: Target): Promise<void> {
+  const provider = providers.get(target.worker.provider);
+  const request = {
+    workerId: target.worker.providerWorkerId,
+    unitId: op.unitId,
+    requestKey: op.requestKey,
+    ...(op.note ? { note: op.note } : {}),
+  };
+  if (op.decision === 'reject') await provider.rejectWork(ctx, request);
+  else await provider.approveWork(ctx, request);
+}
+
 /**
  * Approve, reject or soft-reject a completed unit: the unit becomes accepted / rejected /
  * soft_rejected and its agent approved / rejected / soft_rejected. Soft-rejected work is paid
  * (approved at the provider) but recorded as poor.
+ *
+ * Approvals are recorded first and then paid (a retry repeats only the provider's call). A reject is
+ * asked of the provider first and recorded after: a provider may refuse it for good (MTurk cannot
+ * reject an assignment it approved, by auto-approval for one), and then the unit stays as it was.
+ * A reject the provider made before a crash is made again as a no-op by the retry, then recorded.
  */
-export async function reviewUnit(
-  em: EntityManager,
-  ctx: ProviderContext,
-  op: Extract<ReviewOperation, { kind: 'review' }>,
-): Promise<ReviewOutcome> {
+export async function reviewUnit(em: EntityManager, ctx: ProviderContext, op: ReviewOp): Promise<ReviewOutcome> {
+  if (op.decision === 'reject') {
+    // A fork of its own: the transaction below reads the unit afresh, not as this check saw it.
+    const { target, alreadyDone } = await reviewableTarget(em.fork(), op);
+    if (!alreadyDone) await askProvider(ctx, op, target);
+  }
   const recorded = await em.transactional(async (tem) => {
-    const previous = await tem.findOne(Review, { requestKey: op.requestKey });
-    if (previous) {
-      if (previous.unit.id !== op.unitId || previous.decision !== op.decision) {
-        throw new ReviewRefusedError(
-          `request key "${op.requestKey}" was already used to ${previous.decision.replace('_', '-')} unit ${previous.unit.id}; use another key for another operation`,
-        );
-      }
-      return { target: await submittedTarget(tem, op.unitId, 'review'), alreadyDone: true };
-    }
-    const target = await submittedTarget(tem, op.unitId, 'review');
-    if (target.unit.status !== 'completed') {
-      const by = await tem.findOne(Review, { unit: op.unitId }, { orderBy: { createdAt: 'desc' } });
-      throw new ReviewRefusedError(
-        `unit ${op.unitId} was already reviewed (${target.unit.status}${by ? `, request ${by.requestKey}` : ''}); a unit is reviewed once, nothing was changed`,
-      );
-    }
+    const { target, alreadyDone } = await reviewableTarget(tem, op);
+    if (alreadyDone) return { target, alreadyDone };
     await tem.insert(Review, {
       id: `rv-${randomUUID()}`,
       unit: op.unitId,
@@ -108,15 +138,8 @@ export async function reviewUnit(
     return { target: await submittedTarget(tem, op.unitId, 'review'), alreadyDone: false };
   });
   const { target } = recorded;
-  const provider = providers.get(target.worker.provider);
-  const request = {
-    workerId: target.worker.providerWorkerId,
-    unitId: op.unitId,
-    requestKey: op.requestKey,
-    ...(op.note ? { note: op.note } : {}),
-  };
-  if (op.decision === 'reject') await provider.rejectWork(ctx, request);
-  else await provider.approveWork(ctx, request);
+  // A retry of a recorded reject calls again too: the provider answers a repeated request as the first.
+  if (op.decision !== 'reject' || recorded.alreadyDone) await askProvider(ctx, op, target);
   return outcome(op, target, { decision: op.decision, alreadyDone: recorded.alreadyDone });
 }
 

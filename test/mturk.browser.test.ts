@@ -17,6 +17,7 @@ import { launchRunning, startTestGateway } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { MTURK_SANDBOX, startLocalMTurk } from './support/localMTurk.ts';
 import { eventually, startStack, type Stack } from './support/stack.ts';
+import { agentSession } from '../providers/agentSessions.ts';
 
 describe('a run on the local MTurk in Chromium', () => {
   let fake: FakeMTurkServer;
@@ -91,6 +92,8 @@ describe('a run on the local MTurk in Chromium', () => {
       'the submission to be stored',
     );
     expect(agent.submission).toEqual({ label: 'negative' });
+    // The gateway recorded the assignment the page was opened from as the agent's session: review pays through it.
+    expect(await agentSession(stack.db.em(), 'mturk', agent.id)).toBe(assignmentId);
     const submittedFrame = await page.waitForSelector('#task', { timeout: 60_000 }).then((h) => h.contentFrame());
     await submittedFrame!.waitForSelector(`[data-submitted="${assignmentId}"]`, { timeout: 60_000 });
     expect(fake.mturk.assignments.get(assignmentId)).toMatchObject({ AssignmentStatus: 'Submitted', WorkerId: 'A1BROWSERWORKER' });

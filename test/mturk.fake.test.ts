@@ -5,6 +5,7 @@
  */
 import {
   ApproveAssignmentCommand,
+  CreateAdditionalAssignmentsForHITCommand,
   CreateHITTypeCommand,
   CreateHITWithHITTypeCommand,
   GetAccountBalanceCommand,
@@ -48,6 +49,7 @@ afterAll(async () => {
 });
 
 describe('local MTurk through @aws-sdk/client-mturk', () => {
+
   it('answers GetAccountBalance to a signed request and refuses an unknown access key like AWS', async () => {
     const balance = await client().send(new GetAccountBalanceCommand({}));
     expect(balance.AvailableBalance).toBe('100.00');
@@ -147,6 +149,38 @@ describe('local MTurk through @aws-sdk/client-mturk', () => {
 
     const resubmit = await fetch(`${fake.url}/mturk/externalSubmit`, { method: 'POST', body: form });
     expect(resubmit.status).toBe(400);
+  });
+
+  it('adds assignments to a HIT once per token, never from below 10 to 10 or more, and frees the slot of an abandoned assignment', async () => {
+    const mturk = client();
+    const { HIT } = await mturk.send(
+      new CreateHITWithHITTypeCommand({ HITTypeId: await hitType(mturk), MaxAssignments: 1, LifetimeInSeconds: 3600, Question: question('https://example.org/task/r-extend') }),
+    );
+    const hitId = HIT!.HITId!;
+    const held = fake.mturk.accept(hitId, 'A1HOLDER');
+    expect(fake.mturk.hitOf(hitId).HITStatus).toBe('Unassignable');
+
+    await mturk.send(new CreateAdditionalAssignmentsForHITCommand({ HITId: hitId, NumberOfAdditionalAssignments: 1, UniqueRequestToken: 'extend-1' }));
+    expect(fake.mturk.hitOf(hitId)).toMatchObject({ MaxAssignments: 2, HITStatus: 'Assignable' });
+    const repeated = await mturk
+      .send(new CreateAdditionalAssignmentsForHITCommand({ HITId: hitId, NumberOfAdditionalAssignments: 1, UniqueRequestToken: 'extend-1' }))
+      .catch((err: unknown) => err);
+    expect(repeated).toBeInstanceOf(RequestError);
+    expect(repeated).toMatchObject({ TurkErrorCode: 'AWS.MechanicalTurk.DuplicateRequest' });
+    expect(fake.mturk.hitOf(hitId).MaxAssignments).toBe(2);
+
+    const tooMany = await mturk.send(new CreateAdditionalAssignmentsForHITCommand({ HITId: hitId, NumberOfAdditionalAssignments: 8 })).catch((err: unknown) => err);
+    expect(tooMany).toMatchObject({ name: 'RequestError', TurkErrorCode: 'AWS.MechanicalTurk.InvalidMaximumAssignmentsIncrease' });
+    await mturk.send(new CreateAdditionalAssignmentsForHITCommand({ HITId: hitId, NumberOfAdditionalAssignments: 7 }));
+    expect(fake.mturk.hitOf(hitId).MaxAssignments).toBe(9);
+
+    // A worker works a HIT once; an accepted assignment past its deadline is abandoned and its slot free.
+    const other = fake.mturk.accept(hitId, 'A2OTHER');
+    fake.mturk.externalSubmit({ assignmentId: other.AssignmentId, label: 'x' });
+    expect(() => fake.mturk.accept(hitId, 'A2OTHER')).toThrow(/already worked on HIT/);
+    clock += 601_000;
+    await expect(mturk.send(new GetAssignmentCommand({ AssignmentId: held.AssignmentId }))).rejects.toMatchObject({ name: 'RequestError' });
+    expect(fake.mturk.accept(hitId, 'A1HOLDER').AssignmentId).not.toBe(held.AssignmentId);
   });
 });
 

@@ -3,18 +3,21 @@
  * HIT type and HITs with their tokens and annotations, identity by GetAssignment (forged links
  * refused), review and bonus reaching MTurk once, spend with MTurk's fee, and the faults of the
  * issue: bad credentials, throttling, a launch retried after the HIT was made, a bonus repeated
- * after a crash, a reject after MTurk approved, a balance below the run's worst case.
+ * after a crash, a reject after MTurk approved (refused, the unit left as it was), a balance below the
+ * run's worst case; units released by a worker who still holds the HIT offered again; review asking
+ * MTurk only about the units reviewed, on a run of 300 units.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeMTurkServer } from '../fakes/mturk/server.ts';
 import { WorkflowCalls } from '../gateway/workflowCalls.ts';
-import { ProviderCall, Unit } from '../model/entities.ts';
+import { Agent, ProviderCall, Review, Unit } from '../model/entities.ts';
+import { recordAgentSession } from '../providers/agentSessions.ts';
 import { ensureQualification } from '../qualifications/grants.ts';
 import { identifyMTurkWorker } from '../providers/mturk/identity.ts';
 import { mturkProvider, notifyMTurkWorkers } from '../providers/mturk/provider.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
-import { agentSubmitSignal, assignmentWorkflowId } from '../workflows/definitions.ts';
+import { agentReturnedSignal, agentSubmitSignal, assignmentWorkflowId } from '../workflows/definitions.ts';
 import { formConfig } from './support/configs.ts';
 import { waitForUnitStatus } from './support/completeUnits.ts';
 import { MTURK_SANDBOX, TEST_AWS_KEY, startLocalMTurk, useAwsKey } from './support/localMTurk.ts';
@@ -39,7 +42,8 @@ const hitsOf = (runId: string) => [...fake.mturk.hits.values()].filter((h) => h.
 
 async function launchedRun(overrides: Record<string, unknown>, units: number): Promise<string> {
   const { runId } = await stack.operator.launch(formConfig({ provider: MTURK_SANDBOX, ...overrides }, units));
-  await eventually(async () => ((await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })) === units ? true : undefined), `${units} launched units`);
+  // A large run takes a while to launch on a loaded machine: wait as long as its size asks.
+  await eventually(async () => ((await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })) === units ? true : undefined), `${units} launched units`, Math.max(60_000, units * 1000));
   return runId;
 }
 
@@ -58,14 +62,21 @@ async function failedRun(overrides: Record<string, unknown>, units: number): Pro
   return { failureReason: causes.join(' <- ') };
 }
 
-/** A worker accepts one of the run's HITs at MTurk, opens the page (identity), gets and submits a unit, and the page posts externalSubmit. */
-async function workOneHit(runId: string, hitId: string, workerId: string, label: string): Promise<{ unitId: string; assignmentId: string }> {
+/** A worker accepts one of the run's HITs at MTurk, opens the page and registers as the gateway does it (identity, a unit, the agent's session). */
+async function takeHit(runId: string, hitId: string, workerId: string) {
   const accepted = fake.mturk.accept(hitId, workerId);
   const params = { assignmentId: accepted.AssignmentId, hitId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
   const identity = await identifyMTurkWorker({ runId, params, secret: stack.settings.secret });
-  expect(identity).toEqual({ ok: true, providerWorkerId: workerId });
+  expect(identity).toEqual({ ok: true, providerWorkerId: workerId, session: accepted.AssignmentId });
   const result = await new WorkflowCalls(stack.env.client).requestUnit(runId, { provider: 'mturk', providerWorkerId: workerId, registrationKey: `reg-${accepted.AssignmentId}` });
   if (result.outcome !== 'assigned') throw new Error(`no unit for ${workerId}: ${JSON.stringify(result)}`);
+  await recordAgentSession(stack.db.em(), 'mturk', result.agentId, accepted.AssignmentId);
+  return { accepted, result };
+}
+
+/** takeHit, then the unit is submitted and the page posts externalSubmit. */
+async function workOneHit(runId: string, hitId: string, workerId: string, label: string): Promise<{ unitId: string; assignmentId: string }> {
+  const { accepted, result } = await takeHit(runId, hitId, workerId);
   await stack.env.client.workflow
     .getHandle(assignmentWorkflowId(result.assignmentId))
     .signal(agentSubmitSignal, { agentId: result.agentId, submitKey: `submit-${result.agentId}`, data: { label } });
@@ -237,5 +248,106 @@ describe('mturk provider against the local MTurk', () => {
     } finally {
       fake.mturk.balance = 1000;
     }
+  });
+  it('refuses a reject of work MTurk already approved and leaves the unit as it was; soft-reject still works', async () => {
+    const runId = await launchedRun({}, 1);
+    const [hit] = hitsOf(runId);
+    const done = await workOneHit(runId, hit!.HITId, 'A4DANWORKER', 'positive');
+    // MTurk approved it on its own (auto-approval) before the operator's reject.
+    fake.mturk.call('ApproveAssignment', { AssignmentId: done.assignmentId });
+    await expect(reviewer.review(runId, { decision: 'reject', unitIds: [done.unitId], note: 'the label is wrong' })).rejects.toThrow(
+      /already approved at MTurk.*MTurk cannot reject it, and the unit was left as it was.*soft-reject/,
+    );
+    expect((await stack.db.em().findOneOrFail(Unit, done.unitId)).status).toBe('completed');
+    expect((await stack.db.em().findOneOrFail(Agent, { unit: done.unitId })).status).toBe('completed');
+    expect(await stack.db.em().count(Review, { unit: done.unitId })).toBe(0);
+    expect(fake.mturk.assignments.get(done.assignmentId)!.AssignmentStatus).toBe('Approved');
+
+    const [soft] = await reviewer.review(runId, { decision: 'soft_reject', unitIds: [done.unitId] });
+    expect(soft).toMatchObject({ unitStatus: 'soft_rejected', agentStatus: 'soft_rejected' });
+    expect(fake.mturk.ledger.filter((e) => e.assignmentId === done.assignmentId).map((e) => e.kind)).toEqual(['reward']);
+  });
+
+  it('offers a unit again when its worker leaves it still holding the HIT: one more assignment per release, a new HIT once the HIT has 9', async () => {
+    const runId = await launchedRun({}, 1);
+    const [hit] = hitsOf(runId);
+    const [unit] = await stack.db.em().find(Unit, { taskRun: runId });
+
+    // The worker gives the unit back in hitloop but keeps the MTurk assignment: the HIT gets a second slot.
+    const { accepted, result } = await takeHit(runId, hit!.HITId, 'A7ERINWORKER');
+    expect(fake.mturk.hitOf(hit!.HITId).HITStatus).toBe('Unassignable');
+    await stack.env.client.workflow.getHandle(assignmentWorkflowId(result.assignmentId)).signal(agentReturnedSignal, { agentId: result.agentId });
+    await waitForUnitStatus(stack.db, result.unitId, 'launched');
+    await eventually(async () => (fake.mturk.hitOf(hit!.HITId).MaxAssignments === 2 ? true : undefined), 'a second assignment on the HIT');
+    expect(fake.mturk.hitOf(hit!.HITId).HITStatus).toBe('Assignable');
+    expect(fake.mturk.assignments.get(accepted.AssignmentId)!.AssignmentStatus).toBe('Accepted');
+
+    // The same release again (a retry after a crash) adds nothing.
+    const release = { runId, unitId: unit!.id, providerUnitId: hit!.HITId, agentId: result.agentId, reason: 'returned' as const, requestKey: `reoffer:${result.agentId}` };
+    await expect(mturkProvider.reofferUnit!(ctx(), release)).resolves.toEqual({ providerUnitId: hit!.HITId });
+    expect(fake.mturk.hitOf(hit!.HITId).MaxAssignments).toBe(2);
+
+    // Another worker takes the new slot and completes the unit; the first one's assignment never pays.
+    const done = await workOneHit(runId, hit!.HITId, 'A8FRANKWORKER', 'negative');
+    expect(done.unitId).toBe(unit!.id);
+    await reviewer.review(runId, { decision: 'approve', unitIds: [done.unitId] });
+    expect(fake.mturk.ledger.filter((e) => e.hitId === hit!.HITId).map((e) => e.assignmentId)).toEqual([done.assignmentId]);
+
+    // A worker who also returned the HIT at MTurk freed its slot: nothing to add.
+    fake.mturk.returnAssignment(accepted.AssignmentId);
+    await recordAgentSession(stack.db.em(), 'mturk', 'agent-returned-at-mturk', accepted.AssignmentId);
+    await mturkProvider.reofferUnit!(ctx(), { ...release, agentId: 'agent-returned-at-mturk', requestKey: 'reoffer:agent-returned-at-mturk' });
+    expect(fake.mturk.hitOf(hit!.HITId).MaxAssignments).toBe(2);
+
+    // Releases up to 9 assignments extend the HIT; MTurk never extends a HIT made with fewer than 10
+    // to 10 or more (and would charge 40 % on it), so the next release gets a HIT of its own (the full one
+    // expired), which is the unit's HIT from then on.
+    for (let i = 3; i <= 9; i++) await mturkProvider.reofferUnit!(ctx(), { ...release, agentId: `agent-left-${i}`, requestKey: `reoffer:agent-left-${i}` });
+    expect(fake.mturk.hitOf(hit!.HITId).MaxAssignments).toBe(9);
+    expect(() => fake.mturk.call('CreateAdditionalAssignmentsForHIT', { HITId: hit!.HITId, NumberOfAdditionalAssignments: 1 })).toThrow(/cannot be extended to 10 or more/);
+    const { providerUnitId: secondId } = await mturkProvider.reofferUnit!(ctx(), { ...release, agentId: 'agent-left-10', requestKey: 'reoffer:agent-left-10' });
+    await expect(mturkProvider.reofferUnit!(ctx(), { ...release, agentId: 'agent-left-10', requestKey: 'reoffer:agent-left-10' })).resolves.toEqual({ providerUnitId: secondId });
+    const hits = hitsOf(runId);
+    expect(hits).toHaveLength(2);
+    expect(secondId).not.toBe(hit!.HITId);
+    expect(fake.mturk.hitOf(secondId)).toMatchObject({ RequesterAnnotation: unit!.id, MaxAssignments: 1, HITStatus: 'Assignable', Question: hit!.Question });
+    expect(fake.mturk.hitOf(hit!.HITId).Expiration).toBeLessThanOrEqual(Date.now());
+    await mturkProvider.reofferUnit!(ctx(), { ...release, providerUnitId: secondId, agentId: 'agent-left-11', requestKey: 'reoffer:agent-left-11' });
+    expect(fake.mturk.hitOf(secondId).MaxAssignments).toBe(2);
+    expect(hitsOf(runId)).toHaveLength(2);
+
+    await mturkProvider.expireUnit(ctx(), { runId, unitId: unit!.id, providerUnitId: secondId, requestKey: 'expire-second' });
+    expect(fake.mturk.hitOf(secondId).HITStatus).toBe('Reviewable');
+  });
+
+  it('reviews units of a 300-unit run asking MTurk only about their own assignments (the rule without a session lists every HIT)', { timeout: 600_000 }, async () => {
+    const size = 300;
+    const runId = await launchedRun({}, size);
+    const hits = hitsOf(runId);
+    expect(hits).toHaveLength(size);
+    // Twenty units worked through a HIT each, five workers at a time; one more by an agent with no recorded session.
+    const done: Array<{ unitId: string; assignmentId: string }> = [];
+    for (let i = 0; i < 20; i += 5) {
+      done.push(...(await Promise.all(hits.slice(i, i + 5).map((h, j) => workOneHit(runId, h.HITId, `A9SCALE${j}`, 'positive')))));
+    }
+    const legacy = await workOneHit(runId, hits[20]!.HITId, 'A9LEGACY', 'negative');
+    const legacyAgent = await stack.db.em().findOneOrFail(Agent, { unit: legacy.unitId, submittedAt: { $ne: null } });
+    expect(await stack.db.em().nativeDelete(ProviderCall, { provider: 'mturk', operation: 'agentSession', requestKey: `agent:${legacyAgent.id}` })).toBe(1);
+
+    fake.mturk.calls.clear();
+    await reviewer.review(runId, { decision: 'approve', unitIds: done.map((d) => d.unitId), timeoutMs: 300_000 });
+    const calls = Object.fromEntries(fake.mturk.calls);
+    console.info(`approve of ${done.length} units of a ${size}-unit run: MTurk calls ${JSON.stringify(calls)}`);
+    expect(calls).toEqual({ GetAssignment: done.length, ApproveAssignment: done.length });
+    const paid = new Set(fake.mturk.ledger.filter((e) => e.kind === 'reward').map((e) => e.assignmentId));
+    expect(done.every((d) => paid.has(d.assignmentId))).toBe(true);
+
+    // The older rule, for an agent registered before sessions were recorded: every HIT of the run is listed.
+    fake.mturk.calls.clear();
+    await reviewer.review(runId, { decision: 'approve', unitIds: [legacy.unitId], timeoutMs: 300_000 });
+    const legacyCalls = Object.fromEntries(fake.mturk.calls);
+    console.info(`approve of 1 unit without a recorded session: MTurk calls ${JSON.stringify(legacyCalls)}`);
+    expect(legacyCalls.ListAssignmentsForHIT).toBe(size);
+    expect(fake.mturk.assignments.get(legacy.assignmentId)!.AssignmentStatus).toBe('Approved');
   });
 });

@@ -5,12 +5,15 @@
  * (`RequestError` / `ServiceFault`, both with `Message` and `TurkErrorCode`).
  *
  * What it keeps honest: statuses (HIT: Assignable -> Unassignable -> Reviewable / Disposed; assignment:
- * Accepted -> Submitted -> Approved / Rejected, Rejected -> Approved with OverrideRejection), the
- * 24-hour UniqueRequestToken rule on CreateHIT* and SendBonus, one assignment per worker per HIT,
- * blocks, qualification requirements at accept time, and a ledger of every payment with MTurk's fee.
+ * Accepted -> Submitted -> Approved / Rejected, Rejected -> Approved with OverrideRejection; an
+ * accepted assignment past its deadline is abandoned and frees its slot), the 24-hour
+ * UniqueRequestToken rule on CreateHIT*, CreateAdditionalAssignmentsForHIT and SendBonus, the rule
+ * that a HIT made with fewer than 10 assignments is never extended to 10 or more, one assignment per
+ * worker per HIT, blocks, qualification requirements at accept time, and a ledger of every payment
+ * with MTurk's fee (40 % on HITs of 10+ assignments).
  */
 import { randomBytes } from 'node:crypto';
-import { mturkFee } from '../../providers/mturk/fees.ts';
+import { MTURK_LARGE_HIT_ASSIGNMENTS as LARGE_HIT_ASSIGNMENTS, mturkFee } from '../../providers/mturk/fees.ts';
 
 export const TOKEN_MEMORY_MS = 24 * 60 * 60 * 1000;
 
@@ -211,6 +214,25 @@ export class FakeMTurk {
       }, (HITId) => ({ HIT: this.#hitJson(HITId) }));
     },
 
+    CreateAdditionalAssignmentsForHIT: (input) => {
+      const hit = this.#hit(str(input, 'HITId'));
+      const more = num(input, 'NumberOfAdditionalAssignments');
+      if (!Number.isInteger(more) || more < 1) refuse('NumberOfAdditionalAssignments must be a whole number of 1 or more');
+      if (hit.HITStatus === 'Disposed') refuse(`HIT ${hit.HITId} is disposed`, 'AWS.MechanicalTurk.InvalidHITState');
+      // MTurk's rule: a HIT made with fewer than 10 assignments never reaches 10 (those cost a 40 % fee).
+      if (hit.MaxAssignments < LARGE_HIT_ASSIGNMENTS && hit.MaxAssignments + more >= LARGE_HIT_ASSIGNMENTS) {
+        refuse(
+          `HIT ${hit.HITId} has ${hit.MaxAssignments} assignments; a HIT created with fewer than ${LARGE_HIT_ASSIGNMENTS} assignments cannot be extended to ${LARGE_HIT_ASSIGNMENTS} or more`,
+          'AWS.MechanicalTurk.InvalidMaximumAssignmentsIncrease',
+        );
+      }
+      return this.#once('CreateAdditionalAssignmentsForHIT', input.UniqueRequestToken, (ref) => `HIT ${ref} was already extended for this request (UniqueRequestToken was used before)`, () => {
+        hit.MaxAssignments += more;
+        this.#reopen(hit);
+        return hit.HITId;
+      }, () => ({}));
+    },
+
     GetHIT: (input) => ({ HIT: this.#hitJson(this.#hit(str(input, 'HITId')).HITId) }),
 
     ListHITs: (input) => {
@@ -352,15 +374,18 @@ export class FakeMTurk {
 
   /** A worker accepts a HIT (the "Accept" button): an assignment in status Accepted. */
   accept(hitId: string, workerId: string): FakeAssignment {
+    this.#expireOverdue();
     const hit = this.#hit(hitId);
     if (this.blocks.has(workerId)) refuse(`Worker ${workerId} is blocked by this requester`, 'AWS.MechanicalTurk.WorkerBlocked');
+    // A worker works a HIT once: their accepted assignment is theirs to reopen, a submitted one ends it for them.
+    const mine = [...this.assignments.values()].find((a) => a.HITId === hitId && a.WorkerId === workerId);
+    if (mine?.AssignmentStatus === 'Accepted') return mine;
+    if (mine) refuse(`Worker ${workerId} has already worked on HIT ${hitId}`, 'AWS.MechanicalTurk.HITAlreadyWorked');
     if (hit.HITStatus !== 'Assignable') refuse(`HIT ${hitId} is no longer available (${hit.HITStatus})`, 'AWS.MechanicalTurk.HITNotAssignable');
     const type = this.hitTypes.get(hit.HITTypeId)!;
     for (const requirement of type.QualificationRequirements) {
       if (!this.#meets(workerId, requirement)) refuse(`Worker ${workerId} does not meet the qualification requirements of this HIT`, 'AWS.MechanicalTurk.QualificationNotMet');
     }
-    const mine = [...this.assignments.values()].find((a) => a.HITId === hitId && a.WorkerId === workerId);
-    if (mine) return mine;
     const now = this.now();
     const assignment: FakeAssignment = {
       AssignmentId: id('3AS'),
@@ -380,8 +405,7 @@ export class FakeMTurk {
     const a = this.#assignment(assignmentId);
     if (a.AssignmentStatus !== 'Accepted') refuse(`Assignment ${assignmentId} was already submitted`, 'AWS.MechanicalTurk.InvalidAssignmentState');
     this.assignments.delete(assignmentId);
-    const hit = this.hits.get(a.HITId)!;
-    if (hit.HITStatus === 'Unassignable' && this.#taken(hit) < hit.MaxAssignments && hit.Expiration > this.now()) hit.HITStatus = 'Assignable';
+    this.#reopen(this.hits.get(a.HITId)!);
   }
 
   /** The form a task page posts to `{turkSubmitTo}/mturk/externalSubmit`. */
@@ -473,8 +497,22 @@ export class FakeMTurk {
     return [...this.assignments.values()].filter((a) => a.HITId === hit.HITId && a.AssignmentStatus !== 'Accepted').length;
   }
 
+  /** A HIT with a free slot before its expiry takes workers again (after a return, an abandonment or an extension). */
+  #reopen(hit: Hit): void {
+    if ((hit.HITStatus === 'Unassignable' || hit.HITStatus === 'Reviewable') && this.#taken(hit) < hit.MaxAssignments && hit.Expiration > this.now()) {
+      hit.HITStatus = 'Assignable';
+    }
+  }
+
   #expireOverdue(): void {
     const now = this.now();
+    // An accepted assignment not submitted by its deadline is abandoned: it is gone and its slot free again.
+    for (const a of [...this.assignments.values()]) {
+      if (a.AssignmentStatus === 'Accepted' && a.Deadline <= now) {
+        this.assignments.delete(a.AssignmentId);
+        this.#reopen(this.hits.get(a.HITId)!);
+      }
+    }
     for (const hit of this.hits.values()) {
       if ((hit.HITStatus === 'Assignable' || hit.HITStatus === 'Unassignable') && hit.Expiration <= now) {
         const open = [...this.assignments.values()].some((a) => a.HITId === hit.HITId && a.AssignmentStatus === 'Accepted' && a.Deadline > now);

@@ -4,7 +4,8 @@
  * gateway asks MTurk (GetAssignment) whether that assignment exists, belongs to that worker and
  * HIT, and whether the HIT is one of this run's (its ExternalURL is this run's task page). A
  * confirmed answer is cached per process: a reload or a second unit on the same assignment does not
- * ask again. The preview (`assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE`) never registers.
+ * ask again. The preview (`assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE`) never registers. The assignment
+ * id is the agent's session (providers/agentSessions.ts): review pays through it.
  */
 import { GetAssignmentCommand } from '@aws-sdk/client-mturk';
 import type { WorkerIdentity, WorkerIdentityRequest } from '../types.ts';
@@ -47,7 +48,7 @@ export async function identifyMTurkWorker({ runId, params }: WorkerIdentityReque
   }
   const known = confirmed.get(assignmentId);
   if (known) {
-    if (known.workerId === workerId && known.hitId === hitId && known.runId === runId) return { ok: true, providerWorkerId: workerId };
+    if (known.workerId === workerId && known.hitId === hitId && known.runId === runId) return { ok: true, providerWorkerId: workerId, session: assignmentId };
     return { ok: false, message: 'this assignment belongs to another worker or HIT; open the task from your own HIT on MTurk' };
   }
   let answer;
@@ -68,5 +69,5 @@ export async function identifyMTurkWorker({ runId, params }: WorkerIdentityReque
   }
   if (confirmed.size >= CACHE_LIMIT) confirmed.delete(confirmed.keys().next().value!);
   confirmed.set(assignmentId, { workerId, hitId, runId });
-  return { ok: true, providerWorkerId: workerId };
+  return { ok: true, providerWorkerId: workerId, session: assignmentId };
 }

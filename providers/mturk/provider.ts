@@ -10,16 +10,23 @@
  *          retried launch finds its HIT; expiry with UpdateExpirationForHIT.
  *   worker the task page gets assignmentId, hitId, workerId and turkSubmitTo; identifyWorker checks
  *          them with GetAssignment (identity.ts). A HIT is a slot: the run hands the worker whichever
- *          unit it decides, and review binds each unit to one of its worker's assignments (assignments.ts).
+ *          unit it decides, and review pays each unit through the assignment its agent's page was
+ *          opened from (the agent's session, recorded by the gateway: assignments.ts).
+ *   again  a unit released by a worker who still holds their assignment (disconnected, timed out, or
+ *          returned it in hitloop only) is offered again: one more assignment on its HIT
+ *          (CreateAdditionalAssignmentsForHIT, at most 9 per HIT so MTurk's fee stays 20 %), or a new
+ *          HIT for the unit once its HIT has 9 (the full one is expired; the unit's HIT is the new one);
+ *          both with a UniqueRequestToken of the release.
  *   review ApproveAssignment (OverrideRejection after a reject), RejectAssignment with feedback,
  *          SendBonus with UniqueRequestToken, qualifications, CreateWorkerBlock / DeleteWorkerBlock.
  *
  * What is recorded locally (provider_call rows, once per key): the run's HIT types, the MTurk
- * qualification type of each hitloop qualification, and unit -> assignment bindings.
+ * qualification type of each hitloop qualification, unit -> assignment bindings, and re-offers.
  */
 import {
   ApproveAssignmentCommand,
   AssociateQualificationWithWorkerCommand,
+  CreateAdditionalAssignmentsForHITCommand,
   CreateHITTypeCommand,
   CreateHITWithHITTypeCommand,
   CreateQualificationTypeCommand,
@@ -28,6 +35,7 @@ import {
   DisassociateQualificationFromWorkerCommand,
   GetAccountBalanceCommand,
   GetAssignmentCommand,
+  GetHITCommand,
   ListHITsCommand,
   ListQualificationTypesCommand,
   type MTurkClient,
@@ -40,11 +48,12 @@ import {
 import { ApplicationFailure } from '@temporalio/activity';
 import type { TaskRunConfig } from '../../config/taskRunConfig.ts';
 import { ProviderCall, TaskRun, Unit, Worker } from '../../model/entities.ts';
+import { agentSession } from '../agentSessions.ts';
 import { recordOnce } from '../inHouse.ts';
-import type { CrowdProvider, ProviderContext } from '../types.ts';
-import { assignmentForUnit } from './assignments.ts';
+import type { CrowdProvider, ProviderContext, ReofferUnitRequest } from '../types.ts';
+import { submittedAssignmentOf } from './assignments.ts';
 import { isCredentialError, isDuplicateRequest, isRequestError, mturkClient, mturkEndpoint, uniqueRequestToken } from './client.ts';
-import { MTURK_FEE_RATE } from './fees.ts';
+import { MTURK_FEE_RATE, MTURK_LARGE_HIT_ASSIGNMENTS } from './fees.ts';
 import { SANDBOX_PARAM, identifyMTurkWorker } from './identity.ts';
 import { type MTurkProviderOptions, WORKER_LOCALE_QUALIFICATION_TYPE_ID, mturkProviderOptionsSchema } from './options.ts';
 
@@ -173,16 +182,112 @@ async function hitTypeFor(ctx: ProviderContext, mturk: MTurkClient, runId: strin
   return String(recorded.hitTypeId);
 }
 
-/** The HIT a launch made before a crash: the one whose RequesterAnnotation is the unit id. */
+/** The HIT a launch made before a crash: the newest whose RequesterAnnotation is the unit id (a re-offered unit may have several). */
 async function findHitOfUnit(mturk: MTurkClient, unitId: string): Promise<string | undefined> {
   let NextToken: string | undefined;
+  let newest: { HITId?: string; CreationTime?: Date } | undefined;
   do {
     const page = await send('list HITs', () => mturk.send(new ListHITsCommand({ MaxResults: 100, NextToken })));
-    const hit = page.HITs?.find((h) => h.RequesterAnnotation === unitId);
-    if (hit) return hit.HITId;
+    for (const hit of page.HITs ?? []) {
+      if (hit.RequesterAnnotation === unitId && (!newest || (hit.CreationTime?.getTime() ?? 0) >= (newest.CreationTime?.getTime() ?? 0))) newest = hit;
+    }
     NextToken = page.NextToken;
   } while (NextToken);
-  return undefined;
+  return newest?.HITId;
+}
+
+/** Create a HIT for a unit, once per token; a retry after a crash finds the HIT it made. */
+async function createHitOnce(
+  ctx: ProviderContext,
+  mturk: MTurkClient,
+  hit: { unitId: string; HITTypeId: string; question: string; lifetimeSeconds: number; token: string },
+): Promise<string> {
+  try {
+    const out = await send('create a HIT', () =>
+      mturk.send(
+        new CreateHITWithHITTypeCommand({
+          HITTypeId: hit.HITTypeId,
+          MaxAssignments: 1,
+          LifetimeInSeconds: Math.min(Math.max(30, hit.lifetimeSeconds), 31_536_000),
+          Question: hit.question,
+          RequesterAnnotation: hit.unitId,
+          UniqueRequestToken: uniqueRequestToken(hit.token),
+        }),
+      ),
+    );
+    return out.HIT!.HITId!;
+  } catch (err) {
+    if (!isDuplicateRequest(err)) throw err;
+    // Made before a crash: the token was used, so the HIT exists; find it by its annotation.
+    const hitId = await findHitOfUnit(mturk, hit.unitId);
+    if (!hitId) throw refused('MTurkLostHit', `MTurk says the HIT of unit ${hit.unitId} (request ${hit.token}) was already made, but no HIT carries its annotation`);
+    ctx.log.info({ unitId: hit.unitId, hitId }, 'MTurk HIT found for a retried request');
+    return hitId;
+  }
+}
+
+/**
+ * Whether the worker who left a unit still holds a slot of the run at MTurk: their assignment (the
+ * agent's session) exists, accepted or submitted. Returned or abandoned at MTurk, it is gone and its
+ * HIT has the slot free again. Unknown session: assume held (one slot too many beats a unit no one can reach).
+ */
+async function slotStillHeld(ctx: ProviderContext, mturk: MTurkClient, agentId: string): Promise<boolean> {
+  const assignmentId = await agentSession(ctx.em, MTURK_PROVIDER, agentId);
+  if (!assignmentId) return true;
+  try {
+    await mturk.send(new GetAssignmentCommand({ AssignmentId: assignmentId }));
+    return true;
+  } catch (err) {
+    if (isCredentialError(err) || !isRequestError(err)) return send('read an assignment', () => Promise.reject(err));
+    return false;
+  }
+}
+
+/**
+ * Offer a released unit again (see the header): one more assignment on its HIT, or a new HIT once
+ * that one has 9; the answer is the unit's HIT from now on. Recorded once per release (agent).
+ */
+async function reofferUnit(ctx: ProviderContext, req: ReofferUnitRequest): Promise<{ providerUnitId: string }> {
+  const key = `reoffer:${req.agentId}`;
+  const done = await ctx.em.findOne(ProviderCall, { provider: MTURK_PROVIDER, operation: 'reofferUnit', requestKey: key });
+  if (done) return { providerUnitId: String((done.payload as { hitId: string }).hitId) };
+  const run = await runRecord(ctx, req.runId);
+  const mturk = mturkClient(run.sandbox);
+  let outcome: Record<string, unknown>;
+  if (!(await slotStillHeld(ctx, mturk, req.agentId))) {
+    outcome = { how: 'slot already free', hitId: req.providerUnitId };
+  } else {
+    const hitId = req.providerUnitId;
+    const { HIT: current } = await send(`read HIT ${hitId}`, () => mturk.send(new GetHITCommand({ HITId: hitId })));
+    if ((current?.MaxAssignments ?? 1) + 1 < MTURK_LARGE_HIT_ASSIGNMENTS && current?.HITStatus !== 'Disposed') {
+      try {
+        await send(`add an assignment to HIT ${hitId}`, () =>
+          mturk.send(new CreateAdditionalAssignmentsForHITCommand({ HITId: hitId, NumberOfAdditionalAssignments: 1, UniqueRequestToken: uniqueRequestToken(key) })),
+        );
+      } catch (err) {
+        // Added before a crash: MTurk refuses the token again, and the assignment stands.
+        if (!isDuplicateRequest(err)) throw err;
+      }
+      outcome = { how: 'one more assignment', hitId };
+    } else {
+      // A HIT made with fewer than 10 assignments never gets a 10th (MTurk refuses; 10+ would cost 40 %): a new HIT.
+      const newHit = await createHitOnce(ctx, mturk, {
+        unitId: req.unitId,
+        HITTypeId: current!.HITTypeId!,
+        question: current!.Question!,
+        lifetimeSeconds: run.lifetimeSeconds,
+        token: `launch:${req.unitId}:again:${req.agentId}`,
+      });
+      outcome = { how: 'new HIT', hitId: newHit, previousHitId: hitId };
+      // The full HIT takes no one new; assignments already accepted on it can still be submitted.
+      await mturk.send(new UpdateExpirationForHITCommand({ HITId: hitId, ExpireAt: new Date(0) })).catch((err: unknown) => {
+        if (!isRequestError(err)) throw err;
+      });
+    }
+  }
+  const recorded = await recordOnce(ctx, MTURK_PROVIDER, 'reofferUnit', key, req.agentId, { ...outcome, unitId: req.unitId, reason: req.reason });
+  ctx.log.info({ unitId: req.unitId, agentId: req.agentId, ...outcome }, 'MTurk unit offered again');
+  return { providerUnitId: String(recorded.hitId) };
 }
 
 async function sandboxOfUnit(ctx: ProviderContext, unitId: string): Promise<boolean> {
@@ -267,29 +372,17 @@ export const mturkProvider: CrowdProvider = {
     const HITTypeId = await hitTypeFor(ctx, mturk, req.runId, req.reward);
     const url = new URL(req.taskUrl);
     if (run.sandbox) url.searchParams.set(SANDBOX_PARAM, 'sandbox');
-    try {
-      const out = await send('create a HIT', () =>
-        mturk.send(
-          new CreateHITWithHITTypeCommand({
-            HITTypeId,
-            MaxAssignments: 1,
-            LifetimeInSeconds: Math.min(Math.max(30, run.lifetimeSeconds), 31_536_000),
-            Question: externalQuestion(url.toString()),
-            RequesterAnnotation: req.unitId,
-            UniqueRequestToken: uniqueRequestToken(req.requestKey),
-          }),
-        ),
-      );
-      return { providerUnitId: out.HIT!.HITId! };
-    } catch (err) {
-      if (!isDuplicateRequest(err)) throw err;
-      // Launched before a crash: the token was used, so the HIT exists; find it by its annotation.
-      const hitId = await findHitOfUnit(mturk, req.unitId);
-      if (!hitId) throw refused('MTurkLostHit', `MTurk says the launch of unit ${req.unitId} was already made, but no HIT carries its annotation`);
-      ctx.log.info({ unitId: req.unitId, hitId }, 'MTurk HIT found for a retried launch');
-      return { providerUnitId: hitId };
-    }
+    const hitId = await createHitOnce(ctx, mturk, {
+      unitId: req.unitId,
+      HITTypeId,
+      question: externalQuestion(url.toString()),
+      lifetimeSeconds: run.lifetimeSeconds,
+      token: req.requestKey,
+    });
+    return { providerUnitId: hitId };
   },
+
+  reofferUnit,
 
   async expireUnit(ctx, req) {
     const mturk = mturkClient((await runRecord(ctx, req.runId)).sandbox);
@@ -304,15 +397,15 @@ export const mturkProvider: CrowdProvider = {
 
   async approveWork(ctx, req) {
     const mturk = mturkClient(await sandboxOfUnit(ctx, req.unitId));
-    const assignmentId = await assignmentForUnit(ctx, mturk, req.unitId, req.workerId);
-    const { Assignment } = await send('read an assignment', () => mturk.send(new GetAssignmentCommand({ AssignmentId: assignmentId })));
-    if (Assignment?.AssignmentStatus === 'Approved') return;
+    const Assignment = await submittedAssignmentOf(ctx, mturk, req.unitId, req.workerId);
+    const assignmentId = Assignment.AssignmentId!;
+    if (Assignment.AssignmentStatus === 'Approved') return;
     try {
       await mturk.send(
         new ApproveAssignmentCommand({
           AssignmentId: assignmentId,
           ...(req.note ? { RequesterFeedback: req.note.slice(0, 1024) } : {}),
-          OverrideRejection: Assignment?.AssignmentStatus === 'Rejected',
+          OverrideRejection: Assignment.AssignmentStatus === 'Rejected',
         }),
       );
     } catch (err) {
@@ -324,13 +417,13 @@ export const mturkProvider: CrowdProvider = {
 
   async rejectWork(ctx, req) {
     const mturk = mturkClient(await sandboxOfUnit(ctx, req.unitId));
-    const assignmentId = await assignmentForUnit(ctx, mturk, req.unitId, req.workerId);
-    const { Assignment } = await send('read an assignment', () => mturk.send(new GetAssignmentCommand({ AssignmentId: assignmentId })));
-    if (Assignment?.AssignmentStatus === 'Rejected') return;
-    if (Assignment?.AssignmentStatus === 'Approved') {
+    const Assignment = await submittedAssignmentOf(ctx, mturk, req.unitId, req.workerId);
+    const assignmentId = Assignment.AssignmentId!;
+    if (Assignment.AssignmentStatus === 'Rejected') return;
+    if (Assignment.AssignmentStatus === 'Approved') {
       throw refused(
         'MTurkAlreadyApproved',
-        `assignment ${assignmentId} of unit ${req.unitId} was already approved at MTurk (auto-approval or an earlier approve) and its reward paid; MTurk cannot reject it. Use soft-reject to keep the work out of the results`,
+        `assignment ${assignmentId} of unit ${req.unitId} was already approved at MTurk (auto-approval or an earlier approve) and its reward paid; MTurk cannot reject it, and the unit was left as it was. Use soft-reject to record the work as poor`,
       );
     }
     await send(`reject assignment ${assignmentId}`, () =>
@@ -343,7 +436,7 @@ export const mturkProvider: CrowdProvider = {
       throw refused('MTurkBonusAmount', `MTurk pays whole cents; a bonus of ${req.amount} has more than 2 decimals`);
     }
     const mturk = mturkClient(await sandboxOfUnit(ctx, req.unitId));
-    const assignmentId = await assignmentForUnit(ctx, mturk, req.unitId, req.workerId);
+    const assignmentId = (await submittedAssignmentOf(ctx, mturk, req.unitId, req.workerId)).AssignmentId!;
     const token = uniqueRequestToken(`bonus:${req.requestKey}`);
     try {
       await send('send a bonus', () =>
