@@ -20,6 +20,7 @@ import { connectOperator } from '../operator/api.ts';
 import { createQualificationService } from '../qualifications/service.ts';
 import { createReviewer } from '../review/operator.ts';
 import { OperatorAuth } from './auth.ts';
+import { LoginLimiter, clientAddress } from './loginLimits.ts';
 import { ApiError, INTERNAL_ERROR, invalidInput, knownApiError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { type ApiDeps, type Route, type RouteContext, apiRoutes } from './routes.ts';
@@ -48,13 +49,13 @@ export interface ConsoleHttp {
   serve(req: IncomingMessage, res: ServerResponse): void;
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Readonly<Record<string, string>> = {}): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { ...CONSOLE_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, { ...CONSOLE_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
-const sendError = (res: ServerResponse, err: ApiError): void => sendJson(res, err.status, { code: err.code, message: err.message });
+const sendError = (res: ServerResponse, err: ApiError): void => sendJson(res, err.status, { code: err.code, message: err.message }, err.headers);
 
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   const type = req.headers['content-type'] ?? '';
@@ -109,6 +110,19 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
     },
   });
 
+  /** The request's credential, or the refusal; a Bearer header is a password attempt, limited as a login. */
+  async function authenticate(req: IncomingMessage, changes: boolean): Promise<RouteContext['credential']> {
+    const attempt = req.headers.authorization !== undefined && deps.auth.enabled;
+    const address = clientAddress(req);
+    if (attempt) await deps.loginLimiter.admit(address);
+    const verdict = deps.auth.check(req, changes);
+    if (!verdict.ok) {
+      if (attempt && verdict.code === 'unauthorized') await deps.loginLimiter.failed(address);
+      throw new ApiError(verdict.status, verdict.code, verdict.message);
+    }
+    return verdict.credential;
+  }
+
   function mount(route: Route): void {
     const findMyWayPath = route.path.replace(/\{(\w+)\}/g, ':$1');
     router.on(route.method, findMyWayPath, (req, res, params, _store, searchParams) => {
@@ -127,11 +141,7 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
       const changes = route.method !== 'GET';
       if (changes && crossOrigin(req)) throw new ApiError(403, 'cross_origin', 'actions are only taken from the console\'s own pages; nothing was changed');
       let credential: RouteContext['credential'] = null;
-      if (route.auth) {
-        const verdict = deps.auth.check(req, changes);
-        if (!verdict.ok) throw new ApiError(verdict.status, verdict.code, verdict.message);
-        credential = verdict.credential;
-      }
+      if (route.auth) credential = await authenticate(req, changes);
       const params = Object.fromEntries(Object.entries(rawParams).map(([k, v]) => [k, v ?? '']));
       if (route.params) {
         const parsed = route.params.safeParse(params);
@@ -161,10 +171,13 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
 
   for (const route of routes) mount(route);
   router.on('GET', '/api/v1/openapi.json', (req, res) => {
-    const verdict = deps.auth.check(req, false);
-    if (!verdict.ok) return sendError(res, new ApiError(verdict.status, verdict.code, verdict.message));
-    res.writeHead(200, { ...CONSOLE_HEADERS, 'content-type': 'application/json; charset=utf-8' });
-    res.end(openApi);
+    authenticate(req, false).then(
+      () => {
+        res.writeHead(200, { ...CONSOLE_HEADERS, 'content-type': 'application/json; charset=utf-8' });
+        res.end(openApi);
+      },
+      (err: unknown) => sendError(res, knownApiError(err) ?? INTERNAL_ERROR),
+    );
   });
   const page = (_req: IncomingMessage, res: ServerResponse): void => {
     const file = consoleFile('index.html', 'text/html; charset=utf-8');
@@ -208,6 +221,7 @@ export async function startConsoleHttp(opts: { settings: Settings; client: Clien
       password: opts.settings.operatorPassword,
       secure: opts.settings.gatewayUrl.startsWith('https:'),
     }),
+    loginLimiter: new LoginLimiter(),
     log: opts.log,
   });
 }
