@@ -14,6 +14,7 @@ import { isFinalTaskRunStatus } from '../model/status.ts';
 import type { Operator, RunStatusReport } from '../operator/api.ts';
 import type { QualificationService } from '../qualifications/service.ts';
 import type { Reviewer } from '../review/operator.ts';
+import { reviewRenderer } from '../review/reviewView.ts';
 import { SUBMITTED_AGENT_STATUSES, submittedUnitsPage } from '../review/units.ts';
 import { workerHistories } from '../review/workerHistory.ts';
 import { runStatusQuery, taskRunWorkflowId } from '../workflows/definitions.ts';
@@ -218,11 +219,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           em,
           runId(ctx),
           { agentStatuses, kinds: ['normal', 'screening', 'gold'], ...(q.worker ? { worker: q.worker } : {}) },
-          { offset: q.offset, limit: q.limit + 1 },
+          { offset: q.offset, limit: q.limit + 1, by: q.by },
         );
         const page = units.slice(0, q.limit);
+        const run = await em.findOne(TaskRun, runId(ctx), { fields: ['config'] });
+        const view = reviewRenderer((run?.config ?? null) as TaskRunConfig | null);
         return {
-          units: page,
+          units: page.map((unit) => ({ ...unit, view: view(unit) })),
           offset: q.offset,
           limit: q.limit,
           more: units.length > q.limit,
