@@ -15,7 +15,7 @@ import type { RunLimits, UnitRequestResult } from '../workflows/definitions.ts';
 type Refusal = Extract<UnitRequestResult, { outcome: 'refused' }>;
 
 /** Agent statuses that count towards `maximum_units_per_worker`: units held, done, or reviewed. */
-const COUNTED_FOR_TASK: readonly AgentStatus[] = [...ACTIVE_AGENT_STATUSES, 'completed', 'approved', 'rejected', 'soft_rejected'];
+export const COUNTED_FOR_TASK: readonly AgentStatus[] = [...ACTIVE_AGENT_STATUSES, 'completed', 'approved', 'rejected', 'soft_rejected'];
 
 export async function findOrCreateWorker(em: EntityManager, provider: string, providerWorkerId: string): Promise<Worker> {
   const existing = await em.findOne(Worker, { provider, providerWorkerId });

@@ -21,6 +21,7 @@ import { startOnboarding } from '../qualifications/onboarding.ts';
 import { assignQualifyingUnit } from '../qualifications/qualifyingUnits.ts';
 import { type ActivityDeps, permanentFailure, providerContext } from './context.ts';
 import { decideEligibility, findOrCreateWorker, grantsOf, pickUnitFor } from './eligibility.ts';
+import { nextUnitPosition } from './unitPosition.ts';
 import { claimItem, claimedAssignments, itemKeyOf } from './itemClaims.ts';
 import { enqueueForAgents } from './outbox.ts';
 
@@ -349,6 +350,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
             detail: 'no unit of this run is free for you right now; try again later',
           } satisfies UnitRequestResult;
         }
+        const position = await nextUnitPosition(em, { runId: input.runId, workerId: worker.id, maximumUnitsPerWorker: input.limits.maximum_units_per_worker });
         // A screening or gold unit comes first when one is due (only while real work is waiting).
         if (config.screening.enabled || config.gold.enabled) {
           const qualifying = await assignQualifyingUnit(em, {
@@ -359,6 +361,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
             grants: await grantsOf(em, worker.id),
             agentId: request.agentId,
             registrationKey: request.registrationKey,
+            position,
           });
           if (qualifying) return qualifying;
         }
@@ -377,6 +380,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
             assignmentData: assignment.data as Record<string, unknown>,
             unitIndex: unit.unitIndex,
             options: componentOptions(config.blueprint),
+            position,
           }) as Record<string, unknown>,
           lastSeenAt: new Date(),
         });
