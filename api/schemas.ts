@@ -65,7 +65,8 @@ export const RunDetailSchema = RunSchema.extend({
 }).meta({ id: 'RunDetail' });
 
 export const RunListSchema = z.looseObject({ runs: z.array(RunSchema) }).meta({ id: 'RunList' });
-export const LimitsChangeSchema = RunLimitsChangeSchema.meta({ id: 'RunLimitsChange', description: 'The caps to change; the rest stay.' });
+// minProperties: the refinement that asks for one setting at least, said in the document too.
+export const LimitsChangeSchema = RunLimitsChangeSchema.meta({ id: 'RunLimitsChange', description: 'The caps to change (one at least); the rest stay.', minProperties: 1 });
 export const LimitsResultSchema = z.looseObject({ limits: RunLimitsSchema });
 export const ShutdownSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
 

@@ -27,6 +27,7 @@ import { type ApiDeps, type Route, type RouteContext, apiRoutes } from './routes
 
 const CONSOLE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'console');
 const MAX_BODY_BYTES = 256 * 1024;
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'] as const;
 const CONSOLE_FILES: Readonly<Record<string, string>> = {
   'console.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
@@ -102,7 +103,12 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
   const router = FindMyWay({
     ignoreTrailingSlash: true,
     defaultRoute(req, res) {
-      if ((req.url ?? '').startsWith('/api/')) sendError(res, new ApiError(404, 'not_found', `there is no API at ${req.method} ${req.url?.split('?')[0]}; /api/v1/openapi.json lists them`));
+      const pathname = (req.url ?? '').split('?', 1)[0]!;
+      // A path the API has, asked with a method it does not take: 405 and the methods it takes.
+      const allowed = pathname.startsWith('/api/') ? ROUTE_METHODS.filter((method) => router.find(method, pathname) !== null) : [];
+      if (allowed.length > 0) {
+        sendError(res, new ApiError(405, 'method_not_allowed', `${pathname} takes ${allowed.join(', ')}, not ${req.method}`, { allow: allowed.join(', ') }));
+      } else if (pathname.startsWith('/api/')) sendError(res, new ApiError(404, 'not_found', `there is no API at ${req.method} ${pathname}; /api/v1/openapi.json lists them`));
       else {
         res.writeHead(404, { ...CONSOLE_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
         res.end('There is no console page here; the console is at /admin\n');
