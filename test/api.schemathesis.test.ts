@@ -74,7 +74,7 @@ describe('operator API against its OpenAPI document (schemathesis)', () => {
       '--no-color',
     ];
     const result = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(schemathesisCommand(), args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 900_000, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
+      execFile(schemathesisCommand(), args, { cwd: reports, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 900_000, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, out: `${stdout}\n${stderr}` });
       });
