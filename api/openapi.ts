@@ -27,6 +27,12 @@ const errorResponse = (description: string): Record<string, unknown> => ({
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 });
 
+/** Password attempts (a login, a Bearer header) over the limits of api/loginLimits.ts. */
+const tooManyAttempts: Record<string, unknown> = {
+  ...errorResponse('too many wrong passwords from this address or on the account; nothing was checked or changed'),
+  headers: { 'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } } },
+};
+
 export function openApiDocument(routes: readonly Route[]): Record<string, unknown> {
   const components: Record<string, JsonSchema> = {};
   schemaOf(ErrorSchema, 'output', components);
@@ -54,6 +60,7 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       responses[401] = errorResponse('no valid session or token');
       if (route.method !== 'GET') responses[403] = errorResponse('a session without its CSRF token');
     } else responses[401] = errorResponse('wrong password');
+    responses[429] = tooManyAttempts;
     if (route.path.includes('{')) responses[404] = errorResponse('no such run or qualification');
     if (route.method !== 'GET') responses[409] = errorResponse('refused as asked (the message says why); nothing was changed');
     responses[503] = errorResponse('the console is off: no operator password is configured');
@@ -71,7 +78,7 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
     get: {
       summary: 'This document',
       operationId: 'getOpenapi',
-      responses: { 200: { description: 'the OpenAPI document', content: { 'application/json': { schema: { type: 'object' } } } }, 401: errorResponse('no valid session or token') },
+      responses: { 200: { description: 'the OpenAPI document', content: { 'application/json': { schema: { type: 'object' } } } }, 401: errorResponse('no valid session or token'), 429: tooManyAttempts },
     },
   };
   return {

@@ -14,10 +14,12 @@ import { SUBMITTED_AGENT_STATUSES, isFinalTaskRunStatus } from '../model/status.
 import type { Operator, RunStatusReport } from '../operator/api.ts';
 import type { QualificationService } from '../qualifications/service.ts';
 import type { Reviewer } from '../review/operator.ts';
+import { reviewRenderer } from '../review/reviewView.ts';
 import { submittedUnitsPage } from '../review/units.ts';
 import { workerHistories } from '../review/workerHistory.ts';
 import { runStatusQuery, taskRunWorkflowId } from '../workflows/definitions.ts';
 import type { Credential, OperatorAuth } from './auth.ts';
+import { type LoginLimiter, clientAddress } from './loginLimits.ts';
 import { ApiError } from './errors.ts';
 import * as s from './schemas.ts';
 
@@ -26,6 +28,7 @@ export interface ApiDeps {
   reviewer: Reviewer;
   qualifications: QualificationService;
   auth: OperatorAuth;
+  loginLimiter: LoginLimiter;
   log: Logger;
 }
 
@@ -110,7 +113,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       async handler(ctx) {
         const { password } = ctx.body as z.output<typeof s.LoginSchema>;
         if (!auth.enabled) throw new ApiError(503, 'console_disabled', 'the operator console is off: set HITLOOP_OPERATOR_PASSWORD and restart the gateway');
-        if (!auth.passwordMatches(password)) throw new ApiError(401, 'wrong_password', 'that is not the operator password; try again');
+        const address = clientAddress(ctx.req);
+        await deps.loginLimiter.admit(address);
+        if (!auth.passwordMatches(password)) {
+          await deps.loginLimiter.failed(address);
+          throw new ApiError(401, 'wrong_password', 'that is not the operator password; try again');
+        }
+        await deps.loginLimiter.succeeded(address);
         const session = auth.newSession();
         ctx.res.setHeader('set-cookie', session.cookie);
         return { authenticated: true, via: 'session', csrfToken: session.csrfToken, expiresAt: new Date(session.expiresAt).toISOString() };
@@ -210,11 +219,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           em,
           runId(ctx),
           { agentStatuses, kinds: ['normal', 'screening', 'gold'], ...(q.worker ? { worker: q.worker } : {}) },
-          { offset: q.offset, limit: q.limit + 1 },
+          { offset: q.offset, limit: q.limit + 1, by: q.by },
         );
         const page = units.slice(0, q.limit);
+        const run = await em.findOne(TaskRun, runId(ctx), { fields: ['config'] });
+        const view = reviewRenderer((run?.config ?? null) as TaskRunConfig | null);
         return {
-          units: page,
+          units: page.map((unit) => ({ ...unit, view: view(unit) })),
           offset: q.offset,
           limit: q.limit,
           more: units.length > q.limit,

@@ -65,7 +65,8 @@ export const RunDetailSchema = RunSchema.extend({
 }).meta({ id: 'RunDetail' });
 
 export const RunListSchema = z.looseObject({ runs: z.array(RunSchema) }).meta({ id: 'RunList' });
-export const LimitsChangeSchema = RunLimitsChangeSchema.meta({ id: 'RunLimitsChange', description: 'The caps to change; the rest stay.' });
+// minProperties: the refinement that asks for one setting at least, said in the document too.
+export const LimitsChangeSchema = RunLimitsChangeSchema.meta({ id: 'RunLimitsChange', description: 'The caps to change (one at least); the rest stay.', minProperties: 1 });
 export const LimitsResultSchema = z.looseObject({ limits: RunLimitsSchema });
 export const ShutdownSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
 
@@ -74,9 +75,21 @@ export const RunParams = z.object({ runId: z.string().min(1).max(200) });
 export const UnitPageQuery = z.strictObject({
   status: z.enum(['awaiting', 'reviewed', 'all'], "status must be awaiting, reviewed or all").default('awaiting'),
   worker: z.string().min(1).max(200).optional(),
+  by: z.enum(['item', 'worker'], 'by must be item or worker').default('item').meta({ description: 'The order of the units: by item, or by worker (then by item).' }),
   offset: z.coerce.number('offset must be a whole number >= 0').int().min(0).default(0),
   limit: z.coerce.number('limit must be a whole number 1..200').int().min(1).max(200).default(50),
 });
+
+const blockBase = { part: z.enum(['item', 'answer']), field: z.string(), label: z.string(), help: z.string().optional() };
+export const ReviewBlockSchema = z
+  .discriminatedUnion('type', [
+    z.looseObject({ ...blockBase, type: z.enum(['image', 'audio', 'video', 'link']), url: z.string().nullable() }),
+    z.looseObject({ ...blockBase, type: z.literal('text'), value: z.string().nullable() }),
+    z.looseObject({ ...blockBase, type: z.literal('number'), value: z.number().nullable(), min: z.number().optional(), max: z.number().optional() }),
+    z.looseObject({ ...blockBase, type: z.literal('checkbox'), checked: z.boolean() }),
+    z.looseObject({ ...blockBase, type: z.literal('choice'), options: z.array(z.string()), chosen: z.array(z.string()), multiple: z.boolean() }),
+  ])
+  .meta({ id: 'ReviewBlock', description: 'One block of a unit\'s review: data to show as text, never HTML; URLs are http(s) or data: media only.' });
 
 export const SubmittedUnitSchema = z
   .looseObject({
@@ -95,6 +108,10 @@ export const SubmittedUnitSchema = z
     review: z.looseObject({ decision: z.enum(REVIEW_DECISIONS), note: z.string().nullable(), requestKey: z.string(), reviewedAt: z.string() }).nullable(),
     bonuses: z.array(z.looseObject({ amount: z.number(), reason: z.string(), status: z.string(), requestKey: z.string() })),
     data: z.unknown(),
+    view: z
+      .array(ReviewBlockSchema)
+      .nullable()
+      .meta({ description: 'The item and the answers as the run\'s blueprint renders them for review (null: the blueprint has no review renderer).' }),
   })
   .meta({ id: 'SubmittedUnit' });
 

@@ -21,6 +21,7 @@ import { createQualificationService } from '../qualifications/service.ts';
 import { createReviewer } from '../review/operator.ts';
 import { OperatorAuth } from './auth.ts';
 import { newErrorId } from '../gateway/protocol.ts';
+import { LoginLimiter, clientAddress } from './loginLimits.ts';
 import { ApiError, internalError, invalidInput, knownApiError, unstorableInput } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { type ApiDeps, type Route, type RouteContext, apiRoutes } from './routes.ts';
@@ -29,6 +30,7 @@ const CONSOLE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..'
 const MAX_BODY_BYTES = 256 * 1024;
 /** A body over MAX_BODY_BYTES is still read (and dropped) up to this, for a clean 413. */
 const MAX_DRAINED_BYTES = 64 * 1024 * 1024;
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'] as const;
 const CONSOLE_FILES: Readonly<Record<string, string>> = {
   'console.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
@@ -38,7 +40,7 @@ const CONSOLE_FILES: Readonly<Record<string, string>> = {
 /** Every answer of the console and the API: never framed (clickjacking), never cached, no sniffing. */
 export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy':
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; media-src 'self' http: https:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; media-src 'self' data: http: https:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -51,13 +53,13 @@ export interface ConsoleHttp {
   serve(req: IncomingMessage, res: ServerResponse): void;
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Readonly<Record<string, string>> = {}): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { ...CONSOLE_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, { ...CONSOLE_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
-const sendError = (res: ServerResponse, err: ApiError): void => sendJson(res, err.status, { code: err.code, message: err.message });
+const sendError = (res: ServerResponse, err: ApiError): void => sendJson(res, err.status, { code: err.code, message: err.message }, err.headers);
 
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   const type = req.headers['content-type'] ?? '';
@@ -107,13 +109,40 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
   const router = FindMyWay({
     ignoreTrailingSlash: true,
     defaultRoute(req, res) {
-      if ((req.url ?? '').startsWith('/api/')) sendError(res, new ApiError(404, 'not_found', `there is no API at ${req.method} ${req.url?.split('?')[0]}; /api/v1/openapi.json lists them`));
+      const pathname = (req.url ?? '').split('?', 1)[0]!;
+      // A path the API has, asked with a method it does not take: 405 and the methods it takes.
+      const allowed = pathname.startsWith('/api/') ? ROUTE_METHODS.filter((method) => router.find(method, pathname) !== null) : [];
+      if (allowed.length > 0) {
+        sendError(res, new ApiError(405, 'method_not_allowed', `${pathname} takes ${allowed.join(', ')}, not ${req.method}`, { allow: allowed.join(', ') }));
+      } else if (pathname.startsWith('/api/')) sendError(res, new ApiError(404, 'not_found', `there is no API at ${req.method} ${pathname}; /api/v1/openapi.json lists them`));
       else {
         res.writeHead(404, { ...CONSOLE_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
         res.end('There is no console page here; the console is at /admin\n');
       }
     },
   });
+
+  /** The request's credential, or the refusal; a Bearer header is a password attempt, limited as a login. */
+  async function authenticate(req: IncomingMessage, changes: boolean): Promise<RouteContext['credential']> {
+    const attempt = req.headers.authorization !== undefined && deps.auth.enabled;
+    const address = clientAddress(req);
+    if (attempt) await deps.loginLimiter.admit(address);
+    const verdict = deps.auth.check(req, changes);
+    if (!verdict.ok) {
+      if (attempt && verdict.code === 'unauthorized') await deps.loginLimiter.failed(address);
+      throw new ApiError(verdict.status, verdict.code, verdict.message);
+    }
+    return verdict.credential;
+  }
+
+  /** The answer to a failed request: its own error, or one sentence with an id whose log line holds the detail. */
+  function answerFor(err: unknown, req: IncomingMessage): ApiError {
+    const known = knownApiError(err);
+    if (known) return known;
+    const errorId = newErrorId();
+    deps.log.error({ err, errorId, method: req.method, url: req.url }, 'API request failed');
+    return internalError(errorId);
+  }
 
   function mount(route: Route): void {
     const findMyWayPath = route.path.replace(/\{(\w+)\}/g, ':$1');
@@ -134,11 +163,7 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
       const changes = route.method !== 'GET';
       if (changes && crossOrigin(req)) throw new ApiError(403, 'cross_origin', 'actions are only taken from the console\'s own pages; nothing was changed');
       let credential: RouteContext['credential'] = null;
-      if (route.auth) {
-        const verdict = deps.auth.check(req, changes);
-        if (!verdict.ok) throw new ApiError(verdict.status, verdict.code, verdict.message);
-        credential = verdict.credential;
-      }
+      if (route.auth) credential = await authenticate(req, changes);
       const params = Object.fromEntries(Object.entries(rawParams).map(([k, v]) => [k, v ?? '']));
       const unstorable = unstorableInput('path', params) ?? unstorableInput('query', { ...searchParams });
       if (unstorable) throw unstorable;
@@ -164,23 +189,20 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
       const result = await route.handler({ req, res, params, query, body, credential });
       if (route.response) sendJson(res, route.status ?? 200, result);
     } catch (err) {
-      let answer = knownApiError(err);
-      if (!answer) {
-        const errorId = newErrorId();
-        deps.log.error({ err, errorId, method: req.method, url: req.url }, 'API request failed');
-        answer = internalError(errorId);
-      }
       if (res.headersSent) res.destroy();
-      else sendError(res, answer);
+      else sendError(res, answerFor(err, req));
     }
   }
 
   for (const route of routes) mount(route);
   router.on('GET', '/api/v1/openapi.json', (req, res) => {
-    const verdict = deps.auth.check(req, false);
-    if (!verdict.ok) return sendError(res, new ApiError(verdict.status, verdict.code, verdict.message));
-    res.writeHead(200, { ...CONSOLE_HEADERS, 'content-type': 'application/json; charset=utf-8' });
-    res.end(openApi);
+    authenticate(req, false).then(
+      () => {
+        res.writeHead(200, { ...CONSOLE_HEADERS, 'content-type': 'application/json; charset=utf-8' });
+        res.end(openApi);
+      },
+      (err: unknown) => sendError(res, answerFor(err, req)),
+    );
   });
   const page = (_req: IncomingMessage, res: ServerResponse): void => {
     const file = consoleFile('index.html', 'text/html; charset=utf-8');
@@ -224,6 +246,7 @@ export async function startConsoleHttp(opts: { settings: Settings; client: Clien
       password: opts.settings.operatorPassword,
       secure: opts.settings.gatewayUrl.startsWith('https:'),
     }),
+    loginLimiter: new LoginLimiter(),
     log: opts.log,
   });
 }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { storableJsonObject } from '../model/storableJson.ts';
 import type { Blueprint, ValidationResult } from './types.ts';
 import { renderStaticFormPage } from './staticFormPage.ts';
+import { staticFormReviewView } from './staticFormReview.ts';
 
 /** Fields that show the unit's data (a media file, a link) and submit nothing. */
 export const DISPLAY_FIELD_TYPES = ['image', 'audio', 'video', 'link'] as const;
@@ -81,9 +82,9 @@ export const staticFormBlueprint: Blueprint = {
   submissionFields(options) {
     return staticFormOptionsSchema.parse(options).fields?.map((f) => f.name);
   },
-  initData({ assignmentData, options }) {
+  initData({ assignmentData, options, position }) {
     const o = staticFormOptionsSchema.parse(options);
-    return { data: assignmentData, fields: o.fields ?? [], instructions: o.instructions ?? null };
+    return { data: assignmentData, fields: o.fields ?? [], instructions: o.instructions ?? null, ...(position ? { position } : {}) };
   },
   submissionSchema(options) {
     const o = staticFormOptionsSchema.parse(options);
@@ -94,6 +95,7 @@ export const staticFormBlueprint: Blueprint = {
   taskPage({ options, runId, task }) {
     return { html: renderStaticFormPage({ options: staticFormOptionsSchema.parse(options), runId, ...(task ? { task } : {}) }) };
   },
+  reviewView: (args) => staticFormReviewView(args),
   validators: {
     onboarding(submission, options) {
       const o = staticFormOptionsSchema.parse(options);

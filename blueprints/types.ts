@@ -34,13 +34,32 @@ export interface BlueprintValidators {
   gold?(submission: unknown, expected: unknown, options: unknown): boolean;
 }
 
+/**
+ * One block of the operator's review of a submitted unit (a blueprint's `reviewView`): data, not
+ * HTML, so the console renders every value as text. `part` says whether it is the item (as the
+ * task page showed it) or the worker's answer.
+ */
+export type ReviewBlock = { part: 'item' | 'answer'; field: string; label: string; help?: string } & (
+  | { type: 'image' | 'audio' | 'video' | 'link'; url: string | null }
+  | { type: 'text'; value: string | null }
+  | { type: 'number'; value: number | null; min?: number; max?: number }
+  | { type: 'checkbox'; checked: boolean }
+  | { type: 'choice'; options: string[]; chosen: string[]; multiple: boolean }
+);
+
+/** Where a unit stands among the worker's units of the run: "item `index` of up to `upTo`" (activities/unitPosition.ts). */
+export interface UnitPosition {
+  index: number;
+  upTo: number;
+}
+
 export interface Blueprint {
   /** The name a run config uses (`blueprint: { type: static-form, ... }`). */
   readonly type: string;
   /** Schema of the blueprint's options in a run config. */
   readonly optionsSchema: z.ZodType;
   /** What the task page receives for one unit: built from the assignment's data. */
-  initData(args: { assignmentData: Record<string, unknown>; unitIndex: number; options: unknown }): unknown;
+  initData(args: { assignmentData: Record<string, unknown>; unitIndex: number; options: unknown; position?: UnitPosition }): unknown;
   /** Validates what a worker submits, before it reaches the workflow. */
   submissionSchema(options: unknown): z.ZodType;
   /** The HTML of the task page served to workers of a run. */
@@ -52,6 +71,8 @@ export interface Blueprint {
    * Absent = independent.
    */
   readonly collaboration?: 'group' | 'independent';
+  /** The review renderer: a submitted unit's item and answers as the operator's review page shows them. */
+  reviewView?(args: { options: unknown; itemData: unknown; submission: unknown }): ReviewBlock[];
   /** Names of the fields a submission holds, when the options fix them (checked by `aggregate.fields`). */
   submissionFields?(options: unknown): string[] | undefined;
 }

@@ -86,6 +86,47 @@ function kv(object) {
   return list;
 }
 
+/**
+ * A unit's review blocks (the run's blueprint renders them: blueprints/staticFormReview.ts) as
+ * read-only fields of the task page's types. Every value is text; URLs were checked by the server.
+ */
+function blocksOf(blocks, part) {
+  const shown = blocks.filter((b) => b.part === part);
+  if (shown.length === 0) return [h('p', { class: 'muted' }, part === 'item' ? 'No item data.' : 'No answers.')];
+  return shown.map((block) => {
+    const help = block.help ? h('p', { class: 'muted help' }, block.help) : null;
+    const field = (...content) => h('div', { class: `rv rv-${block.type}`, dataset: { field: block.field, part: block.part } }, h('span', { class: 'rv-label' }, block.label), ...content, help);
+    switch (block.type) {
+      case 'image':
+        return field(block.url ? h('img', { src: block.url, alt: block.label, loading: 'lazy' }) : h('span', { class: 'muted' }, '(no image)'));
+      case 'audio':
+      case 'video':
+        return field(block.url ? h(block.type, { src: block.url, controls: true, preload: 'metadata' }) : h('span', { class: 'muted' }, `(no ${block.type})`));
+      case 'link':
+        return field(block.url ? h('a', { href: block.url, target: '_blank', rel: 'noopener noreferrer' }, block.url) : h('span', { class: 'muted' }, '(no link)'));
+      case 'choice':
+        return field(
+          h(
+            'span',
+            { class: 'choices' },
+            ...block.options.map((option) =>
+              h('label', { class: 'choice' }, h('input', { type: block.multiple ? 'checkbox' : 'radio', disabled: true, checked: block.chosen.includes(option) }), ` ${option}`),
+            ),
+            ...block.chosen.filter((c) => !block.options.includes(c)).map((c) => h('span', { class: 'error' }, ` (not an option: ${c})`)),
+          ),
+        );
+      case 'checkbox':
+        return field(h('label', { class: 'choice' }, h('input', { type: 'checkbox', disabled: true, checked: block.checked }), block.checked ? ' yes' : ' no'));
+      case 'number': {
+        const bounds = block.min !== undefined || block.max !== undefined ? ` (${block.min ?? '…'} to ${block.max ?? '…'})` : '';
+        return field(h('span', { class: 'rv-value' }, block.value === null ? '–' : String(block.value), h('span', { class: 'muted' }, bounds)));
+      }
+      default:
+        return field(h('span', { class: 'rv-value' }, block.value === null ? '–' : block.value));
+    }
+  });
+}
+
 function view(name, ...children) {
   clearTimeout(pollTimer);
   pollTimer = null;
@@ -299,7 +340,7 @@ function showReview(runId) {
     h('option', { value: 'reviewed' }, 'reviewed'),
     h('option', { value: 'all' }, 'all'),
   );
-  const groupBy = h('select', { id: 'group-by' }, h('option', { value: 'item' }, 'item'), h('option', { value: 'worker' }, 'worker'));
+  const groupBy = h('select', { id: 'group-by', onchange: () => ((offset = 0), load()) }, h('option', { value: 'item' }, 'item'), h('option', { value: 'worker' }, 'worker'));
   let units = [];
   let workers = new Map();
   let selected = 0;
@@ -308,11 +349,10 @@ function showReview(runId) {
   let more = false;
 
   async function load() {
-    const query = new URLSearchParams({ status: statusFilter.value, offset: String(offset), limit: String(pageSize) });
+    const query = new URLSearchParams({ status: statusFilter.value, by: groupBy.value, offset: String(offset), limit: String(pageSize) });
     if (workerFilter.value.trim()) query.set('worker', workerFilter.value.trim());
     const page = await api('GET', `${base}/units?${query}`);
     units = page.units;
-    if (groupBy.value === 'worker') units = [...units].sort((a, b) => a.workerId.localeCompare(b.workerId) || a.assignmentIndex - b.assignmentIndex);
     workers = new Map(page.workers.map((w) => [w.workerId, w]));
     more = page.more;
     selected = Math.min(selected, Math.max(units.length - 1, 0));
@@ -359,7 +399,9 @@ function showReview(runId) {
       },
       h('h3', {}, `Unit ${unit.unitId}`, unit.unitKind !== 'normal' ? ` (${unit.unitKind})` : ''),
       h('p', { class: 'muted' }, `Worker ${unit.providerWorkerId} at ${unit.provider} — ${history(unit.workerId)}`),
-      h('div', { class: 'grid' }, h('div', {}, h('h4', {}, 'Item'), kv(unit.assignmentData)), h('div', {}, h('h4', {}, 'Submission'), kv(unit.data))),
+      unit.view
+        ? h('div', { class: 'grid' }, h('div', { class: 'review-item' }, h('h4', {}, 'Item'), ...blocksOf(unit.view, 'item')), h('div', { class: 'review-answer' }, h('h4', {}, 'Submission'), ...blocksOf(unit.view, 'answer')))
+        : h('div', { class: 'grid' }, h('div', {}, h('h4', {}, 'Item'), kv(unit.assignmentData)), h('div', {}, h('h4', {}, 'Submission'), kv(unit.data))),
       status,
       ...bonuses,
       h(

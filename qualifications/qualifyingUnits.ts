@@ -12,7 +12,7 @@
  * the data's), so its ids look like any other: a worker cannot tell a gold unit from a real one.
  * It never goes back to the pool: when its agent leaves without submitting, it expires.
  */
-import type { Blueprint } from '../blueprints/types.ts';
+import type { Blueprint, UnitPosition } from '../blueprints/types.ts';
 import { readAssignments, readGoldItems } from '../config/dataSource.ts';
 import { componentOptions, goldQualificationNames, type GoldItem, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { EntityManager } from '../model/database.ts';
@@ -34,6 +34,8 @@ export interface QualifyingRequest {
   registrationKey: string;
   /** The decision making the agent (see Agent.decidedBy). */
   decidedBy: string;
+  /** Shown on the page like a real unit's, so a check unit looks like any other. */
+  position: UnitPosition;
 }
 
 /**
@@ -100,10 +102,12 @@ async function makeUnit(
     status: 'accepted',
     registrationKey: req.registrationKey,
     decidedBy: req.decidedBy,
-    initData: req.blueprint.initData({ assignmentData: shown, unitIndex: 0, options: componentOptions(req.config.blueprint) }) as Record<
-      string,
-      unknown
-    >,
+    initData: req.blueprint.initData({
+      assignmentData: shown,
+      unitIndex: 0,
+      options: componentOptions(req.config.blueprint),
+      position: req.position,
+    }) as Record<string, unknown>,
     lastSeenAt: now,
     createdAt: now,
   });

@@ -4,7 +4,7 @@
  * agent, an onboarding attempt, or nothing for a refusal).
  */
 import { LockMode } from '@mikro-orm/core';
-import type { Blueprint } from '../blueprints/types.ts';
+import type { Blueprint, UnitPosition } from '../blueprints/types.ts';
 import { componentOptions, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { Database, EntityManager } from '../model/database.ts';
 import { Agent, Assignment, Worker } from '../model/entities.ts';
@@ -15,6 +15,7 @@ import { claimItem, claimedAssignments } from '../activities/itemClaims.ts';
 import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/definitions.ts';
 import { NO_UNIT_FREE, answerForEarlierAgent, chooseUnitKind, decideEligibility, usesQualifyingUnits } from './decision.ts';
 import { agentIdFor } from './ids.ts';
+import { nextUnitPosition } from './position.ts';
 import { findOrCreateWorker, freeUnitFor, grantsOf, qualifyingStanding, workerStanding } from './standing.ts';
 
 /** Units lost to concurrent registrations before the transaction gives up (and the activity retries). */
@@ -81,12 +82,13 @@ export async function registerWorker(
       const unit = await freeUnitFor(em, runId, worker.id, claimed);
       // Screening and gold only while real work is waiting: no one screens for work that is not there.
       if (!unit) return NO_UNIT_FREE;
+      const position = await nextUnitPosition(em, { runId, workerId: worker.id, maximumUnitsPerWorker: run.limits.maximum_units_per_worker });
       if (attempt === 1 && usesQualifyingUnits(config)) {
         const choice = chooseUnitKind(config, await qualifyingStanding(em, { runId, config, workerId: worker.id, grants }));
         if ('outcome' in choice) return choice;
-        if (choice.kind !== 'normal') return makeQualifyingUnit(em, { runId, config, blueprint: run.blueprint, ...who }, choice.kind);
+        if (choice.kind !== 'normal') return makeQualifyingUnit(em, { runId, config, blueprint: run.blueprint, ...who, position }, choice.kind);
       }
-      const result = await assignNormalUnit(em, run, { unitId: unit.id, unitIndex: unit.unitIndex, assignmentId: unit.assignment.id }, who);
+      const result = await assignNormalUnit(em, run, { unitId: unit.id, unitIndex: unit.unitIndex, assignmentId: unit.assignment.id, position }, who);
       if (result) return result;
       // Another registration took the unit between our read and our write: the next free one.
       if (attempt >= MAX_UNIT_RACES) throw new Error(`registration of ${request.providerWorkerId} lost the race for a unit ${attempt} times; retried`);
@@ -97,7 +99,7 @@ export async function registerWorker(
 async function assignNormalUnit(
   em: EntityManager,
   run: RunForRegistration,
-  unit: { unitId: string; unitIndex: number; assignmentId: string },
+  unit: { unitId: string; unitIndex: number; assignmentId: string; position: UnitPosition },
   who: { worker: Worker; agentId: string; decidedBy: string; registrationKey: string },
 ): Promise<UnitRequestResult | null> {
   const { worker } = who;
@@ -119,6 +121,7 @@ async function assignNormalUnit(
       assignmentData: assignment.data as Record<string, unknown>,
       unitIndex: unit.unitIndex,
       options: componentOptions(run.config.blueprint),
+      position: unit.position,
     }) as Record<string, unknown>,
     lastSeenAt: new Date(),
   });

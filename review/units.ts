@@ -45,13 +45,14 @@ export interface SubmittedUnitFilter {
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 
-/** One page of submitted units, ordered by assignment index then unit index. */
+/** One page of submitted units, ordered by assignment index then unit index (`by: 'worker'`: by worker first). */
 export async function submittedUnitsPage(
   em: EntityManager,
   runId: string,
   filter: SubmittedUnitFilter,
-  page: { offset: number; limit: number },
+  page: { offset: number; limit: number; by?: 'item' | 'worker' },
 ): Promise<SubmittedUnit[]> {
+  const inItemOrder = { assignment: { index: 'asc' }, unit: { unitIndex: 'asc' }, id: 'asc' } as const;
   const where = {
     taskRun: runId,
     status: { $in: [...(filter.agentStatuses ?? SUBMITTED_AGENT_STATUSES)] },
@@ -60,7 +61,7 @@ export async function submittedUnitsPage(
   };
   const agents = await em.find(Agent, where as never, {
     populate: ['unit', 'assignment', 'worker'],
-    orderBy: { assignment: { index: 'asc' }, unit: { unitIndex: 'asc' }, id: 'asc' },
+    orderBy: page.by === 'worker' ? [{ worker: { providerWorkerId: 'asc', id: 'asc' } }, inItemOrder] : inItemOrder,
     offset: page.offset,
     limit: page.limit,
   });

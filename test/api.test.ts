@@ -8,6 +8,8 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OperatorAuth } from '../api/auth.ts';
+import { LoginLimiter } from '../api/loginLimits.ts';
+import { ApiError } from '../api/errors.ts';
 import type { Gateway } from '../gateway/server.ts';
 import { Bonus, GrantedQualification, ProviderCall, Review, Worker } from '../model/entities.ts';
 import { completeUnit, type Assigned } from './support/completeUnits.ts';
@@ -166,6 +168,27 @@ describe('operator JSON API', () => {
     expect(verdict).toMatchObject({ ok: false, status: 503, code: 'console_disabled' });
   });
 
+  it('login limits count wrong passwords per client address and per account; a success clears the address', async () => {
+    const limiter = new LoginLimiter({ perAddress: { failures: 2, windowSeconds: 60 }, perAccount: { failures: 4, windowSeconds: 120 } });
+    await limiter.failed('10.0.0.1');
+    await limiter.succeeded('10.0.0.1');
+    await limiter.failed('10.0.0.1');
+    expect(await limiter.retryAfter('10.0.0.1')).toBe(0);
+    await limiter.failed('10.0.0.1');
+    const wait = await limiter.retryAfter('10.0.0.1');
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(60);
+    const refusal = await limiter.admit('10.0.0.1').catch((err: unknown) => err);
+    expect(refusal).toBeInstanceOf(ApiError);
+    expect(refusal).toMatchObject({ status: 429, code: 'too_many_attempts', headers: { 'retry-after': String(wait) } });
+    // Another address may still try, until the account's own count is used up (3 failures + 1 = 4 on the account).
+    expect(await limiter.retryAfter('10.0.0.2')).toBe(0);
+    await limiter.failed('10.0.0.2');
+    expect(await limiter.retryAfter('10.0.0.3')).toBeGreaterThan(60);
+    await expect(limiter.admit('10.0.0.3')).rejects.toMatchObject({ status: 429 });
+    await expect(limiter.admit('10.0.0.3', 'another-account')).resolves.toBeUndefined();
+  });
+
   it('GET /runs lists the run once; GET /runs/{runId} shows progress, live caps and time left; an unknown run is 404', async () => {
     const list = await call('GET', '/api/v1/runs', { cookie: session.cookie });
     expect(list.status).toBe(200);
@@ -302,5 +325,22 @@ describe('operator JSON API', () => {
     expect(out.status).toBe(200);
     expect(out.headers.get('set-cookie')).toContain('Max-Age=0');
     expect(checked.length).toBeGreaterThan(40);
+  });
+
+  it('wrong passwords from one address end in 429 with Retry-After, for logins and Bearer tokens alike, the right password too', async () => {
+    let answer: Answer | undefined;
+    for (let attempt = 0; attempt < 31; attempt++) {
+      answer = await call('POST', '/api/v1/session', { body: { password: `guess-${attempt}` } });
+      if (answer.status !== 401) break;
+    }
+    expect(answer!.status).toBe(429);
+    expect(answer!.body).toMatchObject({ code: 'too_many_attempts' });
+    expect(Number(answer!.headers.get('retry-after'))).toBeGreaterThan(0);
+    const right = await call('POST', '/api/v1/session', { body: { password: PASSWORD } });
+    expect(right.status).toBe(429);
+    expect(right.headers.get('set-cookie')).toBeNull();
+    const bearer = await call('GET', '/api/v1/runs', { bearer: PASSWORD });
+    expect(bearer.status).toBe(429);
+    expect(Number(bearer.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });

@@ -16,6 +16,7 @@ import { Bonus, ProviderCall, Unit } from '../model/entities.ts';
 import { runStatusQuery, taskRunWorkflowId } from '../workflows/definitions.ts';
 import { completeUnit, type Assigned } from './support/completeUnits.ts';
 import { formConfig } from './support/configs.ts';
+import { IMAGE, toneWav } from './support/media.ts';
 import { launchRunning, startTestGateway } from './gateway.helpers.ts';
 import { startStack, type Stack } from './support/stack.ts';
 
@@ -137,6 +138,51 @@ describe('operator console in Chromium', () => {
     expect(await page.getAttribute('.unit.selected', 'data-unit-id')).toBe(second);
     await review('s', second!, 'Soft-rejected', 'soft_rejected');
     expect((await stack.db.em().findOne(Unit, first!))?.status).toBe('accepted');
+  });
+
+  it('renders a unit for review with the run\'s blueprint: image, audio, choices, number and text as on the task page, payloads as text', async () => {
+    const fields = [
+      { name: 'photo', type: 'image', label: 'The photo', source: 'image_url', help: 'Look at the whole picture.' },
+      { name: 'clip', type: 'audio', label: 'The recording', source: 'audio_url' },
+      { name: 'source_page', type: 'link', label: 'Source page', source: 'page_url' },
+      { name: 'animal', type: 'radio', options: ['cat', 'dog', 'bird'] },
+      { name: 'tags', type: 'checkboxes', options: ['indoor', 'outdoor', 'blurry'], required: false },
+      { name: 'sure', type: 'checkbox', required: false },
+      { name: 'count', type: 'number', min: 1, max: 5 },
+      { name: 'note', type: 'textarea' },
+    ];
+    const item = { image_url: IMAGE, audio_url: toneWav(), page_url: 'javascript:window.__pwned=3', caption: PAYLOAD };
+    const mediaRun = await launchRunning(stack, formConfig({ task_title: 'Name the animal', blueprint: { type: 'static-form', fields }, data: [item] }, 1));
+    await completeUnit(stack.env.client, stack.db, mediaRun, 'con-media', { animal: 'dog', tags: ['indoor', 'blurry'], sure: true, count: 2, note: PAYLOAD });
+    await page.goto(`${gateway.url}/admin#/runs/${mediaRun}/review`);
+    await page.waitForSelector('.unit .rv');
+    const unit = page.locator('.unit').first();
+    // The item as the task page shows it: the picture drawn, the clip playable, no javascript: link.
+    await page.waitForFunction("(() => { const img = document.querySelector('.rv-image img'); return img && img.complete && img.naturalWidth === 480; })()");
+    await page.waitForFunction("document.querySelector('.rv-audio audio')?.readyState >= 1", undefined, { timeout: 30_000 });
+    expect(await page.evaluate<number>("document.querySelector('.rv-audio audio').duration")).toBeCloseTo(0.5, 1);
+    expect(await unit.locator('.rv-link a').count()).toBe(0);
+    expect(await unit.locator('.rv-link').textContent()).toContain('(no link)');
+    expect(await unit.locator('.rv-image').textContent()).toContain('Look at the whole picture.');
+    expect(await unit.locator('.rv[data-part="item"][data-field="caption"] .rv-value').textContent()).toBe(PAYLOAD);
+    // The answers with the form's field types: the chosen options among all, the number with its bounds.
+    const checked = async (field: string): Promise<string[]> =>
+      unit.locator(`.rv[data-field="${field}"] label:has(input:checked)`).evaluateAll((labels) => labels.map((l) => (l.textContent ?? '').trim()));
+    expect(await unit.locator('.rv[data-field="animal"] input[type="radio"]').count()).toBe(3);
+    expect(await checked('animal')).toEqual(['dog']);
+    expect(await checked('tags')).toEqual(['indoor', 'blurry']);
+    expect(await checked('sure')).toEqual(['yes']);
+    expect(await unit.locator('.rv[data-field="count"]').textContent()).toContain('2 (1 to 5)');
+    expect(await unit.locator('.rv[data-part="answer"][data-field="note"] .rv-value').textContent()).toBe(PAYLOAD);
+    expect(await unit.locator('input:not([disabled])').count()).toBe(0);
+    // Nothing of either payload ran or became markup.
+    expect(await page.evaluate('window.__pwned')).toBeUndefined();
+    expect(await page.locator('#units script').count()).toBe(0);
+    expect(await page.locator('#units img').count()).toBe(1);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'console-review-media.png'), fullPage: true });
+    // Back to the first run's review, where the keyboard review left its selection.
+    await page.goto(`${gateway.url}/admin#/runs/${runId}/review`);
+    await page.waitForSelector('.unit.selected');
   });
 
   it('pays a bonus once, however often its button is clicked', async () => {

@@ -18,36 +18,11 @@ import { Agent, Worker } from '../model/entities.ts';
 import { localWorkerLink } from '../providers/local.ts';
 import { launchRunning, startTestGateway } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
+import { IMAGE, toneWav } from './support/media.ts';
 import { eventually, startStack, type Stack } from './support/stack.ts';
 
 const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
 const PAYLOAD = '"><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
-
-/** A small picture: a landscape with a sun, as an SVG data URL. */
-const IMAGE = `data:image/svg+xml;base64,${Buffer.from(
-  '<svg xmlns="http://www.w3.org/2000/svg" width="480" height="270"><rect width="480" height="270" fill="#8ecae6"/><circle cx="380" cy="70" r="40" fill="#ffb703"/><rect y="190" width="480" height="80" fill="#2a9d8f"/><text x="24" y="250" font-size="28" fill="#fff">a dog in a field</text></svg>',
-).toString('base64')}`;
-
-/** Half a second of a 440 Hz tone: an 8 kHz, 8-bit mono WAV as a data URL. */
-function toneWav(): string {
-  const rate = 8000;
-  const samples = Buffer.alloc(rate / 2);
-  for (let i = 0; i < samples.length; i++) samples[i] = 128 + Math.round(60 * Math.sin((2 * Math.PI * 440 * i) / rate));
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + samples.length, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(rate, 24);
-  header.writeUInt32LE(rate, 28);
-  header.writeUInt16LE(1, 32);
-  header.writeUInt16LE(8, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(samples.length, 40);
-  return `data:audio/wav;base64,${Buffer.concat([header, samples]).toString('base64')}`;
-}
 
 const ITEM = { id: '7', image_url: IMAGE, audio_url: toneWav(), page_url: 'javascript:window.__pwned=3', caption: PAYLOAD };
 
@@ -117,6 +92,7 @@ describe('task page for a new worker, in Chromium', () => {
     expect(await page.textContent('#hl-title')).toBe('Name the animal');
     expect(await page.textContent('#hl-description')).toContain('listen to the clip');
     expect(await page.textContent('#hl-reward')).toBe('Pays $0.25 per unit');
+    expect(await page.textContent('#hl-item')).toBe('Item 1 of 1');
     expect(await page.textContent('#hl-time-left')).toMatch(/^Time left: (10:00|9:[0-5]\d)$/);
     expect(await page.getAttribute('link[rel="icon"]', 'href')).toBe('/assets/favicon.svg');
     expect((await fetch(`${gateway.url}/assets/favicon.svg`)).status).toBe(200);
@@ -155,6 +131,26 @@ describe('task page for a new worker, in Chromium', () => {
       "alice's submission to be stored",
     );
     expect(agent.submission).toEqual({ animal: 'dog', tags: ['indoor', 'blurry'], count: 2, item_ref: 'item-7' });
+    await page.context().close();
+  });
+
+  it('says "item k of up to n": k counts the worker\'s units of the run, n the most they can get (items, or the per-worker cap)', async () => {
+    const config = formConfig(
+      { provider: { type: 'local', workers: ['dave'] }, maximum_units_per_worker: 2, data: ['one', 'two', 'three'].map((text) => ({ text })) },
+      3,
+    );
+    const runId = await launchRunning(stack, config);
+    const page = await openPage(link(runId, 'dave'));
+    await state(page, 'working');
+    expect(await page.isVisible('#hl-item')).toBe(true);
+    expect(await page.textContent('#hl-item')).toBe('Item 1 of up to 2');
+    await page.selectOption('#hl-field-label', 'positive');
+    await page.click('#hl-submit');
+    await state(page, 'submitted');
+    await page.click('#hl-more');
+    await state(page, 'working');
+    // The cap (2) is lower than the run's 3 items, and this is the worker's last unit: exact.
+    expect(await page.textContent('#hl-item')).toBe('Item 2 of 2');
     await page.context().close();
   });
 

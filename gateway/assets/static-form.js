@@ -272,8 +272,21 @@ function startCountdown(agentId) {
   countdown = setInterval(tick, 1000);
 }
 
+/**
+ * "Item k of up to n": k is this unit's number among the worker's units of the run, n the most they
+ * can get (an upper bound: the units may run out first; exact once k reaches it). Hidden when unknown.
+ */
+function showPosition(position) {
+  const box = document.getElementById('hl-item');
+  if (!box) return;
+  const known = position && Number.isInteger(position.index) && Number.isInteger(position.upTo) && position.upTo >= position.index;
+  box.hidden = !known;
+  box.textContent = known ? `Item ${position.index} of ${position.index === position.upTo ? '' : 'up to '}${position.upTo}` : '';
+}
+
 /** The unit's data: into the placeholders of a custom template, else as a list. */
 function showUnit(initData) {
+  showPosition(initData && initData.position);
   const data = (initData && initData.data) || {};
   const text = (value) => (typeof value === 'string' ? value : JSON.stringify(value));
   if (body.dataset.template === 'custom') {
