@@ -47,7 +47,7 @@ export type ReviewBlock = { part: 'item' | 'answer'; field: string; label: strin
   | { type: 'choice'; options: string[]; chosen: string[]; multiple: boolean }
 );
 
-/** Where a unit stands among the worker's units of the run: "item `index` of up to `upTo`" (activities/unitPosition.ts). */
+/** Where a unit stands among the worker's units of the run: "item `index` of up to `upTo`" (registration/position.ts). */
 export interface UnitPosition {
   index: number;
   upTo: number;

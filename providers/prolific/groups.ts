@@ -4,7 +4,7 @@
  * a block list (blocked workers, holders of the run's `block_qualification`) and, when its
  * `qualifications` need a grant, an allow list (the workers who meet them). Grants, revokes, blocks
  * and unblocks made while the run is open update its groups, so Prolific shows the study to the
- * participants hitloop would accept. hitloop still checks every registration itself (activities/eligibility.ts).
+ * participants hitloop would accept. hitloop still checks every registration itself (registration/decision.ts).
  */
 import { GrantedQualification, ProviderCall, TaskRun, Worker } from '../../model/entities.ts';
 import { FINAL_TASK_RUN_STATUSES } from '../../model/status.ts';
