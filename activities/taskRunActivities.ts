@@ -12,7 +12,7 @@ import { validateRunConfig } from '../config/validateRun.ts';
 import { Agent, Assignment, OnboardingAgent, Qualification, Task, TaskRun, Unit } from '../model/entities.ts';
 import type { EntityManager } from '../model/database.ts';
 import { transitionTaskRun, transitionUnit } from '../model/transitions.ts';
-import { ACTIVE_AGENT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
+import { ACTIVE_AGENT_STATUSES, type TaskRunStatus, type UnitStatus, isFinalTaskRunStatus } from '../model/status.ts';
 import { blueprints, providers } from '../registry/builtins.ts';
 import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/definitions.ts';
 import type { RunPlan } from '../workflows/runPlan.ts';
@@ -282,7 +282,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     endReason: string | null;
     failureReason?: string;
   }): Promise<void> {
-    const final = input.status === 'completed' || input.status === 'cancelled' || input.status === 'failed';
+    const final = isFinalTaskRunStatus(input.status);
     await db.em().transactional(async (em) => {
       await transitionTaskRun(em, input.runId, input.status, {
         ...(input.endReason !== null ? { endReason: input.endReason } : {}),

@@ -9,8 +9,6 @@ import type { GatewayLimits } from './protocol.ts';
 /** Unsent bytes a socket may queue before it is dropped as unresponsive. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-export const isHoldingStatus = isActiveAgentStatus;
-
 export interface BoundAgent {
   agentId: string;
   runId: string;

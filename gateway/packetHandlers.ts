@@ -23,7 +23,8 @@ import {
   agentReturnedSignal,
   agentSubmitSignal,
 } from '../workflows/definitions.ts';
-import { type BoundAgent, type GatewayConnection, isHoldingStatus } from './connection.ts';
+import { type BoundAgent, type GatewayConnection } from './connection.ts';
+import { isActiveAgentStatus } from '../model/status.ts';
 import type { OutboxDelivery } from './outboxDelivery.ts';
 import {
   type AgentPacket,
@@ -277,7 +278,7 @@ async function bindAndAnnounce(
 ): Promise<void> {
   if (conn.closed) return;
   const row = await ctx.binding.bind(bound.agentId, conn.id);
-  if (conn.closed && row && isHoldingStatus(row.status)) {
+  if (conn.closed && row && isActiveAgentStatus(row.status)) {
     // Closed while being bound: this connection's reconnect window starts (a newer one ignores it).
     chainSignal(ctx, conn, 'disconnect', () =>
       ctx.calls.signalAssignment(bound.assignmentId, agentDisconnectedSignal, { agentId: bound.agentId, connectionId: conn.id }),
@@ -288,7 +289,7 @@ async function bindAndAnnounce(
     conn.send(encodeError('invalid_token', `agent ${bound.agentId} does not exist`, { ref }));
     return;
   }
-  if (!isHoldingStatus(row.status)) {
+  if (!isActiveAgentStatus(row.status)) {
     conn.send(encodeError('agent_ended', `agent ${bound.agentId} has ended (${row.status}); register again for new work`, { ref, status: row.status }));
     return;
   }

@@ -24,7 +24,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { TaskRunStatus } from '../model/status.ts';
+import { type TaskRunStatus, isFinalTaskRunStatus } from '../model/status.ts';
 import {
   aggregationActivities,
   bulkRunActivities,
@@ -247,7 +247,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     {
       validator: (change) => {
         const parsed = RunLimitsChangeSchema.parse(change);
-        if (state && isFinal(state.status)) throw new Error(`run ${runId} has ended (${state.status}); nothing to change`);
+        if (state && isFinalTaskRunStatus(state.status)) throw new Error(`run ${runId} has ended (${state.status}); nothing to change`);
         const refusal = overlapChangeRefusal(parsed);
         if (refusal) throw new Error(refusal);
       },
@@ -327,9 +327,6 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
     };
   });
 
-  function isFinal(status: TaskRunStatus): boolean {
-    return status === 'completed' || status === 'cancelled' || status === 'failed';
-  }
   function isOpenForWork(): boolean {
     return !!state && state.status === 'running' && !draining && shutdownReason === null && unhealable === null;
   }
@@ -366,7 +363,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   // The assignment desk: registrations queue up and are decided in batches, one batch at a time.
   const desk = (async () => {
     for (;;) {
-      await condition(() => pending.length > 0 || isFinal(s.status));
+      await condition(() => pending.length > 0 || isFinalTaskRunStatus(s.status));
       if (pending.length === 0) return;
       const batch = pending.splice(0, ASSIGN_BATCH);
       if (!isOpenForWork()) {
@@ -424,7 +421,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
    * The fallback for the provider's notifications (webhooks), which may never arrive.
    */
   async function pollProviderLeavers(seconds: number): Promise<void> {
-    const done = (): boolean => isFinal(s.status) || continuing;
+    const done = (): boolean => isFinalTaskRunStatus(s.status) || continuing;
     for (;;) {
       await condition(done, seconds * 1000);
       if (done()) return;
