@@ -3,18 +3,16 @@
  * orphan guard (toolchain/orphanGuard.ts) stops it, its port is free again, and the next
  * `hitloop dev` on the same ports and data directory starts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../toolchain/ports.ts';
-import { REPO_ROOT } from './support/cli.ts';
+import { spawnDev } from './support/cli.ts';
 import { eventually } from './support/stack.ts';
 import { temporalCliPath } from './support/temporal.ts';
-
-const CLI_MAIN = path.join(REPO_ROOT, 'cli', 'main.ts');
 
 const alive = (pid: number): boolean => {
   try {
@@ -58,34 +56,17 @@ describe('hitloop dev killed with SIGKILL', () => {
 
   /** `hitloop dev` on fixed ports; resolves once it says it is running. */
   async function startDev(ports: { temporal: number; ui: number; gateway: number }): Promise<ChildProcess> {
-    const child = spawn(
-      process.execPath,
-      [CLI_MAIN, 'dev', '--data-dir', tmp, '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui), '--gateway-port', String(ports.gateway)],
-      {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...process.env,
-          TEMPORAL_CLI_PATH: temporalCliPath(),
-          HITLOOP_CONFIG_FILE: path.join(tmp, 'no-config.yaml'),
-          HITLOOP_DATABASE_URL: `sqlite://${path.join(tmp, 'hitloop.db')}`,
-          HITLOOP_LOG_LEVEL: 'warn',
-        },
-      },
-    );
+    const { child, output } = spawnDev(tmp, ports, { logLevel: 'warn', temporalCli: temporalCliPath() });
     started.push(child);
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     await eventually(
       async () => {
-        if (child.exitCode !== null) throw new Error(`hitloop dev exited with ${child.exitCode}:\n${output}`);
-        return output.includes('hitloop dev: running') ? true : undefined;
+        if (child.exitCode !== null) throw new Error(`hitloop dev exited with ${child.exitCode}:\n${output()}`);
+        return output().includes('hitloop dev: running') ? true : undefined;
       },
       'hitloop dev to be running',
       180_000,
     ).catch((err: unknown) => {
-      throw new Error(`${String(err)}\noutput so far:\n${output}`);
+      throw new Error(`${String(err)}\noutput so far:\n${output()}`);
     });
     return child;
   }

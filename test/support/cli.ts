@@ -1,5 +1,5 @@
 /** Runs the `hitloop` command line (`node cli/main.ts`) as a child process, as a user would. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,3 +54,51 @@ export function startCli(args: string[], env: CliEnv, timeoutMs = 120_000): Runn
 }
 
 export const runCli = (args: string[], env: CliEnv, timeoutMs?: number): Promise<CliResult> => startCli(args, env, timeoutMs).done;
+
+export interface DevProcess {
+  child: ChildProcess;
+  /** stdout and stderr in arrival order, as a terminal shows them. */
+  output: () => string;
+}
+
+/**
+ * `hitloop dev` as a person starts it, on the given ports and data directory, with the test's Temporal
+ * CLI and a SQLite database in that directory. `args` come after the ports (`--demo`, ...).
+ */
+export function spawnDev(
+  dataDir: string,
+  ports: { temporal: number; ui: number; gateway: number },
+  opts: { args?: string[]; logLevel: string; temporalCli: string },
+): DevProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(REPO_ROOT, 'cli', 'main.ts'),
+      'dev',
+      ...(opts.args ?? []),
+      '--data-dir',
+      dataDir,
+      '--temporal-port',
+      String(ports.temporal),
+      '--ui-port',
+      String(ports.ui),
+      '--gateway-port',
+      String(ports.gateway),
+    ],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        TEMPORAL_CLI_PATH: opts.temporalCli,
+        HITLOOP_CONFIG_FILE: path.join(dataDir, 'no-config.yaml'),
+        HITLOOP_DATABASE_URL: `sqlite://${path.join(dataDir, 'hitloop.db')}`,
+        HITLOOP_LOG_LEVEL: opts.logLevel,
+      },
+    },
+  );
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  return { child, output: () => output };
+}
