@@ -143,6 +143,8 @@ export interface FakeProlificOptions {
   processingMs?: number;
   /** Send webhooks (default true); off, a client learns of returns only by reading submissions. */
   webhooks?: boolean;
+  /** Items per page of a list answer (Prolific pages its lists; `_links.next.href` names the next page). */
+  pageSize?: number;
 }
 
 type Fault = { method: string; path: RegExp; status: number; times: number; hang?: boolean };
@@ -244,6 +246,7 @@ export class FakeProlific {
   #server: Server | undefined;
   #faults: Fault[] = [];
   #processingMs: number;
+  readonly #pageSize: number;
   #webhookDeliveries: Promise<void>[] = [];
 
   constructor(opts: FakeProlificOptions = {}) {
@@ -255,6 +258,35 @@ export class FakeProlific {
     this.webhookSecret = opts.webhookSecret ?? randomBytes(24).toString('base64url');
     this.#processingMs = opts.processingMs ?? 200;
     this.webhooksEnabled = opts.webhooks ?? true;
+    this.#pageSize = opts.pageSize ?? 100;
+  }
+
+  /**
+   * One page of a list, in Prolific's shape: `results`, `_links` (`next.href` null on the last page)
+   * and `meta.count`. The page is `?page=N` (1-based); other query parameters stay in the links.
+   */
+  #page<T>(path: string, query: URLSearchParams, items: readonly T[]): { body: unknown } {
+    const pages = Math.max(1, Math.ceil(items.length / this.#pageSize));
+    const page = Number(query.get('page') ?? '1');
+    if (!Number.isInteger(page) || page < 1) throw new ApiError(400, 'Invalid page', { page: ['A valid page number is required.'] });
+    const href = (n: number | null): string | null => {
+      if (n === null) return null;
+      const q = new URLSearchParams(query);
+      q.set('page', String(n));
+      return `${this.apiUrl}${path}?${q.toString()}`;
+    };
+    return {
+      body: {
+        results: items.slice((page - 1) * this.#pageSize, page * this.#pageSize),
+        _links: {
+          self: { href: href(page), title: 'Current' },
+          next: { href: href(page < pages ? page + 1 : null), title: 'Next' },
+          previous: { href: href(page > 1 ? page - 1 : null), title: 'Previous' },
+          last: { href: href(pages), title: 'Last' },
+        },
+        meta: { count: items.length },
+      },
+    };
   }
 
   get apiUrl(): string {
@@ -521,7 +553,7 @@ export class FakeProlific {
       this.studies.set(study.id, study);
       return { status: 201, body: this.#studyView(study) };
     }
-    if (path === '/studies/' && method === 'GET') return { body: { results: [...this.studies.values()].map((s) => this.#studyView(s)) } };
+    if (path === '/studies/' && method === 'GET') return this.#page(path, query, [...this.studies.values()].map((s) => this.#studyView(s)));
     if ((m = /^\/studies\/([^/]+)\/$/.exec(path))) {
       const study = this.#study(m[1]!);
       if (method === 'GET') return { body: this.#studyView(study) };
@@ -567,7 +599,7 @@ export class FakeProlific {
     }
     if (method === 'GET' && (m = /^\/studies\/([^/]+)\/submissions\/$/.exec(path))) {
       this.#study(m[1]!);
-      return { body: { results: [...this.submissions.values()].filter((s) => s.study_id === m![1]).map((s) => this.#submissionView(s)) } };
+      return this.#page(path, query, [...this.submissions.values()].filter((s) => s.study_id === m![1]).map((s) => this.#submissionView(s)));
     }
     if (method === 'GET' && (m = /^\/submissions\/([^/]+)\/$/.exec(path))) return { body: this.#submissionView(this.#submission(m[1]!)) };
     if (method === 'POST' && (m = /^\/submissions\/([^/]+)\/transition\/$/.exec(path))) {
@@ -672,7 +704,7 @@ export class FakeProlific {
     if (path === '/participant-groups/' && method === 'GET') {
       const workspace = query.get('workspace_id');
       const active = [...this.groups.values()].filter((g) => !g.is_deleted && (!workspace || g.workspace_id === workspace));
-      return { body: { results: active.map(groupView) } };
+      return this.#page(path, query, active.map(groupView));
     }
     if ((m = /^\/participant-groups\/([^/]+)\/$/.exec(path))) {
       const group = this.#group(m[1]!);
@@ -710,7 +742,7 @@ export class FakeProlific {
       this.hooks.push(hook);
       return { status: 201, body: hook };
     }
-    if (path === '/hooks/subscriptions/' && method === 'GET') return { body: { results: this.hooks } };
+    if (path === '/hooks/subscriptions/' && method === 'GET') return this.#page(path, query, this.hooks);
     throw new ApiError(404, 'Not found', `no endpoint ${method} /api/v1${path}`);
   }
 

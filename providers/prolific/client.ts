@@ -61,7 +61,14 @@ export const submissionSchema = z
   .transform((s) => ({ ...s, participant: s.participant ?? s.participant_id ?? '' }));
 export type ProlificSubmission = z.infer<typeof submissionSchema>;
 
-const listOf = <T extends z.ZodType>(item: T) => z.looseObject({ results: z.array(item) });
+/** A page of a list: Prolific pages its lists and names the next page in `_links.next.href` (null on the last). */
+const listOf = <T extends z.ZodType>(item: T) =>
+  z.looseObject({
+    results: z.array(item),
+    _links: z.looseObject({ next: z.looseObject({ href: z.string().nullable() }).optional() }).optional(),
+  });
+/** Pages followed before a list is called endless (100 per page: a million items). */
+const MAX_PAGES = 10_000;
 const balanceSchema = z.looseObject({ currency_code: z.string(), available_balance: z.number() });
 const bulkBonusSchema = z.looseObject({
   id: z.string(),
@@ -135,7 +142,7 @@ export class ProlificClient {
   }
 
   async listStudies(): Promise<ProlificStudy[]> {
-    return (await this.#safe('GET', '/studies/', undefined, listOf(studySchema))).results;
+    return this.#all('/studies/', studySchema);
   }
 
   getStudy(id: string) {
@@ -152,7 +159,7 @@ export class ProlificClient {
   }
 
   async studySubmissions(studyId: string): Promise<ProlificSubmission[]> {
-    return (await this.#safe('GET', `/studies/${enc(studyId)}/submissions/`, undefined, listOf(submissionSchema))).results;
+    return this.#all(`/studies/${enc(studyId)}/submissions/`, submissionSchema);
   }
 
   getSubmission(id: string) {
@@ -199,7 +206,7 @@ export class ProlificClient {
   }
 
   async participantGroups(workspaceId: string): Promise<Array<z.infer<typeof groupSchema>>> {
-    return (await this.#safe('GET', `/participant-groups/?workspace_id=${enc(workspaceId)}`, undefined, listOf(groupSchema))).results;
+    return this.#all(`/participant-groups/?workspace_id=${enc(workspaceId)}`, groupSchema);
   }
 
   /** Adding or removing participants sets membership: safe to repeat. */
@@ -208,7 +215,7 @@ export class ProlificClient {
   }
 
   async hooks(): Promise<Array<z.infer<typeof hookSchema>>> {
-    return (await this.#safe('GET', '/hooks/subscriptions/', undefined, listOf(hookSchema))).results;
+    return this.#all('/hooks/subscriptions/', hookSchema);
   }
 
   subscribe(workspaceId: string, eventType: string, targetUrl: string) {
@@ -218,6 +225,24 @@ export class ProlificClient {
       { workspace_id: workspaceId, event_type: eventType, target_url: targetUrl },
       hookSchema,
     );
+  }
+
+  /** Every item of a list, page after page. A next page off the API's own address is refused: the token goes nowhere else. */
+  async #all<T extends z.ZodType>(path: string, item: T): Promise<Array<z.output<T>>> {
+    const api = `${this.#settings.url}/api/v1`;
+    const items: Array<z.output<T>> = [];
+    let next: string | null = path;
+    for (let pages = 0; next !== null; pages++) {
+      if (pages >= MAX_PAGES) throw new ProlificApiError(`Prolific's list at ${path} did not end after ${MAX_PAGES} pages`, null, false);
+      const page: z.output<ReturnType<typeof listOf<T>>> = await this.#safe('GET', next, undefined, listOf(item));
+      items.push(...page.results);
+      const href = page._links?.next?.href ?? null;
+      if (href !== null && !href.startsWith(`${api}/`)) {
+        throw new ProlificApiError(`Prolific's list at ${path} named a next page outside ${api}: ${href.slice(0, 200)}`, null, false);
+      }
+      next = href === null ? null : href.slice(api.length);
+    }
+    return items;
   }
 
   async #safe<T extends z.ZodType>(method: string, path: string, body: unknown, schema: T): Promise<z.output<T>> {
