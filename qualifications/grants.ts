@@ -201,3 +201,9 @@ export async function listGrants(em: EntityManager, filter: { workerId?: string;
         a.qualification.localeCompare(b.qualification),
     );
 }
+
+/** The worker's grants by qualification name. */
+export async function grantsOf(em: EntityManager, workerId: string): Promise<Map<string, number>> {
+  const grants = await em.find(GrantedQualification, { worker: workerId }, { populate: ['qualification'] });
+  return new Map(grants.map((g) => [g.qualification.getEntity().name, g.value]));
+}

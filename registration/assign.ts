@@ -16,7 +16,8 @@ import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/def
 import { NO_UNIT_FREE, answerForEarlierAgent, chooseUnitKind, decideEligibility, usesQualifyingUnits } from './decision.ts';
 import { agentIdFor } from './ids.ts';
 import { nextUnitPosition } from './position.ts';
-import { findOrCreateWorker, freeUnitFor, grantsOf, qualifyingStanding, workerStanding } from './standing.ts';
+import { grantsOf } from '../qualifications/grants.ts';
+import { findOrCreateWorker, freeUnitFor, qualifyingStanding, workerStanding } from './standing.ts';
 
 /** Units lost to concurrent registrations before the transaction gives up (and the activity retries). */
 const MAX_UNIT_RACES = 20;

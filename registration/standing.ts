@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { EntityManager } from '../model/database.ts';
-import { Agent, GrantedQualification, TaskRun, Unit, Worker } from '../model/entities.ts';
+import { Agent, TaskRun, Unit, Worker } from '../model/entities.ts';
 import { ACTIVE_AGENT_STATUSES, SUBMITTED_AGENT_STATUSES } from '../model/status.ts';
 import { fitsBudget, runBudget } from '../review/budget.ts';
 import type { RunLimits } from '../workflows/definitions.ts';
@@ -20,12 +20,6 @@ export async function findOrCreateWorker(em: EntityManager, provider: string, pr
     onConflictFields: ['provider', 'providerWorkerId'],
   } as never);
   return em.findOneOrFail(Worker, { provider, providerWorkerId });
-}
-
-/** The worker's grants by qualification name. */
-export async function grantsOf(em: EntityManager, workerId: string): Promise<Map<string, number>> {
-  const grants = await em.find(GrantedQualification, { worker: workerId }, { populate: ['qualification'] });
-  return new Map(grants.map((g) => [g.qualification.getEntity().name, g.value]));
 }
 
 /** What eligibility decides on; a count is read only when its limit is set. */

@@ -9,7 +9,7 @@
 import { GrantedQualification, ProviderCall, TaskRun, Worker } from '../../model/entities.ts';
 import { FINAL_TASK_RUN_STATUSES } from '../../model/status.ts';
 import type { TaskRunConfig } from '../../config/taskRunConfig.ts';
-import { grantsOf } from '../../registration/standing.ts';
+import { grantsOf } from '../../qualifications/grants.ts';
 import { firstUnmetRequirement, meetsRequirement } from '../../qualifications/requirements.ts';
 import type { EntityManager } from '../../model/database.ts';
 import type { ProviderContext } from '../types.ts';
