@@ -97,7 +97,9 @@ describe('TaskRunWorkflow with stub activities', () => {
     // Two updates for one registration (a retried register under another id, as after onboarding).
     const first = await handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: 'register-1' });
     const second = await handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: 'register-1-again' });
-    expect(second).toEqual(first);
+    // The retry is answered as a resume (the gateway's `resumed: true`), with the same agent.
+    expect(first).toMatchObject({ outcome: 'assigned', newlyAssigned: true });
+    expect(second).toEqual({ ...first, newlyAssigned: false });
     const status = await handle.query(runStatusQuery);
     expect([status.units.assigned, status.units.launched, status.openAssignments]).toEqual([1, UNITS - 1, 1]);
     const assignment = await env.client.workflow.getHandle(assignmentWorkflowId('stub-a1')).query(assignmentStateQuery);

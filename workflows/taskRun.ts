@@ -390,8 +390,13 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
         await Promise.all(
           batch.map(async (p, i) => {
             const result = results[i]!;
-            // An agent this run made is new until handed over once (a retried register may find it again).
-            if (result.outcome === 'assigned' && result.newlyAssigned && !handedOver.has(result.agentId)) {
+            // An agent this run made is new until handed over once (a retried register may find it again,
+            // and is then answered as a resume: `newlyAssigned: false`).
+            if (result.outcome === 'assigned' && result.newlyAssigned && handedOver.has(result.agentId)) {
+              p.resolve({ ...result, newlyAssigned: false });
+              return;
+            }
+            if (result.outcome === 'assigned' && result.newlyAssigned) {
               handedOver.add(result.agentId);
               if (isQualifying(result)) {
                 // Made for this worker just now: a unit of the run that was not counted before.
