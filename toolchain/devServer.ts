@@ -71,6 +71,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const namespace = opts.namespace ?? 'default';
   const port = opts.port ?? (await freePort(ip));
   const uiPort = opts.uiPort ?? (await freePort(ip));
+  // Chosen here too, not by the CLI: its own pick of a "random free port" happens before the server
+  // binds `port`, so it could take that very port (seen in CI: "bind: address already in use").
+  const httpPort = await freePort(ip);
+  const metricsPort = await freePort(ip);
   const cli = opts.cliPath ?? (await findTemporalCli({ log }));
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const dbFile = path.join(path.resolve(opts.dataDir), 'temporal.db');
@@ -81,6 +85,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     '--ip', ip,
     '--port', String(port),
     '--ui-port', String(uiPort),
+    '--http-port', String(httpPort),
+    '--metrics-port', String(metricsPort),
     '--namespace', namespace,
     '--log-level', 'warn',
     ...searchAttributeCliArgs(),
