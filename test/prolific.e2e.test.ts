@@ -131,6 +131,11 @@ describe('prolific provider against the local Prolific', () => {
     expect(submissionOf(study.id, 'p2')!.message!.length).toBeGreaterThanOrEqual(100);
     expect(submissionOf(study.id, 'p2')!.message).toContain('the label ignores the sentence');
     expect((await em().findOneOrFail(Unit, u3)).status).toBe('soft_rejected');
+    // A reject of a submission Prolific already approved is refused (review/store.ts asks before it records).
+    await expect(
+      prolificProvider.rejectWork({ em: em(), settings: stack.settings, log: testLog }, { workerId: 'p1', unitId: u1, requestKey: 'late-reject' }),
+    ).rejects.toThrow(/already approved at Prolific.*soft-reject/);
+    expect(submissionOf(study.id, 'p1')!.status).toBe('APPROVED');
 
     // Bonuses: set up, then paid, once per request (the same request again pays nothing).
     const first = await reviewer.bonus(runId, { unitId: u1, amount: 0.25, reason: 'careful work', requestKey: 'bonus-p1' });

@@ -414,6 +414,14 @@ export const prolificProvider: CrowdProvider = {
       const api = client(ctx);
       const submission = await submissionOf(api, studyId, req.workerId);
       if (!submission) throw new ProlificApiError(`participant ${req.workerId} has no submission in study ${studyId}`, null, false);
+      if (submission.status === 'APPROVED') {
+        // Asked before anything is recorded here (review/store.ts): the unit stays as it was.
+        throw new ProlificApiError(
+          `the submission of participant ${req.workerId} for unit ${req.unitId} was already approved at Prolific and paid; Prolific cannot reject it, and the unit was left as it was. Use soft-reject to record the work as poor`,
+          null,
+          false,
+        );
+      }
       if (REVIEWED.has(submission.status)) return;
       await transitionOnce(api, submission.id, () =>
         api.rejectSubmission(submission.id, { message: rejectionMessage(req.note), rejection_category: options.rejection_category }),
