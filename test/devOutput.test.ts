@@ -26,11 +26,19 @@ describe('hitloop dev output', () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('shows the demo progress and readable log lines, and no raw JSON line', { timeout: 600_000 }, async () => {
-    const ports = { temporal: await freePort(), ui: await freePort(), gateway: await freePort() };
-    // info, as a user gets it: every record the worker and gateway write shows.
-    const { child, output: outputOf } = spawnDev(tmp, ports, { args: ['--demo', '--exit-when-done'], logLevel: 'info', temporalCli: temporalCliPath() });
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    const output = outputOf();
+    // Ports chosen ahead can be taken before dev binds them (by the other test files running meanwhile,
+    // or by the Temporal server's own random ports: CI saw the gateway's): then again, on new ports.
+    let code: number | null = null;
+    let output = '';
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const ports = { temporal: await freePort(), ui: await freePort(), gateway: await freePort() };
+      fs.rmSync(tmp, { recursive: true, force: true });
+      // info, as a user gets it: every record the worker and gateway write shows.
+      const { child, output: outputOf } = spawnDev(tmp, ports, { args: ['--demo', '--exit-when-done'], logLevel: 'info', temporalCli: temporalCliPath() });
+      code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      output = outputOf();
+      if (code === 0 || !/already in use/.test(output)) break;
+    }
     const lines = output.split('\n');
 
     expect(code, output).toBe(0);
