@@ -12,8 +12,8 @@ import { deepCheckRunConfig, type CostPreview } from '../config/deepCheck.ts';
 import { loadRunConfig, validateRunConfig } from '../config/validateRun.ts';
 import '../registry/builtins.ts';
 import { DatabaseUrlError, openDatabase, type Database } from '../model/database.ts';
-import { Bonus, TaskRun } from '../model/entities.ts';
-import { PAYABLE_UNIT_STATUSES, UNIT_STATUSES, isFinalTaskRunStatus, type TaskRunStatus } from '../model/status.ts';
+import { TaskRun } from '../model/entities.ts';
+import { UNIT_STATUSES, isFinalTaskRunStatus, type TaskRunStatus } from '../model/status.ts';
 import {
   type RunLimits,
   type RunLimitsChange,
@@ -25,7 +25,7 @@ import {
   shutdownRunSignal,
   taskRunWorkflowId,
 } from '../workflows/definitions.ts';
-import { providerFee } from '../review/spend.ts';
+import { runSpendWithFee } from '../review/spend.ts';
 import { emptyUnitCounts } from '../workflows/runPlan.ts';
 import { RUN_ID, RUN_STATUS, TASK_NAME } from '../workflows/searchAttributes.ts';
 import type { TaskRunOptions } from '../workflows/taskRun.ts';
@@ -135,19 +135,12 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
     const em = db.em();
     const run = await em.findOne(TaskRun, runId, { populate: ['task'] });
     if (!run) return statusFromTemporal(runId);
-    const rows: Array<{ status: string; n: number | string; pay: number | string | null }> = await em
+    const rows: Array<{ status: string; n: number | string }> = await em
       .getConnection()
-      .execute('select status, count(*) as n, sum(pay) as pay from unit where task_run_id = ? group by status', [runId]);
+      .execute('select status, count(*) as n from unit where task_run_id = ? group by status', [runId]);
     const units = emptyUnitCounts();
-    let spend = 0;
-    for (const row of rows) {
-      const status = row.status as keyof UnitCounts;
-      units[status] = Number(row.n);
-      if ((PAYABLE_UNIT_STATUSES as readonly string[]).includes(status)) spend += Number(row.pay ?? 0);
-    }
-    const bonuses = await em.find(Bonus, { taskRun: runId, status: 'paid' }, { fields: ['amount'] });
-    spend += bonuses.reduce((sum, b) => sum + Number(b.amount), 0);
-    const serviceFee = providerFee(run.config, spend);
+    for (const row of rows) units[row.status as keyof UnitCounts] = Number(row.n);
+    const { spend, serviceFee } = await runSpendWithFee(em, runId);
     const stuck = isFinalTaskRunStatus(run.status) ? null : await stuckStepOf(c.workflow.getHandle(taskRunWorkflowId(runId)));
     return {
       runId,
@@ -157,7 +150,7 @@ export async function connectOperator(settings: Settings, shared?: { client?: Cl
       failureReason: run.failureReason ?? null,
       units,
       totalUnits: UNIT_STATUSES.reduce((sum, s) => sum + units[s], 0),
-      spend: Math.round((spend + serviceFee) * 10_000) / 10_000,
+      spend,
       serviceFee,
       stuck,
     };

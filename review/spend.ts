@@ -22,7 +22,13 @@ export async function runFee(em: EntityManager, runId: string, amount: number): 
   return run ? providerFee(run.config, amount) : 0;
 }
 
-export async function runSpend(em: EntityManager, runId: string): Promise<number> {
+/** What a run spent, and the provider's fee included in it. */
+export interface RunSpend {
+  spend: number;
+  serviceFee: number;
+}
+
+export async function runSpendWithFee(em: EntityManager, runId: string): Promise<RunSpend> {
   const payable = [...PAYABLE_UNIT_STATUSES];
   const rows: Array<{ pay: number | string | null }> = await em
     .getConnection()
@@ -35,5 +41,10 @@ export async function runSpend(em: EntityManager, runId: string): Promise<number
     );
   const bonuses = await em.find(Bonus, { taskRun: runId, status: 'paid' }, { fields: ['amount'] });
   const total = Number(rows[0]?.pay ?? 0) + bonuses.reduce((sum, b) => sum + Number(b.amount), 0);
-  return round4(total + (await runFee(em, runId, total)));
+  const serviceFee = await runFee(em, runId, total);
+  return { spend: round4(total + serviceFee), serviceFee };
+}
+
+export async function runSpend(em: EntityManager, runId: string): Promise<number> {
+  return (await runSpendWithFee(em, runId)).spend;
 }
