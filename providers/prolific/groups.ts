@@ -73,9 +73,16 @@ async function addMembers(api: ProlificClient, groupId: string, participantIds: 
   }
 }
 
+/** The run's groups as recorded; `filled` once the members of the moment were added. */
+interface RecordedGroups extends RunGroups {
+  filled?: boolean;
+}
+
 /**
- * The run's groups, made once: found by name after a crash between creating and recording them,
- * filled with the workers who belong in them now, then recorded.
+ * The run's groups, made once: found by name after a crash between creating and recording them.
+ * They are recorded BEFORE they are filled, so a grant or block made meanwhile either reaches them
+ * through applyToRunGroups (which finds the record) or is already in the database when the members
+ * are read. `filled` marks the end, so a crash between recording and filling fills them on the retry.
  */
 export async function setUpRunGroups(
   ctx: ProviderContext,
@@ -83,28 +90,28 @@ export async function setUpRunGroups(
   provider: string,
   run: { runId: string; config: TaskRunConfig; workspaceId: string },
 ): Promise<RunGroups> {
-  const recorded = await ctx.em.findOne(ProviderCall, { provider, operation: RUN_GROUPS, requestKey: run.runId });
-  if (recorded) return recorded.payload as unknown as RunGroups;
-  const existing = await api.participantGroups(run.workspaceId);
-  const ensure = async (kind: 'allow' | 'block'): Promise<string> => {
-    const name = runGroupName(run.runId, kind);
-    const found = existing.find((g) => g.name === name);
-    if (found) return found.id;
-    const what = kind === 'allow' ? 'who meet its qualifications' : 'blocked from it';
-    return (await api.createParticipantGroup(name, run.workspaceId, `hitloop run ${run.runId}: participants ${what}`)).id;
-  };
-  const groups: RunGroups = { allow: needsAllowList(run.config) ? await ensure('allow') : null, block: await ensure('block') };
+  const key = { provider, operation: RUN_GROUPS, requestKey: run.runId };
+  let recorded = await ctx.em.findOne(ProviderCall, key);
+  const groupsOf = (payload: RecordedGroups): RunGroups => ({ allow: payload.allow, block: payload.block });
+  if (recorded && (recorded.payload as unknown as RecordedGroups).filled) return groupsOf(recorded.payload as unknown as RecordedGroups);
+  if (!recorded) {
+    const existing = await api.participantGroups(run.workspaceId);
+    const ensure = async (kind: 'allow' | 'block'): Promise<string> => {
+      const name = runGroupName(run.runId, kind);
+      const found = existing.find((g) => g.name === name);
+      if (found) return found.id;
+      const what = kind === 'allow' ? 'who meet its qualifications' : 'blocked from it';
+      return (await api.createParticipantGroup(name, run.workspaceId, `hitloop run ${run.runId}: participants ${what}`)).id;
+    };
+    const made: RecordedGroups = { allow: needsAllowList(run.config) ? await ensure('allow') : null, block: await ensure('block'), filled: false };
+    await ctx.em.insert(ProviderCall, { ...key, target: run.runId, payload: { ...made }, createdAt: new Date() });
+    recorded = await ctx.em.findOneOrFail(ProviderCall, key);
+  }
+  const groups = groupsOf(recorded.payload as unknown as RecordedGroups);
   const members = await membersNow(ctx, provider, run.config);
   if (groups.allow) await addMembers(api, groups.allow, members.allow);
   await addMembers(api, groups.block, members.block);
-  await ctx.em.insert(ProviderCall, {
-    provider,
-    operation: RUN_GROUPS,
-    requestKey: run.runId,
-    target: run.runId,
-    payload: { ...groups },
-    createdAt: new Date(),
-  });
+  await ctx.em.nativeUpdate(ProviderCall, key, { payload: { ...groups, filled: true } });
   return groups;
 }
 
@@ -155,7 +162,7 @@ export async function applyToRunGroups(
   else standing.blocked = change.blocked;
   const client = api();
   for (const run of open) {
-    const groups = rows.find((r) => r.target === run.id)!.payload as unknown as RunGroups;
+    const groups = rows.find((r) => r.target === run.id)!.payload as unknown as RecordedGroups;
     const want = membership(run.config as unknown as TaskRunConfig, standing);
     if (groups.allow) await client.groupParticipants(groups.allow, want.allow ? 'POST' : 'DELETE', [providerWorkerId]);
     await client.groupParticipants(groups.block, want.block ? 'POST' : 'DELETE', [providerWorkerId]);
