@@ -212,9 +212,15 @@ describe('hitloop fake mturk', () => {
   });
 });
 
+/**
+ * scripts/test always provides boto3 (scripts/boto3-venv, HITLOOP_BOTO3_PYTHON), so under it this
+ * runs; a bare `npx vitest` runs it when the system python3 has boto3.
+ */
+const BOTO3_PYTHON = process.env.HITLOOP_BOTO3_PYTHON ?? 'python3';
 const hasBoto3 = ((): boolean => {
+  if (process.env.HITLOOP_BOTO3_PYTHON) return true;
   try {
-    execFileSync('python3', ['-c', 'import boto3'], { stdio: 'ignore' });
+    execFileSync(BOTO3_PYTHON, ['-c', 'import boto3'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -240,7 +246,7 @@ except ClientError as e:
 print(json.dumps(out))
 `;
     // Not execFileSync: the local MTurk answers from this process's event loop.
-    const { stdout } = await promisify(execFile)('python3', ['-c', script, fake.url, KEY.accessKeyId], { encoding: 'utf8' });
+    const { stdout } = await promisify(execFile)(BOTO3_PYTHON, ['-c', script, fake.url, KEY.accessKeyId], { encoding: 'utf8' });
     const out = JSON.parse(stdout) as Record<string, unknown>;
     expect(out).toEqual({ balance: expect.any(String), status: 'Assignable', expiration_is_datetime: true, repeat: ['RequestError', expect.anything()] });
   });
