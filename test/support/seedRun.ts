@@ -5,6 +5,8 @@
  * unit per item (`completed`, launched at the mock provider), the workers, and one `completed`
  * agent per unit holding its submission. Batched inserts in one transaction: seconds, where running
  * the same units through the stack takes longer than a test may (docs/design.md §1 for the rows).
+ * There is no TaskRunWorkflow behind it: what lists runs from Temporal (`hitloop runs`, the
+ * console's runs page) does not show it; everything reading the database (status, review, export) does.
  */
 import { randomUUID } from 'node:crypto';
 import { validateRunConfig } from '../../config/validateRun.ts';
