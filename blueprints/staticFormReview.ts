@@ -30,14 +30,43 @@ export function safeReviewUrl(value: unknown, media: boolean): string | null {
 const asRecord = (value: unknown): Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 
+/** The record's own value at `key`: a field named `constructor` or `toString` is not read from the prototype. */
+const own = (record: Record<string, unknown>, key: string): unknown => (Object.hasOwn(record, key) ? record[key] : undefined);
+
+/** Any JSON value as the text the operator reads (`null` as "null"); absent is null. */
+const asText = (value: unknown): string | null => (value === undefined ? null : typeof value === 'string' ? value : JSON.stringify(value));
+
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+
+/** Whether `value` is what the field's type holds (absent counts: an optional field left empty). */
+function fitsField(field: StaticFormField, value: unknown): boolean {
+  if (value === undefined || value === null) return true;
+  switch (field.type) {
+    case 'radio':
+    case 'select':
+      return typeof value === 'string';
+    case 'checkboxes':
+      return isStringArray(value);
+    case 'checkbox':
+      return typeof value === 'boolean';
+    case 'number':
+      return typeof value === 'number';
+    default:
+      return true;
+  }
+}
+
 function answerBlock(field: StaticFormField, value: unknown): ReviewBlock {
   const base = { part: 'answer' as const, field: field.name, label: labelOf(field), ...(field.help ? { help: field.help } : {}) };
+  // An answer of another shape than its field's (stored before the form changed, say) is shown as
+  // it is, as text: drawn as the field it would read as nothing chosen, or as "no".
+  if (!fitsField(field, value)) return { ...base, type: 'text', value: asText(value) };
   switch (field.type) {
     case 'radio':
     case 'select':
       return { ...base, type: 'choice', options: field.options ?? [], chosen: typeof value === 'string' ? [value] : [], multiple: false };
     case 'checkboxes':
-      return { ...base, type: 'choice', options: field.options ?? [], chosen: Array.isArray(value) ? value.map(String) : [], multiple: true };
+      return { ...base, type: 'choice', options: field.options ?? [], chosen: isStringArray(value) ? value : [], multiple: true };
     case 'checkbox':
       return { ...base, type: 'checkbox', checked: value === true };
     case 'number':
@@ -49,7 +78,7 @@ function answerBlock(field: StaticFormField, value: unknown): ReviewBlock {
         ...(field.max !== undefined ? { max: field.max } : {}),
       };
     default:
-      return { ...base, type: 'text', value: value === undefined ? null : typeof value === 'string' ? value : JSON.stringify(value) };
+      return { ...base, type: 'text', value: asText(value) };
   }
 }
 
@@ -58,7 +87,7 @@ const textBlock = (part: 'item' | 'answer', key: string, value: unknown): Review
   field: key,
   label: key,
   type: 'text',
-  value: typeof value === 'string' ? value : JSON.stringify(value),
+  value: asText(value),
 });
 
 export function staticFormReviewView(args: { options: unknown; itemData: unknown; submission: unknown }): ReviewBlock[] {
@@ -77,7 +106,7 @@ export function staticFormReviewView(args: { options: unknown; itemData: unknown
       field: field.name,
       label: labelOf(field),
       type: field.type as 'image' | 'audio' | 'video' | 'link',
-      url: safeReviewUrl(item[key], media),
+      url: safeReviewUrl(own(item, key), media),
       ...(field.help ? { help: field.help } : {}),
     });
   }
@@ -87,7 +116,7 @@ export function staticFormReviewView(args: { options: unknown; itemData: unknown
   for (const field of fields) {
     if (isDisplayField(field) || field.type === 'hidden') continue;
     answered.add(field.name);
-    blocks.push(answerBlock(field, answers[field.name]));
+    blocks.push(answerBlock(field, own(answers, field.name)));
   }
   // A custom template's inputs (or hidden fields) come as they are: every other answer as text.
   for (const [key, value] of Object.entries(answers)) if (!answered.has(key)) blocks.push(textBlock('answer', key, value));

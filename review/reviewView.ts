@@ -4,7 +4,7 @@
  */
 import type { ReviewBlock } from '../blueprints/types.ts';
 import { componentOptions, type TaskRunConfig } from '../config/taskRunConfig.ts';
-import { blueprints } from '../registry/index.ts';
+import { blueprints } from '../registry/builtins.ts';
 import type { SubmittedUnit } from './units.ts';
 
 /** What the task page showed: a screening or gold unit's assignment keeps it under `input`. */
