@@ -19,7 +19,7 @@ import { submittedUnitsPage } from '../review/units.ts';
 import { workerHistories } from '../review/workerHistory.ts';
 import { runStatusQuery, taskRunWorkflowId } from '../workflows/definitions.ts';
 import type { Credential, OperatorAuth } from './auth.ts';
-import { type LoginLimiter, clientAddress } from './loginLimits.ts';
+import type { LoginLimiter } from './loginLimits.ts';
 import { ApiError } from './errors.ts';
 import * as s from './schemas.ts';
 
@@ -113,7 +113,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       async handler(ctx) {
         const { password } = ctx.body as z.output<typeof s.LoginSchema>;
         if (!auth.enabled) throw new ApiError(503, 'console_disabled', 'the operator console is off: set HITLOOP_OPERATOR_PASSWORD and restart the gateway');
-        const address = clientAddress(ctx.req);
+        const address = deps.loginLimiter.addressOf(ctx.req);
         await deps.loginLimiter.admit(address);
         if (!auth.passwordMatches(password)) {
           await deps.loginLimiter.failed(address);

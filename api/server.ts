@@ -21,7 +21,7 @@ import { createQualificationService } from '../qualifications/service.ts';
 import { createReviewer } from '../review/operator.ts';
 import { OperatorAuth } from './auth.ts';
 import { newErrorId } from '../gateway/protocol.ts';
-import { LoginLimiter, clientAddress } from './loginLimits.ts';
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from './loginLimits.ts';
 import { ApiError, internalError, invalidInput, knownApiError, unstorableInput } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { type ApiDeps, type Route, type RouteContext, apiRoutes } from './routes.ts';
@@ -125,7 +125,7 @@ export function createConsoleHttp(deps: ApiDeps): ConsoleHttp {
   /** The request's credential, or the refusal; a Bearer header is a password attempt, limited as a login. */
   async function authenticate(req: IncomingMessage, changes: boolean): Promise<RouteContext['credential']> {
     const attempt = req.headers.authorization !== undefined && deps.auth.enabled;
-    const address = clientAddress(req);
+    const address = deps.loginLimiter.addressOf(req);
     if (attempt) await deps.loginLimiter.admit(address);
     const verdict = deps.auth.check(req, changes);
     if (!verdict.ok) {
@@ -246,7 +246,7 @@ export async function startConsoleHttp(opts: { settings: Settings; client: Clien
       password: opts.settings.operatorPassword,
       secure: opts.settings.gatewayUrl.startsWith('https:'),
     }),
-    loginLimiter: new LoginLimiter(),
+    loginLimiter: new LoginLimiter(DEFAULT_LOGIN_LIMITS, opts.settings.trustedProxies),
     log: opts.log,
   });
 }

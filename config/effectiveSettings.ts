@@ -26,6 +26,7 @@ export const ENV_VARS: Readonly<Record<UserConfigKey, string>> = {
   gateway_port: 'HITLOOP_GATEWAY_PORT',
   gateway_url: 'HITLOOP_GATEWAY_URL',
   operator_password: 'HITLOOP_OPERATOR_PASSWORD',
+  trusted_proxies: 'HITLOOP_TRUSTED_PROXIES',
   log_level: 'HITLOOP_LOG_LEVEL',
   prolific_url: 'HITLOOP_PROLIFIC_URL',
   prolific_token: 'HITLOOP_PROLIFIC_TOKEN',
@@ -42,6 +43,7 @@ const SETTING_OF: Readonly<Record<UserConfigKey, keyof Settings>> = {
   gateway_port: 'gatewayPort',
   gateway_url: 'gatewayUrl',
   operator_password: 'operatorPassword',
+  trusted_proxies: 'trustedProxies',
   log_level: 'logLevel',
   prolific_url: 'prolificUrl',
   prolific_token: 'prolificToken',
@@ -55,7 +57,8 @@ export function effectiveSettings(env: NodeJS.ProcessEnv = process.env): Effecti
     const envVar = ENV_VARS[key];
     // settings.ts uses `??`: a variable set to '' still counts as set.
     const source: SettingSource = env[envVar] !== undefined ? 'env' : user[key] !== undefined ? 'file' : 'default';
-    return { key, value: settings[SETTING_OF[key]] ?? '(not set)', source, envVar };
+    const value = settings[SETTING_OF[key]];
+    return { key, value: Array.isArray(value) ? value.join(', ') || '(not set)' : (value ?? '(not set)'), source, envVar };
   });
 }
 

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { parseTrustedProxies } from './addresses.ts';
 import { readUserConfig, type UserConfig } from './userConfig.ts';
 
 export interface Settings {
@@ -28,6 +29,11 @@ export interface Settings {
   prolificWebhookSecret?: string;
   /** Password (or token) of the operator console and API (api/auth.ts); unset: they refuse everyone. */
   operatorPassword?: string;
+  /**
+   * Addresses of the reverse proxies in front of the gateway (`hitloop stack`'s HAProxy): from these
+   * peers the client's address is read from `X-Forwarded-For` (api/loginLimits.ts). Empty: never.
+   */
+  trustedProxies?: string[];
 }
 
 export const DEFAULT_TASK_QUEUE = 'hitloop';
@@ -58,5 +64,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, user: UserCon
     prolificToken: env.HITLOOP_PROLIFIC_TOKEN ?? user.prolific_token,
     prolificWebhookSecret: env.HITLOOP_PROLIFIC_WEBHOOK_SECRET ?? user.prolific_webhook_secret,
     operatorPassword: env.HITLOOP_OPERATOR_PASSWORD ?? user.operator_password,
+    trustedProxies: env.HITLOOP_TRUSTED_PROXIES !== undefined ? parseTrustedProxies(env.HITLOOP_TRUSTED_PROXIES, 'HITLOOP_TRUSTED_PROXIES') : (user.trusted_proxies ?? []),
   };
 }

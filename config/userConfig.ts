@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { isAddressOrNetwork } from './addresses.ts';
 import { z } from 'zod';
 import { parseYamlDocument } from './yamlDocument.ts';
 import { ConfigError } from './errors.ts';
@@ -40,6 +41,15 @@ export const userConfigSchema = z.strictObject(
     operator_password: z
       .string(explain('must be a string of at least 12 characters'))
       .min(12, explain('must be at least 12 characters (e.g. the output of `openssl rand -hex 16`)'))
+      .optional(),
+    trusted_proxies: z
+      .union([z.array(z.string()), z.string()], explain('must be IP addresses or networks: a list, or comma-separated (e.g. 127.0.0.1, 172.16.0.0/12)'))
+      .transform((value, ctx) => {
+        const list = Array.isArray(value) ? value.join(',') : value;
+        const wrong = list.split(',').map((a) => a.trim()).find((a) => a !== '' && !isAddressOrNetwork(a));
+        if (wrong !== undefined) ctx.addIssue({ code: 'custom', message: `"${wrong}" is not an IP address or network; list the proxies' addresses (e.g. 127.0.0.1 or 172.16.0.0/12)` });
+        return list.split(',').map((a) => a.trim()).filter((a) => a !== '');
+      })
       .optional(),
     log_level: z.enum(LOG_LEVELS, explain(`must be one of ${LOG_LEVELS.join(', ')}`)).optional(),
     prolific_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://api.prolific.com' }).optional(),

@@ -253,7 +253,8 @@ export async function startProductionStack(opts: ProductionStackOptions): Promis
         name,
         command: nodeBinary(),
         args: [path.join(REPO_ROOT, 'gateway', 'main.ts')],
-        env: { ...hitloopEnv, HITLOOP_GATEWAY_PORT: String(gatewayPort), HITLOOP_GATEWAY_HOST: '127.0.0.1' },
+        // HAProxy reaches the gateways from loopback and names the client in X-Forwarded-For (login limits count it).
+        env: { ...hitloopEnv, HITLOOP_GATEWAY_PORT: String(gatewayPort), HITLOOP_GATEWAY_HOST: '127.0.0.1', HITLOOP_TRUSTED_PROXIES: '127.0.0.1' },
         logFile: path.join(stateDir, 'logs', `${name}.log`),
         readyProbe: async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.ok === true,
         readyTimeoutMs: 120_000,

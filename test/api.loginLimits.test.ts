@@ -8,8 +8,10 @@
  *   is stopped after 30 failures, whatever it names;
  * - one account guessed from many addresses, each under the per-address limit, is stopped after
  *   300 failures for every address, a new one too;
- * - `X-Forwarded-For` is not trusted (hitloop has no trusted-proxy setting): a client cannot pick
- *   the address it is counted under, nor get another address locked out;
+ * - `X-Forwarded-For` is not trusted from a peer that is not a trusted proxy (`trusted_proxies`): a
+ *   client cannot pick the address it is counted under, nor get another address locked out;
+ * - behind a trusted proxy, each client it names is counted on its own (one guessing does not lock
+ *   out the others), and what a client writes into the header itself is not believed;
  * - a correct password while limited is refused with 429 and Retry-After and gets no session;
  * - huge and odd login bodies are refused with a 400/413 naming the place, show no internals, are
  *   not counted as guesses and set no cookie.
@@ -150,6 +152,35 @@ describe('operator password limits against hostile clients', () => {
     // The address the guesses claimed to come from was never counted.
     const victimLogin = await login(victim, { password: PASSWORD });
     expect(victimLogin.status).toBe(201);
+  });
+
+  it('behind a trusted proxy each client is counted under the address the proxy names, and cannot rename itself', async () => {
+    const proxy = '127.0.0.41';
+    stack.settings.trustedProxies = [proxy];
+    try {
+      gateway = await startTestGateway(stack);
+    } finally {
+      delete stack.settings.trustedProxies;
+    }
+    // As HAProxy's `option forwardfor` sends it: whatever the client wrote, then the address the proxy saw.
+    const viaProxy = (client: string, written?: string) => ({ 'x-forwarded-for': written ? `${written}, ${client}` : client });
+    const guesser = '203.0.113.7';
+    for (let i = 0; i < PER_ADDRESS; i++) {
+      // Each time claiming another address in front of its own: the proxy's last hop is what counts.
+      const answer = await login(proxy, { password: `guess-${i}` }, viaProxy(guesser, `198.51.100.${i}`));
+      expect(answer.status, `attempt ${i}`).toBe(401);
+    }
+    expectLimited(await login(proxy, { password: PASSWORD }, viaProxy(guesser)), 'the guesser, through the proxy');
+    expectLimited(await login(proxy, { password: PASSWORD }, viaProxy(guesser, '198.51.100.200')), 'the guesser naming a new address');
+    // Another client behind the same proxy is not locked out by the guesser.
+    const neighbour = await login(proxy, { password: PASSWORD }, viaProxy('203.0.113.8'));
+    expect(neighbour.status, neighbour.text).toBe(201);
+    // A peer that is not the proxy is counted under its own address, whatever header it sends.
+    const direct = await login('127.0.0.42', { password: PASSWORD }, viaProxy(guesser));
+    expect(direct.status, direct.text).toBe(201);
+    // A header that names no address: the proxy's own connection is counted (here not yet limited).
+    const garbage = await login(proxy, { password: PASSWORD }, { 'x-forwarded-for': 'not-an-address' });
+    expect(garbage.status, garbage.text).toBe(201);
   });
 
   it('huge and odd login bodies: a clean 400 or 413 naming the place, no internals, no cookie, not counted as guesses', async () => {

@@ -450,6 +450,21 @@ describe('user config file', () => {
     expect(readUserConfig(env)).toEqual({});
   });
 
+  it('trusted proxies: addresses and networks, from the file or the environment; anything else refused by name', () => {
+    const env = tempHome();
+    expect(loadSettings(env).trustedProxies).toEqual([]);
+    expect(setUserConfigValue('trusted_proxies', '127.0.0.1, 172.16.0.0/12,::1', env)).toEqual(['127.0.0.1', '172.16.0.0/12', '::1']);
+    expect(loadSettings(env).trustedProxies).toEqual(['127.0.0.1', '172.16.0.0/12', '::1']);
+    // The environment wins, and is checked as strictly.
+    expect(loadSettings({ ...env, HITLOOP_TRUSTED_PROXIES: '10.0.0.2' }).trustedProxies).toEqual(['10.0.0.2']);
+    expect(() => loadSettings({ ...env, HITLOOP_TRUSTED_PROXIES: '127.0.0.1,localhost' })).toThrow(
+      'HITLOOP_TRUSTED_PROXIES: "localhost" is not an IP address or network',
+    );
+    for (const bad of ['proxy.example.org', '10.0.0.0/33', '10.0.0.1/8/8', '::1/129']) {
+      expect(configError(() => setUserConfigValue('trusted_proxies', bad, env)).message).toContain(`"${bad}" is not an IP address or network`);
+    }
+  });
+
   it('hitloop config get/set/list/unset', async () => {
     const env: NodeJS.ProcessEnv = { ...tempHome(), HITLOOP_LOG_LEVEL: 'debug' };
     const output: string[] = [];
