@@ -288,10 +288,6 @@ async function bindAndAnnounce(
 ): Promise<void> {
   if (conn.closed) return;
   const row = await ctx.binding.bind(bound.agentId, conn.id);
-  // A claimed submission is as good as stored once Temporal holds its signal (the workflow is on it).
-  // A claim whose signal never left (its gateway died in between) is not: the agent is told `in_task`,
-  // with the claim on this connection, so the page sends the same submit again.
-  const claimSent = row?.status === 'in_task' && row.submitKey !== null && (await ctx.calls.submitReceived(bound.assignmentId, { agentId: bound.agentId, submitKey: row.submitKey }));
   if (conn.closed && row && isActiveAgentStatus(row.status)) {
     // Closed while being bound: this connection's reconnect window starts (a newer one ignores it).
     chainSignal(ctx, conn, 'disconnect', () =>
@@ -307,7 +303,10 @@ async function bindAndAnnounce(
     conn.send(encodeError('agent_ended', `agent ${bound.agentId} has ended (${row.status}); register again for new work`, { ref, status: row.status }));
     return;
   }
-  const status = claimSent ? 'completed' : row.status;
+  // A claimed submission is as good as stored once Temporal took its signal (the workflow is on it).
+  // A claim whose signal never left (its gateway died in between) is not: the agent is told `in_task`,
+  // with the claim on this connection, so the page sends the same submit again.
+  const status = row.status === 'in_task' && row.submitKey !== null && row.submitSent ? 'completed' : row.status;
   // Temporal answers a retried register from memory (newly assigned, as the first time): the row
   // knows better. A connection was bound to the agent before: this is a reconnect.
   const rebinding = reconnecting || row.connectionId !== null;
@@ -456,6 +455,8 @@ async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitP
         }
         throw err;
       }
+      // Before the ack: a resume from now on reports the agent completed.
+      await ctx.binding.submissionSent(agent.agentId, p.submitKey);
       conn.send(encode({ v: 1, type: 'submit_ack', submitKey: p.submitKey }));
     },
     p.submitKey,

@@ -14,7 +14,6 @@ import {
   type OnboardingSubmit,
   type UnitRequest,
   type UnitRequestResult,
-  agentSubmitSignal,
   assignmentWorkflowId,
   requestUnitUpdate,
   submitOnboardingUpdate,
@@ -198,33 +197,6 @@ export class WorkflowCalls {
     await withRetries(SIGNAL_RETRY, `signal ${signal.name} to assignment ${assignmentId}`, () => handle.signal(signal, ...args), {
       onRetry: this.#onRetry,
     });
-  }
-
-  /**
-   * Whether Temporal holds an agent's submit signal with this key: the agent's claim was sent on (the
-   * workflow is on it). False when the signal never left (its gateway died between claim and signal),
-   * and when Temporal cannot tell within `timeoutMs`: the page then sends its submit again, stored once.
-   */
-  async submitReceived(assignmentId: string, submit: { agentId: string; submitKey: string }, timeoutMs = 10_000): Promise<boolean> {
-    const look = async (): Promise<boolean> => {
-      const history = await this.#client.workflow.getHandle(assignmentWorkflowId(assignmentId)).fetchHistory();
-      return (history.events ?? []).some((e) => {
-        const signal = e.workflowExecutionSignaledEventAttributes;
-        const data = signal?.signalName === agentSubmitSignal.name ? signal.input?.payloads?.[0]?.data : undefined;
-        if (!data) return false;
-        const sent = JSON.parse(Buffer.from(data).toString('utf8')) as { agentId?: unknown; submitKey?: unknown };
-        return sent.agentId === submit.agentId && sent.submitKey === submit.submitKey;
-      });
-    };
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
-    try {
-      return await Promise.race([look().catch(() => false), late]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** Whether the Temporal server answers (for the readiness endpoint). */
