@@ -9,7 +9,8 @@
  * stopped with the run instead of coming back, as a real page does, to post externalSubmit (seed
  * 1936483637: 10 units submitted in hitloop, 9 at MTurk); and a refused worker kept the HIT it had
  * accepted instead of returning it as the page asks, holding the last free slot for a unit it could
- * not get (seed 1570447683: the run never ended).
+ * not get (seed 1570447683: the run never ended). The timeout outlasts the harness's own (8 minutes,
+ * then up to 90 s for workers finishing their last unit, then review at MTurk).
  */
 import { describe, expect, it } from 'vitest';
 import { smallChaosRun } from './support/chaosRun.ts';
