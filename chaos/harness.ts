@@ -20,7 +20,7 @@ import { checkInvariants, type InvariantResult } from './invariants.ts';
 import { Ledger } from './ledger.ts';
 import type { ManagedProcess, UnexpectedExit } from './managedProcess.ts';
 import { SeededRandom } from './random.ts';
-import { runSimulatedWorker, type WorkerBehaviour } from './simulatedWorker.ts';
+import { FINISH_AFTER_END_MS, runSimulatedWorker, type WorkerBehaviour } from './simulatedWorker.ts';
 import { startChaosMTurk, type ChaosMTurk } from './mturkMarket.ts';
 import { startChaosProlific } from './prolific.ts';
 import { startStack, type Stack } from './stack.ts';
@@ -316,7 +316,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     runEnded = true;
     clearInterval(progress);
     await injector;
-    await Promise.race([Promise.all(workers), sleep(15_000)]);
+    // Workers finishing a unit they submitted come back for it (up to FINISH_AFTER_END_MS), plus an answer's wait.
+    const finished = await Promise.race([Promise.all(workers).then(() => true), sleep(FINISH_AFTER_END_MS + 30_000).then(() => false)]);
+    if (!finished) log('  !! some simulated workers were still finishing their last unit when the checks began');
     clearInterval(temporalWatch);
     // The workflow writes the run's final status just before it returns.
     await stack.client.workflow.getHandle(taskRunWorkflowId(runId)).result().catch(() => undefined);

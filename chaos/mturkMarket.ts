@@ -21,6 +21,8 @@ export interface WorkerMarket {
   params(workerId: string): Record<string, string> | null;
   /** The unit of a registration made with `params` ended with `status`. */
   ended(params: Record<string, string>, status: string, data: Record<string, unknown> | null): void;
+  /** A registration made with `params` was refused: true when the worker gave their place back and needs new parameters. */
+  refused?(params: Record<string, string>): boolean;
 }
 
 /** The mock provider's market: a plain worker_id, nothing afterwards. */
@@ -64,6 +66,15 @@ export async function startChaosMTurk(): Promise<ChaosMTurk> {
         if (!a || a.AssignmentStatus !== 'Accepted') return;
         if (status === 'completed') mturk.externalSubmit({ assignmentId: a.AssignmentId, ...Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, String(v)])) });
         else mturk.returnAssignment(a.AssignmentId);
+      },
+      // The task page asks a refused MTurk worker to return the HIT. One who kept it held a slot for
+      // nothing: when the run's last unit was one that worker had held before (a worker gets an item
+      // once, docs/design.md §3), the workers who could take it found no HIT to accept and the run
+      // never ended (the CI timeout of seed 1570447683).
+      refused(params) {
+        const a = mturk.assignments.get(params.assignmentId!);
+        if (a?.AssignmentStatus === 'Accepted') mturk.returnAssignment(a.AssignmentId);
+        return true;
       },
     }),
     async check(db, runId, bonusUnits) {

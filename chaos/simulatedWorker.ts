@@ -49,6 +49,8 @@ interface Held {
 
 /** Long enough for a Temporal restart plus the gateway's own retries (30 s for signals). */
 const ANSWER_TIMEOUT_MS = 90_000;
+/** How long after the run's end a worker keeps coming back to finish a unit it sent a submission for. */
+export const FINISH_AFTER_END_MS = 60_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function runSimulatedWorker(workerId: string, env: WorkerEnvironment, rng: SeededRandom, behaviour: WorkerBehaviour): Promise<void> {
@@ -63,6 +65,20 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
   const market = env.market ?? MOCK_MARKET;
   let failures = 0;
   const lastSeq = new Map<string, number>();
+  let finishBy: number | null = null;
+  /**
+   * Whether to go on: while the run is on; after its end, only to finish a unit the worker sent a
+   * submission for, as a real page does when it comes back (it resumes, hears that the unit was
+   * stored, and tells the provider: MTurk's externalSubmit). A worker that stopped at once lost that
+   * last step when its socket dropped right after the submit of the run's last unit: hitloop stored
+   * the unit and the run ended, but the assignment was never submitted at MTurk.
+   */
+  const goOn = (): boolean => {
+    if (!env.stopped()) return true;
+    if (!held?.submission) return false;
+    finishBy ??= Date.now() + FINISH_AFTER_END_MS;
+    return Date.now() < finishBy;
+  };
 
   const openSocket = async (): Promise<ProtocolSocket> => {
     for (let attempt = 0; ; attempt++) {
@@ -87,7 +103,7 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
         return s;
       } catch (err) {
         ledger.count('connectFailures');
-        if (env.stopped()) throw err;
+        if (!goOn()) throw err;
         await sleep(Math.min(5_000, 250 * 2 ** Math.min(attempt, 4)) * (0.5 + rng.next()));
       }
     }
@@ -113,7 +129,7 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
   // still holds then gets its reconnect window, instead of staying bound to a live gateway with no one
   // working on it until the assignment's duration (which outlasts a small chaos run).
   try {
-    while (!env.stopped()) {
+    while (goOn()) {
       try {
         if (!socket || !socket.isOpen) {
           socket = await openSocket();
@@ -161,6 +177,9 @@ export async function runSimulatedWorker(workerId: string, env: WorkerEnvironmen
           } else if (answer.type === 'refused') {
             registrationKey = null;
             ledger.count(`refused:${String(answer.reason)}`);
+            // The page asks the worker to give their place back (an MTurk worker returns the HIT), so
+            // that a worker the run can still give a unit to may take it; they look for work again later.
+            if (market.refused?.(registrationParams)) registrationParams = null;
             if (answer.reason === 'run_not_running') return;
             if (answer.reason !== 'no_units_available' && answer.reason !== 'too_many_concurrent') {
               ledger.anomaly(`${workerId}: refused ${String(answer.reason)}: ${String(answer.detail)}`);

@@ -25,6 +25,8 @@ export interface AgentRow {
   initData: unknown;
   state: unknown;
   submitKey: string | null;
+  /** Whether Temporal took the claimed submit's signal (`submitSentAt`). */
+  submitSent: boolean;
   connectionId: string | null;
 }
 
@@ -44,13 +46,14 @@ export class AgentBinding {
   /** Bind `connectionId` to the agent; the row as it was before (null when there is no such agent). */
   async bind(agentId: string, connectionId: string): Promise<AgentRow | null> {
     const em = this.#db.em();
-    const row = await em.findOne(Agent, agentId, { fields: ['status', 'initData', 'state', 'submitKey', 'connectionId'] });
+    const row = await em.findOne(Agent, agentId, { fields: ['status', 'initData', 'state', 'submitKey', 'submitSentAt', 'connectionId'] });
     if (!row) return null;
     const before: AgentRow = {
       status: row.status,
       initData: row.initData ?? null,
       state: row.state ?? null,
       submitKey: row.submitKey ?? null,
+      submitSent: row.submitSentAt !== null && row.submitSentAt !== undefined,
       connectionId: row.connectionId ?? null,
     };
     if (HOLDING.includes(row.status)) await em.nativeUpdate(Agent, { id: agentId }, { connectionId });
@@ -92,6 +95,11 @@ export class AgentBinding {
     if (row.submitKey === submitKey && SUBMITTED_AGENT_STATUSES.includes(row.status)) return 'stored';
     if (row.submitKey !== null && row.submitKey !== undefined) return 'already_submitted';
     return HOLDING.includes(row.status) ? 'not_in_task' : 'ended';
+  }
+
+  /** Temporal took the signal of the claim `submitKey`: a resume now reports the agent completed. */
+  async submissionSent(agentId: string, submitKey: string): Promise<void> {
+    await this.#db.em().nativeUpdate(Agent, { id: agentId, submitKey, submitSentAt: null }, { submitSentAt: new Date() });
   }
 
   /** Give up a claim whose signal never reached the workflow, so the page may submit again. */

@@ -45,7 +45,7 @@ import {
 import type { RunCatalog } from './runCatalog.ts';
 import type { TokenSigner } from './tokens.ts';
 import { TemporalUnavailableError, WorkflowGoneError, type WorkflowCalls } from './workflowCalls.ts';
-import { recordAgentSession } from '../providers/agentSessions.ts';
+import { recordAgentSession, submittedAgentOfSession } from '../providers/agentSessions.ts';
 import { identifyWorker } from './workerIdentity.ts';
 import type { HitloopMetrics } from '../observability/metrics.ts';
 
@@ -129,6 +129,16 @@ async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: Regis
     if (!identity.ok) {
       conn.send(encodeError('bad_worker_identity', identity.message, { ref: 'register' }));
       return;
+    }
+    if (identity.session) {
+      // A session carries one unit. Its agent's status lets a page that lost its agent finish at the
+      // provider (the MTurk page posts externalSubmit on `completed`).
+      const done = await submittedAgentOfSession(ctx.db.em(), { provider: run.provider.type, runId: p.runId, providerWorkerId: identity.providerWorkerId, session: identity.session });
+      if (done) {
+        const why = `the unit of ${identity.session} (the ${run.provider.type} assignment this page was opened from) was already submitted (agent ${done.agentId} is ${done.status}), and an assignment carries one unit; accept new work on ${run.provider.type} to go on`;
+        conn.send(encodeError('agent_ended', why, { ref: 'register', status: done.status }));
+        return;
+      }
     }
     const request: UnitRequest = { provider: run.provider.type, providerWorkerId: identity.providerWorkerId, registrationKey: p.registrationKey };
     const started = performance.now();
@@ -293,8 +303,10 @@ async function bindAndAnnounce(
     conn.send(encodeError('agent_ended', `agent ${bound.agentId} has ended (${row.status}); register again for new work`, { ref, status: row.status }));
     return;
   }
-  // A submission acknowledged but not stored yet (the workflow is on it) is as good as stored.
-  const status = row.status === 'in_task' && row.submitKey !== null ? 'completed' : row.status;
+  // A claimed submission is as good as stored once Temporal took its signal (the workflow is on it).
+  // A claim whose signal never left (its gateway died in between) is not: the agent is told `in_task`,
+  // with the claim on this connection, so the page sends the same submit again.
+  const status = row.status === 'in_task' && row.submitKey !== null && row.submitSent ? 'completed' : row.status;
   // Temporal answers a retried register from memory (newly assigned, as the first time): the row
   // knows better. A connection was bound to the agent before: this is a reconnect.
   const rebinding = reconnecting || row.connectionId !== null;
@@ -443,6 +455,8 @@ async function onSubmit(ctx: GatewayContext, conn: GatewayConnection, p: SubmitP
         }
         throw err;
       }
+      // Before the ack: a resume from now on reports the agent completed.
+      await ctx.binding.submissionSent(agent.agentId, p.submitKey);
       conn.send(encode({ v: 1, type: 'submit_ack', submitKey: p.submitKey }));
     },
     p.submitKey,

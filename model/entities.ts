@@ -188,6 +188,8 @@ export const Agent = defineEntity({
     state: p.json<JsonData>().nullable(),
     submission: p.json<JsonData>().nullable(),
     submitKey: p.string().nullable(),
+    /** When Temporal took the signal of the claimed `submitKey` (before its ack): from then on the claim is as good as stored. */
+    submitSentAt: p.datetime().nullable(),
     createdAt: createdAt(),
     startedAt: p.datetime().nullable(),
     submittedAt: p.datetime().nullable(),

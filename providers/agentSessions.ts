@@ -8,7 +8,8 @@
  * retries of one register at once may both write it (the same session); the first row stands.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import { ProviderCall } from '../model/entities.ts';
+import { Agent, ProviderCall, Worker } from '../model/entities.ts';
+import { SUBMITTED_AGENT_STATUSES, type AgentStatus } from '../model/status.ts';
 
 const OPERATION = 'agentSession';
 const keyOf = (agentId: string): string => `agent:${agentId}`;
@@ -24,4 +25,23 @@ export async function agentSession(em: EntityManager, provider: string, agentId:
   const row = await em.findOne(ProviderCall, { provider, operation: OPERATION, requestKey: keyOf(agentId) }, { orderBy: { id: 'asc' } });
   const session = (row?.payload as { session?: unknown } | undefined)?.session;
   return typeof session === 'string' ? session : null;
+}
+
+/**
+ * The agent of the run that already submitted the unit of `session`, if any. A session carries one
+ * unit (an MTurk assignment pays once), so a new registration from it gets no second unit. Read
+ * through the worker's own submitted agents of the run (a few), whose sessions are found by key.
+ */
+export async function submittedAgentOfSession(
+  em: EntityManager,
+  at: { provider: string; runId: string; providerWorkerId: string; session: string },
+): Promise<{ agentId: string; status: AgentStatus } | null> {
+  const worker = await em.findOne(Worker, { provider: at.provider, providerWorkerId: at.providerWorkerId }, { fields: ['id'] });
+  if (!worker) return null;
+  const agents = await em.find(Agent, { taskRun: at.runId, worker: worker.id, status: { $in: [...SUBMITTED_AGENT_STATUSES] } }, { fields: ['id', 'status'] });
+  if (agents.length === 0) return null;
+  const rows = await em.find(ProviderCall, { provider: at.provider, operation: OPERATION, requestKey: { $in: agents.map((a) => keyOf(a.id)) } }, { fields: ['target', 'payload'] });
+  const row = rows.find((r) => (r.payload as { session?: unknown } | undefined)?.session === at.session);
+  const agent = row ? agents.find((a) => a.id === row.target) : undefined;
+  return agent ? { agentId: agent.id, status: agent.status } : null;
 }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentPacket } from '../gateway/protocol.ts';
 import type { Gateway } from '../gateway/server.ts';
 import { TokenSigner } from '../gateway/tokens.ts';
 import { Agent, OutboxMessage, Unit } from '../model/entities.ts';
@@ -124,6 +125,34 @@ describe('gateway protocol (SQLite)', () => {
       expect(view.agents.find((a) => a.agentId === kim.agentId)?.connected).toBe(true);
       second.send({ type: 'submit', submitKey: 'kim-1', data: { label: 'positive' } });
       await untilStatus(second, 'completed');
+    });
+
+    it('a submit claimed but never signalled (its gateway died in between) is no submission: a resume shows in_task, and the same submit sent again is stored; an acknowledged one resumes as completed', async () => {
+      const runId = await launchRunning(stack, formConfig({}, 2));
+      // The claim a gateway writes before it signals the workflow, left behind by a gateway killed before the signal.
+      const lena = await working(runId, 'lena');
+      await stack.db.em().nativeUpdate(Agent, { id: lena.agentId }, { submitKey: 'lena-lost' });
+      lena.conn.close();
+      const back = await open();
+      back.resume(runId, lena.agentId, lena.token, lena.conn.lastSeq);
+      const resumed = await back.expect<AgentPacket>((p) => p.type === 'agent');
+      expect(resumed.status).toBe('in_task');
+      back.send({ type: 'submit', submitKey: 'lena-lost', data: { label: 'negative' } });
+      await back.expect((p) => p.type === 'submit_ack' && p.submitKey === 'lena-lost');
+      await untilStatus(back, 'completed');
+      expect(await stack.db.em().findOneOrFail(Agent, lena.agentId)).toMatchObject({ status: 'completed', submitKey: 'lena-lost', submission: { label: 'negative' } });
+
+      // Acknowledged, so Temporal holds the signal: a resume says completed, even before the workflow stored it.
+      const mona = await working(runId, 'mona');
+      mona.conn.send({ type: 'submit', submitKey: 'mona-1', data: { label: 'positive' } });
+      await mona.conn.expect((p) => p.type === 'submit_ack');
+      await eventually(async () => ((await stack.db.em().findOneOrFail(Agent, mona.agentId)).status === 'completed' ? true : undefined), "mona's submission stored");
+      // The row as it is between the ack and the workflow's write.
+      await stack.db.em().nativeUpdate(Agent, { id: mona.agentId }, { status: 'in_task' });
+      mona.conn.close();
+      const again = await open();
+      again.resume(runId, mona.agentId, mona.token, 0);
+      expect((await again.expect<AgentPacket>((p) => p.type === 'agent')).status).toBe('completed');
     });
 
     it("drops a socket that answers no ping, and the agent's reconnect window starts", async () => {

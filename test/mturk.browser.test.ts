@@ -122,6 +122,27 @@ describe('a run on the local MTurk in Chromium', () => {
     await page.close();
   });
 
+  it('asks a worker who accepted a slot no unit is free for to return the HIT', async () => {
+    const runId = await launchRunning(stack, formConfig({ provider: MTURK_SANDBOX }, 1));
+    const [hit] = [...fake.mturk.hits.values()].filter((h) => h.Question.includes(`/task/${runId}`));
+    fake.mturk.call('CreateAdditionalAssignmentsForHIT', { HITId: hit!.HITId, NumberOfAdditionalAssignments: 1 });
+    const link = (workerId: string): string => {
+      const accepted = fake.mturk.accept(hit!.HITId, workerId);
+      const url = new URL(`${gateway.url}/task/${runId}`);
+      for (const [key, value] of Object.entries({ hitloop_mturk: 'sandbox', assignmentId: accepted.AssignmentId, hitId: hit!.HITId, workerId, turkSubmitTo: fake.url })) {
+        url.searchParams.set(key, value);
+      }
+      return url.toString();
+    };
+    const holder = await openPage(link('A3HOLDINGWORKER'));
+    await holder.waitForSelector('body[data-state="working"]', { timeout: 60_000 });
+    const late = await openPage(link('A4LATEWORKER'));
+    await late.waitForSelector('body[data-state="no_work"]', { timeout: 60_000 });
+    expect(await late.textContent('body')).toContain('There is no work available for you right now. Please return the HIT on MTurk so your place goes to someone else.');
+    await late.close();
+    await holder.close();
+  });
+
   it('refuses a page whose link names another worker than the assignment\'s', async () => {
     const runId = await launchRunning(stack, formConfig({ provider: MTURK_SANDBOX }, 1));
     const [hit] = [...fake.mturk.hits.values()].filter((h) => h.Question.includes(`/task/${runId}`));

@@ -13,11 +13,13 @@ import { WorkflowCalls } from '../gateway/workflowCalls.ts';
 import { Agent, ProviderCall, Review, Unit } from '../model/entities.ts';
 import { recordAgentSession } from '../providers/agentSessions.ts';
 import { ensureQualification } from '../qualifications/grants.ts';
-import { identifyMTurkWorker } from '../providers/mturk/identity.ts';
+import { clearMTurkIdentityCache, identifyMTurkWorker } from '../providers/mturk/identity.ts';
 import { mturkProvider, notifyMTurkWorkers } from '../providers/mturk/provider.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
 import { agentReturnedSignal, agentSubmitSignal, assignmentWorkflowId } from '../workflows/definitions.ts';
+import type { AgentPacket } from '../gateway/protocol.ts';
+import { connect, nextError, startTestGateway, untilStatus } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
 import { waitForUnitStatus } from './support/completeUnits.ts';
 import { MTURK_SANDBOX, TEST_AWS_KEY, startLocalMTurk, useAwsKey } from './support/localMTurk.ts';
@@ -318,6 +320,48 @@ describe('mturk provider against the local MTurk', () => {
 
     await mturkProvider.expireUnit(ctx(), { runId, unitId: unit!.id, providerUnitId: secondId, requestKey: 'expire-second' });
     expect(fake.mturk.hitOf(secondId).HITStatus).toBe('Reviewable');
+  });
+
+  it('gives an MTurk assignment one unit: a new registration from an assignment whose unit is stored is answered with that agent\'s end, and MTurk\'s Submitted is refused', async () => {
+    const runId = await launchedRun({}, 2);
+    const [hit] = hitsOf(runId);
+    const workerId = 'A6ONEUNITWORKER';
+    const accepted = fake.mturk.accept(hit!.HITId, workerId);
+    const params = { assignmentId: accepted.AssignmentId, hitId: hit!.HITId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
+    const gateway = await startTestGateway(stack);
+    try {
+      const conn = await connect(gateway);
+      conn.register(runId, params, 'first-page-load');
+      const agent = await conn.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent');
+      await untilStatus(conn, 'in_task');
+      conn.send({ type: 'submit', submitKey: 'one-unit', data: { label: 'positive' } });
+      await conn.expect((p) => p.type === 'submit_ack', 60_000, 'the submit_ack');
+      await waitForUnitStatus(stack.db, agent.unitId, 'completed');
+      conn.close();
+
+      // The page lost its agent (new tab, storage cleared) before posting externalSubmit: the identity
+      // cache confirms the assignment, but its one unit is stored, so no second unit; the page hears
+      // that the unit ended completed, which makes it post externalSubmit.
+      const again = await connect(gateway);
+      again.register(runId, params, 'second-page-load');
+      const answer = await nextError(again, 'agent_ended');
+      expect(answer).toMatchObject({ ref: 'register', status: 'completed' });
+      expect(answer.message).toContain(`the unit of ${accepted.AssignmentId}`);
+      expect(answer.message).toContain('an assignment carries one unit');
+      expect(await stack.db.em().count(Agent, { taskRun: runId })).toBe(1);
+      expect(await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })).toBe(1);
+      again.close();
+
+      // Once MTurk has it Submitted, GetAssignment alone refuses it (a process that never confirmed it).
+      fake.mturk.externalSubmit({ assignmentId: accepted.AssignmentId, label: 'positive' });
+      clearMTurkIdentityCache();
+      await expect(identifyMTurkWorker({ runId, params, secret: stack.settings.secret })).resolves.toEqual({
+        ok: false,
+        message: 'this assignment was already submitted on MTurk, and an assignment carries one unit; accept a new HIT to work again',
+      });
+    } finally {
+      await gateway.close();
+    }
   });
 
   it('reviews units of a 300-unit run asking MTurk only about their own assignments (the rule without a session lists every HIT)', { timeout: 600_000 }, async () => {

@@ -97,6 +97,13 @@ const store = {
 const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
 const client = new HitloopClient({ url: wsUrl, runId, params, store, onEvent });
 
+/** A refused worker who holds a place at their provider is asked to give it back, so someone the run can still serve may take it. */
+function giveBackPlease() {
+  if (params.PROLIFIC_PID) return ' Please return the study on Prolific so your place goes to someone else.';
+  if (params.assignmentId && params.turkSubmitTo && !isMTurkPreview(params)) return ' Please return the HIT on MTurk so your place goes to someone else.';
+  return '';
+}
+
 function onEvent(event) {
   switch (event.type) {
     case 'connecting':
@@ -124,7 +131,7 @@ function onEvent(event) {
       setState(
         'no_work',
         'No work available',
-        `${REASONS[event.reason] ?? 'This task is not available to you right now.'}${params.PROLIFIC_PID ? ' Please return the study on Prolific so your place goes to someone else.' : ''}`,
+        `${REASONS[event.reason] ?? 'This task is not available to you right now.'}${giveBackPlease()}`,
       );
       body.dataset.reason = event.reason;
       return;

@@ -3,9 +3,12 @@
  * `workerId` and `turkSubmitTo`; anyone can type those into a link, so before a unit is bound the
  * gateway asks MTurk (GetAssignment) whether that assignment exists, belongs to that worker and
  * HIT, and whether the HIT is one of this run's (its ExternalURL is this run's task page). A
- * confirmed answer is cached per process: a reload or a second unit on the same assignment does not
- * ask again. The preview (`assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE`) never registers. The assignment
- * id is the agent's session (providers/agentSessions.ts): review pays through it.
+ * confirmed answer is cached per process: a reload or a registration after a released unit on the
+ * same assignment does not ask again. An assignment carries one unit: one MTurk reports Submitted
+ * (or reviewed) is refused here; one whose unit hitloop stored already, which the cache cannot know
+ * of, is refused by the gateway (`submittedAgentOfSession` in providers/agentSessions.ts). The
+ * preview (`assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE`) never registers. The assignment id is the
+ * agent's session (providers/agentSessions.ts): review pays through it.
  */
 import { GetAssignmentCommand } from '@aws-sdk/client-mturk';
 import type { WorkerIdentity, WorkerIdentityRequest } from '../types.ts';
@@ -66,6 +69,9 @@ export async function identifyMTurkWorker({ runId, params }: WorkerIdentityReque
   if (taskPageRunId(HIT?.Question) !== runId) return { ok: false, message: 'this HIT is not one of this task run\'s; open the task from its own HIT' };
   if (Assignment.AssignmentStatus === 'Approved' || Assignment.AssignmentStatus === 'Rejected') {
     return { ok: false, message: 'this assignment was already reviewed; accept a new HIT to work again' };
+  }
+  if (Assignment.AssignmentStatus === 'Submitted') {
+    return { ok: false, message: 'this assignment was already submitted on MTurk, and an assignment carries one unit; accept a new HIT to work again' };
   }
   if (confirmed.size >= CACHE_LIMIT) confirmed.delete(confirmed.keys().next().value!);
   confirmed.set(assignmentId, { workerId, hitId, runId });
