@@ -3,15 +3,32 @@
  * (`z.toJSONSchema`), so the document says exactly what the server validates and answers.
  */
 import { z } from 'zod';
+import { STORABLE_TEXT_PATTERN } from '../model/storableJson.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from './auth.ts';
 import { ErrorSchema } from './schemas.ts';
 import type { Route } from './routes.ts';
 
 type JsonSchema = Record<string, unknown>;
 
+/**
+ * Every string the API reads (path, query, body values and keys) is refused when it holds what the
+ * databases cannot store (api/errors.ts `unstorableInput`), so the document says so on each: a
+ * `pattern` without NUL, or beside a schema's own pattern an `allOf` one (enums are exact already);
+ * lone surrogates are ruled out once for all, in the description (model/storableJson.ts says why).
+ */
+function storableStrings(ctx: { jsonSchema: JsonSchema }): void {
+  const schema = ctx.jsonSchema;
+  if (schema.type !== 'string' || schema.enum !== undefined || schema.const !== undefined) return;
+  const allOf = (schema.allOf as JsonSchema[] | undefined) ?? [];
+  // zod calls this again for a schema used in several places (and for its .optional()): once is enough.
+  if (schema.pattern === STORABLE_TEXT_PATTERN || allOf.some((part) => part.pattern === STORABLE_TEXT_PATTERN)) return;
+  if (schema.pattern === undefined) schema.pattern = STORABLE_TEXT_PATTERN;
+  else schema.allOf = [...allOf, { pattern: STORABLE_TEXT_PATTERN }];
+}
+
 /** Schemas with a `meta({ id })` become components, referenced from everywhere they are used. */
 function schemaOf(schema: z.ZodType, io: 'input' | 'output', components: Record<string, JsonSchema>): JsonSchema {
-  const generated = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' });
+  const generated = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12', ...(io === 'input' ? { override: storableStrings } : {}) });
   // Schemas named with meta({ id }) come out in $defs: they live among the document's components.
   const json = JSON.parse(JSON.stringify(generated).replaceAll('"#/$defs/', '"#/components/schemas/')) as JsonSchema & {
     $defs?: Record<string, JsonSchema>;
@@ -39,8 +56,10 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const parameters: unknown[] = [];
+    const pathSchemas = (route.params ? schemaOf(route.params, 'input', components).properties : undefined) as Record<string, JsonSchema> | undefined;
     for (const name of route.path.match(/\{(\w+)\}/g) ?? []) {
-      parameters.push({ name: name.slice(1, -1), in: 'path', required: true, schema: { type: 'string' } });
+      const param = name.slice(1, -1);
+      parameters.push({ name: param, in: 'path', required: true, schema: pathSchemas?.[param] ?? { type: 'string', pattern: STORABLE_TEXT_PATTERN } });
     }
     if (route.query) {
       const q = schemaOf(route.query, 'input', components) as { properties?: Record<string, JsonSchema>; required?: string[] };
@@ -63,12 +82,17 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
     responses[429] = tooManyAttempts;
     if (route.path.includes('{')) responses[404] = errorResponse('no such run or qualification');
     if (route.method !== 'GET') responses[409] = errorResponse('refused as asked (the message says why); nothing was changed');
+    if (route.body) {
+      responses[413] = errorResponse('the request body is too large; nothing was changed');
+      responses[415] = errorResponse('the request body is not sent as application/json; nothing was changed');
+    }
     responses[503] = errorResponse('the console is off: no operator password is configured');
     const operation: Record<string, unknown> = {
       summary: route.summary,
       operationId: `${route.method.toLowerCase()}${route.path.replace('/api/v1', '').replace(/\{(\w+)\}/g, 'By_$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
       ...(parameters.length ? { parameters } : {}),
-      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input', components) } } } } : {}),
+      // An empty body is read as {} (api/server.ts), so a body is optional exactly where {} is valid.
+      ...(route.body ? { requestBody: { required: !route.body.safeParse({}).success, content: { 'application/json': { schema: schemaOf(route.body, 'input', components) } } } } : {}),
       responses,
       ...(route.auth ? {} : { security: [] }),
     };
@@ -89,7 +113,8 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       description:
         'What the command line does, over HTTP: runs, caps, shutdown, review, bonuses, qualifications, blocks, export. ' +
         `Authenticate with \`Authorization: Bearer <operator password>\`, or log in (POST /api/v1/session) for the ${SESSION_COOKIE} cookie; ` +
-        `with the cookie, every change also carries the ${CSRF_HEADER} header. Every error answers {code, message}.`,
+        `with the cookie, every change also carries the ${CSRF_HEADER} header. Every error answers {code, message}. ` +
+        'Strings are well-formed Unicode without NUL (U+0000), as in I-JSON (RFC 7493): the databases cannot store the others, so a request holding one is refused with 400.',
     },
     components: {
       schemas: components,

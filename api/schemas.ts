@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { REVIEW_DECISIONS, UNIT_KINDS } from '../model/entities.ts';
 import { AGENT_STATUSES, TASK_RUN_STATUSES, UNIT_STATUSES } from '../model/status.ts';
-import { REQUEST_KEY_PATTERN, bonusReasonSchema } from '../review/requests.ts';
+import { NOT_BLANK, REQUEST_KEY_PATTERN, bonusReasonSchema } from '../review/requests.ts';
 import { EXPORT_FORMATS } from '../export/exportRun.ts';
 import { RunLimitsChangeSchema } from '../workflows/definitions.ts';
 
@@ -68,16 +68,33 @@ export const RunListSchema = z.looseObject({ runs: z.array(RunSchema) }).meta({ 
 // minProperties: the refinement that asks for one setting at least, said in the document too.
 export const LimitsChangeSchema = RunLimitsChangeSchema.meta({ id: 'RunLimitsChange', description: 'The caps to change (one at least); the rest stay.', minProperties: 1 });
 export const LimitsResultSchema = z.looseObject({ limits: RunLimitsSchema });
-export const ShutdownSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+export const ShutdownSchema = z.strictObject({
+  reason: z
+    .string('a shutdown reason is text')
+    .regex(NOT_BLANK, 'a shutdown reason, when given, is not blank')
+    .max(500, 'a shutdown reason is at most 500 characters')
+    .trim()
+    .optional(),
+});
 
 export const RunParams = z.object({ runId: z.string().min(1).max(200) });
+
+/**
+ * A whole number in a query string, digits only: an empty `offset=` (or ` 5`, `1e2`, `0x10`) is refused
+ * with `message` rather than read as a number the way `Number()` would. The document says `integer`.
+ */
+const queryInteger = (message: string, min: number, max: number, fallback: number) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' ? (/^[0-9]+$/.test(value) ? Number(value) : Number.NaN) : value),
+    z.number(message).int(message).min(min, message).max(max, message).default(fallback),
+  );
 
 export const UnitPageQuery = z.strictObject({
   status: z.enum(['awaiting', 'reviewed', 'all'], "status must be awaiting, reviewed or all").default('awaiting'),
   worker: z.string().min(1).max(200).optional(),
   by: z.enum(['item', 'worker'], 'by must be item or worker').default('item').meta({ description: 'The order of the units: by item, or by worker (then by item).' }),
-  offset: z.coerce.number('offset must be a whole number >= 0').int().min(0).default(0),
-  limit: z.coerce.number('limit must be a whole number 1..200').int().min(1).max(200).default(50),
+  offset: queryInteger('offset must be a whole number >= 0', 0, Number.MAX_SAFE_INTEGER, 0),
+  limit: queryInteger('limit must be a whole number 1..200', 1, 200, 50),
 });
 
 const blockBase = { part: z.enum(['item', 'answer']), field: z.string(), label: z.string(), help: z.string().optional() };

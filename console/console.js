@@ -198,30 +198,32 @@ function progressOf(run) {
   return h('span', { class: 'progress' }, h('progress', { max: Math.max(total, 1), value: done }), ` ${done} / ${total}`);
 }
 
+const RUN_COLUMNS = ['Run', 'Task', 'Status', 'Progress', 'Spend / max', 'Time left'];
+
 function showRuns() {
   const body = h('tbody');
   view(
     'runs',
     h('h1', {}, 'Task runs'),
-    h(
-      'div',
-      { class: 'scroll' },
-      h('table', { id: 'runs' }, h('thead', {}, h('tr', {}, ...['Run', 'Task', 'Status', 'Progress', 'Spend / max', 'Time left'].map((t) => h('th', {}, t)))), body),
-    ),
+    h('div', { class: 'scroll' }, h('table', { id: 'runs', class: 'stacking' }, h('thead', {}, h('tr', {}, ...RUN_COLUMNS.map((t) => h('th', {}, t)))), body)),
   );
   poll(3000, async () => {
     const { runs } = await api('GET', '/api/v1/runs');
+    // Each cell carries its column's name: on a narrow screen a row is stacked as a card of labelled lines.
+    const cells = (...values) => values.map((value, i) => h('td', { 'data-label': RUN_COLUMNS[i] }, value));
     body.replaceChildren(
       ...runs.map((run) =>
         h(
           'tr',
           { dataset: { runId: run.runId } },
-          h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(run.runId)}` }, run.runId)),
-          h('td', {}, run.taskName),
-          h('td', {}, run.status),
-          h('td', {}, progressOf(run)),
-          h('td', {}, `${money(run.spend)} / ${money(run.maxSpend)}`),
-          h('td', {}, duration(run.secondsLeft)),
+          ...cells(
+            h('a', { href: `#/runs/${encodeURIComponent(run.runId)}` }, run.runId),
+            run.taskName,
+            run.status,
+            progressOf(run),
+            `${money(run.spend)} / ${money(run.maxSpend)}`,
+            duration(run.secondsLeft),
+          ),
         ),
       ),
     );

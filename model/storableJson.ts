@@ -22,6 +22,14 @@ export function unstorableText(text: string): string | null {
   return null;
 }
 
+/**
+ * The well-formed strings `unstorableText` accepts (no NUL), as a regular expression source for
+ * documents (the API's OpenAPI schemas). Lone surrogates are left to "strings are well-formed Unicode"
+ * (I-JSON, RFC 7493): a pattern naming U+D800-U+DFFF cannot be compiled by engines that read code
+ * points as Unicode scalar values (Rust's, behind schemathesis's validator), which drop it.
+ */
+export const STORABLE_TEXT_PATTERN = '^[^\\u0000]*$';
+
 export interface UnstorableProblem {
   path: PropertyKey[];
   message: string;

@@ -54,11 +54,19 @@ export function parseBonusAmount(raw: unknown): number {
   return amount;
 }
 
+/**
+ * A character `String.prototype.trim` keeps: a text with one is not blank. Spelled out rather than
+ * `\S` so that the OpenAPI document's `pattern` (api/openapi.ts) means the same to engines other than
+ * JavaScript's, whose `\s` differs (Python's takes U+001C-U+001F as spaces, trim does not).
+ */
+export const NOT_BLANK = /[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+
+// Checked before trimming, so that the limits are those of the text sent (as the API's document says).
 export const bonusReasonSchema = z
   .string({ error: 'a bonus needs a reason (shown to the worker)' })
-  .trim()
-  .min(1, 'a bonus needs a reason (shown to the worker)')
-  .max(1000, 'a bonus reason is at most 1000 characters');
+  .regex(NOT_BLANK, 'a bonus needs a reason (shown to the worker)')
+  .max(1000, 'a bonus reason is at most 1000 characters')
+  .trim();
 
 export function parseBonusReason(raw: unknown): string {
   const parsed = bonusReasonSchema.safeParse(raw);

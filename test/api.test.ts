@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OperatorAuth } from '../api/auth.ts';
 import { LoginLimiter } from '../api/loginLimits.ts';
 import { ApiError } from '../api/errors.ts';
+import { STORABLE_TEXT_PATTERN } from '../model/storableJson.ts';
 import type { Gateway } from '../gateway/server.ts';
 import { Bonus, GrantedQualification, ProviderCall, Review, Worker } from '../model/entities.ts';
 import { completeUnit, type Assigned } from './support/completeUnits.ts';
@@ -108,6 +109,44 @@ describe('operator JSON API', () => {
     expect(result.valid).toBe(true);
     doc = answer.body as OpenApiDoc;
     expect(Object.keys(doc.paths).length).toBeGreaterThanOrEqual(12);
+  });
+
+  it('the document says what the API refuses: NUL in any string read, an offset that is not digits; a body only where {} is not enough', async () => {
+    type Schema = Record<string, unknown>;
+    type Operation = { parameters?: Array<{ schema: Schema }>; requestBody?: { required: boolean; content: Record<string, { schema: Schema }> } };
+    const components = (doc.components as { schemas: Record<string, Schema> }).schemas;
+    const strings: Schema[] = [];
+    const collect = (schema: unknown): void => {
+      if (Array.isArray(schema)) return schema.forEach(collect);
+      if (typeof schema !== 'object' || schema === null) return;
+      const node = schema as Schema;
+      if (typeof node.$ref === 'string') return collect(components[node.$ref.split('/').pop()!]);
+      if (node.type === 'string' && node.enum === undefined) strings.push(node);
+      Object.values(node).forEach(collect);
+    };
+    const operations = Object.values(doc.paths as unknown as Record<string, Record<string, Operation>>).flatMap((ops) => Object.values(ops));
+    for (const operation of operations) {
+      for (const parameter of operation.parameters ?? []) collect(parameter.schema);
+      collect(operation.requestBody?.content['application/json']?.schema);
+    }
+    expect(strings.length).toBeGreaterThan(20);
+    for (const schema of strings) {
+      const patterns = [schema.pattern, ...((schema.allOf as Schema[] | undefined) ?? []).map((part) => part.pattern)];
+      expect(patterns, JSON.stringify(schema)).toContain(STORABLE_TEXT_PATTERN);
+    }
+    const shutdown = (doc.paths as unknown as Record<string, Record<string, Operation>>)['/api/v1/runs/{runId}/shutdown']!.post!;
+    expect(shutdown.requestBody?.required).toBe(false);
+    const reviews = (doc.paths as unknown as Record<string, Record<string, Operation>>)['/api/v1/runs/{runId}/reviews']!.post!;
+    expect(reviews.requestBody?.required).toBe(true);
+
+    for (const offset of ['', ' 1', '1e1', '0x1', '-1']) {
+      const answer = await call('GET', `/api/v1/runs/${runId}/units?offset=${encodeURIComponent(offset)}`, { bearer: PASSWORD });
+      expect(answer.status, offset).toBe(400);
+      expect((answer.body as { message: string }).message).toContain('query.offset: offset must be a whole number >= 0');
+    }
+    const nul = await call('GET', `/api/v1/runs/${runId}/units?worker=%00`, { bearer: PASSWORD });
+    expect(nul.status).toBe(400);
+    expect((nul.body as { message: string }).message).toContain('NUL');
   });
 
   it('logs in: wrong password 401; right one sets an HTTP-only SameSite=Strict cookie and answers a CSRF token', async () => {
@@ -316,8 +355,12 @@ describe('operator JSON API', () => {
     expect(await unknownApi.json()).toMatchObject({ code: 'not_found' });
   });
 
-  it('DELETE /session logs out; POST /runs/{runId}/shutdown ends the run', async () => {
-    const shut = await call('POST', `/api/v1/runs/${runId}/shutdown`, { body: { reason: 'test over' }, cookie: session.cookie, csrf: session.csrf });
+  it('DELETE /session logs out; POST /runs/{runId}/shutdown ends the run (a blank reason is refused, no body is fine)', async () => {
+    const blank = await call('POST', `/api/v1/runs/${runId}/shutdown`, { body: { reason: ' \t ' }, cookie: session.cookie, csrf: session.csrf });
+    expect(blank.status).toBe(400);
+    expect((blank.body as { message: string }).message).toContain('body.reason: a shutdown reason, when given, is not blank');
+    expect((await stack.operator.status(runId)).status).toBe('running');
+    const shut = await call('POST', `/api/v1/runs/${runId}/shutdown`, { cookie: session.cookie, csrf: session.csrf });
     expect(shut.status).toBe(200);
     expect(['cancelled', 'completed']).toContain((shut.body as { status: string }).status);
     await eventually(async () => ((await stack.operator.status(runId)).status === 'cancelled' ? true : undefined), 'the run to be cancelled');

@@ -205,12 +205,22 @@ describe('operator console in Chromium', () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, 'console-review-bonus.png'), fullPage: true });
   }, 240_000);
 
-  it('works on a phone-sized screen', async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
+  it('works on a phone-sized screen: nothing overflows the viewport, every runs cell is whole and labelled', async () => {
+    await page.setViewportSize({ width: 375, height: 812 });
     await page.goto(`${gateway.url}/admin#/runs`);
     await page.waitForSelector(`#runs tr[data-run-id="${runId}"]`);
-    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
-    expect(overflow).toBeLessThanOrEqual(1);
+    expect(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+    // Not cut inside its box either: the table needs no scrolling, and each cell lies within the screen.
+    expect(await page.evaluate<number>("document.querySelector('#runs').parentElement.scrollWidth - document.querySelector('#runs').parentElement.clientWidth")).toBeLessThanOrEqual(0);
+    const cells = await page.$$eval(`#runs tr[data-run-id="${runId}"] td`, (tds) =>
+      tds.map((td) => ({ left: td.getBoundingClientRect().left, right: td.getBoundingClientRect().right, label: td.dataset.label, text: td.textContent })),
+    );
+    expect(cells.map((cell) => cell.label)).toEqual(['Run', 'Task', 'Status', 'Progress', 'Spend / max', 'Time left']);
+    for (const cell of cells) {
+      expect(cell.left, JSON.stringify(cell)).toBeGreaterThanOrEqual(0);
+      expect(cell.right, JSON.stringify(cell)).toBeLessThanOrEqual(375);
+    }
+    expect(cells[0]!.text).toBe(runId);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'console-runs-phone.png'), fullPage: true });
   });
 });

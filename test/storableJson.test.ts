@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { originPolicy } from '../gateway/originPolicy.ts';
-import { MAX_JSON_DEPTH, findUnstorable, storableJsonObject, storableString, unstorableText } from '../model/storableJson.ts';
+import { MAX_JSON_DEPTH, STORABLE_TEXT_PATTERN, findUnstorable, storableJsonObject, storableString, unstorableText } from '../model/storableJson.ts';
 
 describe('storable strings and JSON', () => {
   it('refuses NUL and lone surrogates anywhere in a string, accepts every well-formed string without NUL', () => {
@@ -19,6 +19,17 @@ describe('storable strings and JSON', () => {
     );
     expect(storableString().safeParse('ok 😀').success).toBe(true);
     expect(storableString().safeParse('\ud83d').success).toBe(false);
+  });
+
+  it('STORABLE_TEXT_PATTERN (the OpenAPI document\'s strings) matches exactly the well-formed strings unstorableText accepts', () => {
+    const pattern = new RegExp(STORABLE_TEXT_PATTERN);
+    const pieces = fc.array(fc.constantFrom('\u0000', '😀', 'a', 'é', '\n', '\u0001'), { maxLength: 8 }).map((p) => p.join(''));
+    fc.assert(
+      fc.property(fc.oneof(pieces, fc.string({ unit: 'grapheme' })), (s) => {
+        expect(pattern.test(s), JSON.stringify(s)).toBe(unstorableText(s) === null);
+      }),
+      { seed: 15, numRuns: 1000 },
+    );
   });
 
   it('accepted objects are the very object given and survive a JSON round trip unchanged; keys like __proto__ are data', () => {

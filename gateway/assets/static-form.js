@@ -394,6 +394,9 @@ moreButton.addEventListener('click', () => {
   onboardingForm?.reset();
   formError.textContent = '';
   delete body.dataset.reason;
+  // Leave the last unit's state first: its `submitted` keeps `in_task` from showing the form, and the
+  // next unit's agent packet may already say `in_task` (no `accepted` before it to move the page on).
+  setState('connecting', 'Looking for more work…');
   client.registerAgain();
 });
 
