@@ -191,7 +191,12 @@ export const ReviewResultsSchema = z.looseObject({ results: z.array(ReviewResult
 
 export const BonusRequestSchema = z.strictObject({
   unitId: z.string().min(1).max(200),
-  amount: z.number('a bonus amount must be a number such as 0.5').positive('a bonus amount must be greater than 0'),
+  // The same rules as review/requests.ts parseBonusAmount, here so the OpenAPI document states them.
+  amount: z
+    .number('a bonus amount must be a number such as 0.5')
+    .positive('a bonus amount must be greater than 0')
+    .multipleOf(0.0001, 'a bonus amount has at most 4 decimal places')
+    .lt(1e10, 'a bonus amount must be below 10,000,000,000'),
   reason: bonusReasonSchema,
   requestKey,
 });
