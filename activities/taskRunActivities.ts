@@ -16,7 +16,7 @@ import { ACTIVE_AGENT_STATUSES, type TaskRunStatus, type UnitStatus, isFinalTask
 import { blueprints, providers } from '../registry/builtins.ts';
 import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/definitions.ts';
 import type { RunPlan } from '../workflows/runPlan.ts';
-import { registerWorker } from '../registration/assign.ts';
+import { registerWorkers } from '../registration/assign.ts';
 import { type ActivityDeps, permanentFailure, providerContext } from './context.ts';
 import { itemKeyOf } from './itemClaims.ts';
 import { enqueueForAgents } from './outbox.ts';
@@ -295,7 +295,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
   }
 
   /**
-   * Decide a batch of registrations in order, one transaction each (registration/assign.ts).
+   * Decide a batch of registrations in order, in one transaction (registration/assign.ts).
    * Agent ids derive from the registration, so a retry (or a re-run with another batch) finds the agents it made.
    * `agentId` in a request is only set by runs from before derived ids.
    */
@@ -305,14 +305,18 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     requests: Array<UnitRequest & { agentId?: string }>;
   }): Promise<UnitRequestResult[]> {
     const { run, config } = await loadRun(db.em(), input.runId);
-    const forRegistration = { runId: input.runId, taskId: run.task.id, config, limits: input.limits, blueprint: blueprints.get(config.blueprint.type) };
+    const forRegistration = {
+      runId: input.runId,
+      taskId: run.task.id,
+      config,
+      limits: input.limits,
+      blueprint: blueprints.get(config.blueprint.type),
+      items: run.assignmentCount,
+    };
     // The workflow run deciding: an agent it made before a crash or a workflow-task retry is new to it.
     const decidedBy = Context.current().info.workflowExecution?.runId ?? 'standalone';
-    const results: UnitRequestResult[] = [];
-    for (const { agentId, ...request } of input.requests) {
-      results.push(await registerWorker(db, forRegistration, { ...request, legacyAgentId: agentId }, decidedBy));
-    }
-    return results;
+    const requests = input.requests.map(({ agentId, ...request }) => ({ ...request, legacyAgentId: agentId }));
+    return registerWorkers(db, forRegistration, requests, decidedBy);
   }
 
   return {

@@ -42,6 +42,11 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ result: T; ms: n
 /**
  * Runs `total` jobs with at most `concurrency` in flight (a closed loop per slot), recording each
  * job's latency. Returns the latencies and the wall time of the whole batch.
+ *
+ * A failed job stops the loop from starting more, and the loop returns (throwing the first error)
+ * only once every job in flight has ended: a caller that then closes its connections never closes
+ * one under a request still retrying (the Temporal client's retry timer then throws "Channel has been
+ * shut down" from nowhere, killing the process and hiding the error that stopped the loop).
  */
 export async function closedLoop(
   total: number,
@@ -49,18 +54,30 @@ export async function closedLoop(
   job: (index: number) => Promise<void>,
 ): Promise<{ latenciesMs: number[]; wallMs: number }> {
   const latenciesMs: number[] = [];
+  const failures: unknown[] = [];
   let next = 0;
   const start = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, total) }, async () => {
       for (;;) {
         const index = next++;
-        if (index >= total) return;
+        if (index >= total || failures.length > 0) return;
         const t0 = performance.now();
-        await job(index);
+        try {
+          await job(index);
+        } catch (err) {
+          failures.push(err);
+          return;
+        }
         latenciesMs.push(performance.now() - t0);
       }
     }),
   );
+  if (failures.length > 0) {
+    const first = failures[0] instanceof Error ? failures[0] : new Error(String(failures[0]));
+    throw new Error(`${failures.length} of ${latenciesMs.length + failures.length} jobs failed (${concurrency} concurrent); the first: ${first.message}`, {
+      cause: first,
+    });
+  }
   return { latenciesMs, wallMs: performance.now() - start };
 }

@@ -42,8 +42,13 @@ export async function runGatewayProcess(opts: GatewayProcessOptions = {}): Promi
 // As a process of a stack (hitloop stack, the harness): everything it says is a JSON log record on
 // stderr ('gateway listening' carries the URL), so one log format covers every process.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runGatewayProcess().catch((err: unknown) => {
-    createLogger('fatal', 'gateway').fatal({ error: (err as Error).message }, 'gateway failed');
-    process.exit(1);
-  });
+  runGatewayProcess().then(
+    // Exit explicitly: a retry the Temporal client scheduled before its connection closed would
+    // otherwise keep the process alive until it fires on the closed connection, and throws.
+    () => process.exit(0),
+    (err: unknown) => {
+      createLogger('fatal', 'gateway').fatal({ error: (err as Error).message }, 'gateway failed');
+      process.exit(1);
+    },
+  );
 }

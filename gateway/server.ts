@@ -90,6 +90,7 @@ export interface Gateway {
 
 const DEFAULT_PING_INTERVAL_MS = 15_000;
 const SHUTDOWN_WAIT_MS = 10_000;
+const CANCEL_WAIT_MS = 2_000;
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const log = opts.log;
@@ -332,6 +333,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await Promise.all(socketsClosed);
       // The disconnect signals of the sockets just closed, and any other signal still on its way.
       await Promise.race([Promise.allSettled([...inFlight]), sleep(SHUTDOWN_WAIT_MS)]);
+      // What still waits on Temporal (a registration under load) is cancelled before its connection closes.
+      calls.stop();
+      await Promise.race([Promise.allSettled([...inFlight]), sleep(CANCEL_WAIT_MS)]);
       await liveness.stop();
       await delivery.stop();
       server.closeAllConnections();

@@ -79,13 +79,27 @@ function isNotFound(err: unknown): boolean {
   return /workflow execution already completed|not found/i.test(errorChainText(err));
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts (the next attempt then sees it). */
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 
 /** Told of every refused attempt that will be tried again (the gateway logs them). */
 export type RetryObserver = (what: string, attempt: number, error: string) => void;
 
 interface RetryOptions {
   onRetry?: RetryObserver | undefined;
+  /** Once aborted (the caller is shutting down), no further attempt is made. */
+  signal?: AbortSignal | undefined;
   /**
    * Asked when Temporal dropped an update because its run was closing: true when no run follows it
    * (the workflow ended rather than continued as new). The server answers a retried update id on a
@@ -99,8 +113,10 @@ async function withRetries<T>(policy: RetryPolicy, what: string, call: () => Pro
   let delay = policy.firstDelayMs;
   for (let attempt = 1; ; attempt++) {
     try {
+      opts.signal?.throwIfAborted();
       return await call();
     } catch (err) {
+      if (opts.signal?.aborted) throw new TemporalUnavailableError(`${what}: the gateway is shutting down`, { cause: err });
       const gone = (): WorkflowGoneError =>
         new WorkflowGoneError(`${what}: the workflow is not running (${errorChainText(err)})`, { cause: err });
       if (isNotFound(err) && !isRetryable(err)) throw gone();
@@ -113,7 +129,7 @@ async function withRetries<T>(policy: RetryPolicy, what: string, call: () => Pro
       }
       opts.onRetry?.(what, attempt, errorChainText(err));
       // Full jitter: many gateways retrying the same workflow spread out instead of colliding again.
-      await sleep(Math.random() * delay + policy.firstDelayMs);
+      await sleep(Math.random() * delay + policy.firstDelayMs, opts.signal);
       delay = Math.min(policy.maxDelayMs, delay * 2);
     }
   }
@@ -130,16 +146,32 @@ export function registrationUpdateId(request: UnitRequest): string {
 export class WorkflowCalls {
   readonly #client: Client;
   readonly #onRetry: RetryObserver | undefined;
+  readonly #stopping = new AbortController();
 
   constructor(client: Client, opts: { onRetry?: RetryObserver } = {}) {
     this.#client = client;
     this.#onRetry = opts.onRetry;
   }
 
+  /**
+   * Cancel every call in flight and refuse new ones (TemporalUnavailableError), before the client's
+   * connection is closed: a call still retrying on a closed connection makes the Temporal client
+   * throw "Channel has been shut down" from a timer, which ends the process.
+   */
+  stop(): void {
+    this.#stopping.abort();
+  }
+
+  /** `call` cancelled by `stop()` (gRPC CANCELLED, which the client does not retry). */
+  #cancellable<T>(call: () => Promise<T>): () => Promise<T> {
+    return () => this.#client.withAbortSignal(this.#stopping.signal, call);
+  }
+
   /** Retries for an update on a run's TaskRun workflow: it may continue as new under the update. */
   #updateRetries(handle: WorkflowHandle): RetryOptions {
     return {
       onRetry: this.#onRetry,
+      signal: this.#stopping.signal,
       workflowEnded: async () => {
         try {
           return (await handle.describe()).status.name !== 'RUNNING';
@@ -161,7 +193,7 @@ export class WorkflowCalls {
       return await withRetries(
         UPDATE_RETRY,
         `register for run ${runId}`,
-        () => handle.executeUpdate(requestUnitUpdate, { args: [request], updateId }),
+        this.#cancellable(() => handle.executeUpdate(requestUnitUpdate, { args: [request], updateId })),
         this.#updateRetries(handle),
       );
     } catch (err) {
@@ -180,7 +212,7 @@ export class WorkflowCalls {
       return await withRetries(
         UPDATE_RETRY,
         `onboarding answers for run ${runId}`,
-        () => handle.executeUpdate(submitOnboardingUpdate, { args: [submission], updateId: `onboarding-${digest.slice(0, 32)}` }),
+        this.#cancellable(() => handle.executeUpdate(submitOnboardingUpdate, { args: [submission], updateId: `onboarding-${digest.slice(0, 32)}` })),
         this.#updateRetries(handle),
       );
     } catch (err) {
@@ -194,8 +226,9 @@ export class WorkflowCalls {
   /** Signal an agent's assignment workflow; WorkflowGoneError when that workflow has closed. */
   async signalAssignment<Args extends unknown[]>(assignmentId: string, signal: SignalDefinition<Args>, ...args: Args): Promise<void> {
     const handle = this.#client.workflow.getHandle(assignmentWorkflowId(assignmentId));
-    await withRetries(SIGNAL_RETRY, `signal ${signal.name} to assignment ${assignmentId}`, () => handle.signal(signal, ...args), {
+    await withRetries(SIGNAL_RETRY, `signal ${signal.name} to assignment ${assignmentId}`, this.#cancellable(() => handle.signal(signal, ...args)), {
       onRetry: this.#onRetry,
+      signal: this.#stopping.signal,
     });
   }
 

@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { DefaultLogger, type LoggerOptions } from '@mikro-orm/core';
 import { MikroORM, SqliteDriver, type AbstractSqlDriver, type SqlEntityManager } from '@mikro-orm/sql';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
@@ -43,6 +44,20 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
   /** Log every query and the migrator's progress. */
   debug?: boolean;
+  /** Told of every statement sent (BEGIN and COMMIT included), with or without `debug`: to count round trips. */
+  onQuery?: (sql: string) => void;
+}
+
+/** MikroORM's logger, also telling `onQuery` of each statement (MikroORM hands every one to `logQuery`). */
+function queryObservingLogger(onQuery: (sql: string) => void) {
+  return (options: LoggerOptions) =>
+    new (class extends DefaultLogger {
+      override logQuery(context: Parameters<DefaultLogger['logQuery']>[0]): void {
+        // Slow-query reports repeat a statement already counted.
+        if (context.namespace !== 'slow-query') onQuery(context.query);
+        super.logQuery(context);
+      }
+    })(options);
 }
 
 export async function openDatabase(url: string, opts: OpenDatabaseOptions = {}): Promise<Database> {
@@ -53,6 +68,7 @@ export async function openDatabase(url: string, opts: OpenDatabaseOptions = {}):
     extensions: [Migrator],
     migrations: migratorOptions(target.dialect, { silent: !debug }),
     debug,
+    ...(opts.onQuery ? { loggerFactory: queryObservingLogger(opts.onQuery) } : {}),
   };
 
   let orm: Orm;

@@ -10,7 +10,7 @@
  * An entity of that row already loaded in `em` gets the new status and patch; its other unflushed
  * changes are kept.
  */
-import type { EntityData, EntityName } from '@mikro-orm/core';
+import { raw, type EntityData, type EntityName } from '@mikro-orm/core';
 import type { EntityManager } from './database.ts';
 import { Agent, OnboardingAgent, TaskRun, Unit } from './entities.ts';
 import {
@@ -99,6 +99,22 @@ const asStatusRow = <T extends StatusRow>(entity: EntityName<T>) => entity as un
 
 export function transitionUnit(em: EntityManager, unitId: string, to: UnitStatus, patch?: TransitionPatch<Unit>): Promise<boolean> {
   return guardedTransition(em, asStatusRow(Unit), 'unit', unitId, to, patch);
+}
+
+/**
+ * Many units to `assigned` at once, each to its own worker, in one guarded UPDATE (`... WHERE id IN
+ * (...) AND status IN (statuses that may become assigned)`): a registration batch's write. Returns
+ * the units moved; one moved by another writer first stays as it is, so a caller that must move all
+ * of them compares the count (and holds the rows locked before deciding, so it cannot lose them).
+ */
+export async function assignUnits(em: EntityManager, units: ReadonlyArray<{ unitId: string; workerId: string }>, assignedAt: Date): Promise<number> {
+  if (units.length === 0) return 0;
+  const workerOf = raw(`case id ${units.map(() => 'when ? then ?').join(' ')} end`, units.flatMap((u) => [u.unitId, u.workerId]));
+  return em.nativeUpdate(
+    Unit,
+    { id: { $in: units.map((u) => u.unitId) }, status: { $in: statusesThatMayBecome('unit', 'assigned') } },
+    { status: 'assigned', assignedAt, worker: workerOf },
+  );
 }
 
 export function transitionAgent(em: EntityManager, agentId: string, to: AgentStatus, patch?: TransitionPatch<Agent>): Promise<boolean> {

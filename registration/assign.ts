@@ -1,26 +1,21 @@
 /**
- * One registration, decided and written in one transaction: the rules are ./decision.ts, the reads
- * ./standing.ts; this file only puts them in order and writes the outcome (a unit assigned and its
- * agent, an onboarding attempt, or nothing for a refusal).
+ * A batch of registrations, decided in order and written in one transaction: the rules are
+ * ./decision.ts, the facts they decide on are read once for the whole batch (./batch.ts); this file
+ * puts them in order and writes the outcome (units assigned and their agents, onboarding attempts,
+ * nothing for a refusal), the normal units of the whole batch in one statement per table.
  */
-import { LockMode } from '@mikro-orm/core';
 import type { Blueprint, UnitPosition } from '../blueprints/types.ts';
 import { componentOptions, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { Database, EntityManager } from '../model/database.ts';
-import { Agent, Assignment, Worker } from '../model/entities.ts';
-import { transitionUnit } from '../model/transitions.ts';
+import { Agent, ItemClaim } from '../model/entities.ts';
+import { assignUnits } from '../model/transitions.ts';
 import { startOnboarding } from '../qualifications/onboarding.ts';
 import { makeQualifyingUnit } from '../qualifications/qualifyingUnits.ts';
-import { claimItem, claimedAssignments } from '../activities/itemClaims.ts';
 import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/definitions.ts';
 import { NO_UNIT_FREE, answerForEarlierAgent, chooseUnitKind, decideEligibility, usesQualifyingUnits } from './decision.ts';
 import { agentIdFor } from './ids.ts';
-import { nextUnitPosition } from './position.ts';
-import { grantsOf } from '../qualifications/grants.ts';
-import { findOrCreateWorker, freeUnitFor, qualifyingStanding, workerStanding } from './standing.ts';
-
-/** Units lost to concurrent registrations before the transaction gives up (and the activity retries). */
-const MAX_UNIT_RACES = 20;
+import { RegistrationBatch, type FreeUnit } from './batch.ts';
+import { qualifyingStanding } from './standing.ts';
 
 export interface RunForRegistration {
   runId: string;
@@ -28,103 +23,172 @@ export interface RunForRegistration {
   config: TaskRunConfig;
   limits: RunLimits;
   blueprint: Blueprint;
+  /** Items in the run's data, for "item k of up to n". */
+  items: number;
 }
 
 /**
- * Decide one registration. `decidedBy` names the deciding workflow run: an agent it made before a
- * crash is reported `newlyAssigned` again, so the run still hands it to its assignment (once: the
- * workflow remembers what it handed over). `legacyAgentId`: the id a run from before derived ids
- * chose for this request (same purpose).
+ * A request; `legacyAgentId`: the id a run from before derived ids chose for this request (an
+ * agent it made is then recognised as this decision's).
  */
-export async function registerWorker(
+export type RegistrationRequest = UnitRequest & { legacyAgentId?: string | undefined };
+
+/**
+ * Decide a batch of registrations in order. `decidedBy` names the deciding workflow run: an agent it
+ * made before a crash (or earlier in this batch) is reported `newlyAssigned` again, so the run still
+ * hands it to its assignment (once: the workflow remembers what it handed over).
+ */
+export async function registerWorkers(
   db: Database,
   run: RunForRegistration,
-  request: UnitRequest & { legacyAgentId?: string | undefined },
+  requests: readonly RegistrationRequest[],
   decidedBy: string,
-): Promise<UnitRequestResult> {
-  const { runId, config } = run;
+): Promise<UnitRequestResult[]> {
+  if (requests.length === 0) return [];
   return db.em().transactional(async (em) => {
-    const worker = await findOrCreateWorker(em, request.provider, request.providerWorkerId);
-    if (db.dialect === 'postgresql') {
-      // Serialises one worker's registrations across runs, so `maximum_units_per_worker` holds.
-      await em.findOne(Worker, worker.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    }
-    const earlier = await em.findOne(Agent, { worker: worker.id, registrationKey: request.registrationKey }, { populate: ['unit'] });
-    if (earlier) {
-      return answerForEarlierAgent(
-        {
-          id: earlier.id,
-          status: earlier.status,
-          unitId: earlier.unit.id,
-          assignmentId: earlier.assignment.id,
-          unitKind: earlier.unit.getEntity().kind,
-          madeByThisRun: earlier.decidedBy === decidedBy || (earlier.decidedBy === null && earlier.id === request.legacyAgentId),
-        },
-        worker.id,
-      );
-    }
-    const grants = await grantsOf(em, worker.id);
-    const eligibility = decideEligibility(config, run.limits, await workerStanding(em, { runId, config, limits: run.limits, worker, grants }));
-    if (eligibility.outcome === 'refused') return eligibility;
-    if (eligibility.outcome === 'needs_onboarding') {
-      return startOnboarding(em, {
-        runId,
-        worker,
-        registrationKey: request.registrationKey,
-        blueprint: run.blueprint,
-        blueprintOptions: componentOptions(config.blueprint),
-      });
-    }
-    // Overlap: never a second unit of an item the worker was given before, in any run of the task.
-    const claimed = config.overlap ? await claimedAssignments(em, { runId, taskId: run.taskId, workerId: worker.id }) : [];
-    const agentId = agentIdFor(runId, worker.id, request.registrationKey);
-    const who = { worker, agentId, decidedBy, registrationKey: request.registrationKey };
-    for (let attempt = 1; ; attempt++) {
-      const unit = await freeUnitFor(em, runId, worker.id, claimed);
-      // Screening and gold only while real work is waiting: no one screens for work that is not there.
-      if (!unit) return NO_UNIT_FREE;
-      const position = await nextUnitPosition(em, { runId, workerId: worker.id, maximumUnitsPerWorker: run.limits.maximum_units_per_worker });
-      if (attempt === 1 && usesQualifyingUnits(config)) {
-        const choice = chooseUnitKind(config, await qualifyingStanding(em, { runId, config, workerId: worker.id, grants }));
-        if ('outcome' in choice) return choice;
-        if (choice.kind !== 'normal') return makeQualifyingUnit(em, { runId, config, blueprint: run.blueprint, ...who, position }, choice.kind);
-      }
-      const result = await assignNormalUnit(em, run, { unitId: unit.id, unitIndex: unit.unitIndex, assignmentId: unit.assignment.id, position }, who);
-      if (result) return result;
-      // Another registration took the unit between our read and our write: the next free one.
-      if (attempt >= MAX_UNIT_RACES) throw new Error(`registration of ${request.providerWorkerId} lost the race for a unit ${attempt} times; retried`);
-    }
+    const batch = await RegistrationBatch.read(em, db.dialect, run, requests);
+    const writes = new NormalUnitWrites(run, decidedBy);
+    const results: UnitRequestResult[] = [];
+    for (const request of requests) results.push(await decide(em, run, batch, writes, request, decidedBy));
+    await writes.write(em);
+    return results;
   });
 }
 
-async function assignNormalUnit(
+async function decide(
   em: EntityManager,
   run: RunForRegistration,
-  unit: { unitId: string; unitIndex: number; assignmentId: string; position: UnitPosition },
-  who: { worker: Worker; agentId: string; decidedBy: string; registrationKey: string },
-): Promise<UnitRequestResult | null> {
-  const { worker } = who;
-  // Guarded (launched -> assigned): false when a concurrent registration assigned it first.
-  const moved = await transitionUnit(em, unit.unitId, 'assigned', { worker: worker.id, assignedAt: new Date() });
-  if (!moved) return null;
-  const assignment = await em.findOneOrFail(Assignment, unit.assignmentId);
-  if (run.config.overlap) await claimItem(em, { taskId: run.taskId, assignment, workerId: worker.id, unitId: unit.unitId });
-  em.create(Agent, {
-    id: who.agentId,
-    unit: unit.unitId,
-    assignment: assignment.id,
-    taskRun: run.runId,
-    worker: worker.id,
+  batch: RegistrationBatch,
+  writes: NormalUnitWrites,
+  request: RegistrationRequest,
+  decidedBy: string,
+): Promise<UnitRequestResult> {
+  const { config, runId } = run;
+  const worker = batch.workerOf(request);
+  const earlier = batch.knownAgent(worker.id, request.registrationKey);
+  if (earlier) {
+    return answerForEarlierAgent(
+      { ...earlier, madeByThisRun: earlier.decidedBy === decidedBy || (earlier.decidedBy === null && earlier.id === request.legacyAgentId) },
+      worker.id,
+    );
+  }
+  const eligibility = decideEligibility(config, run.limits, batch.standing(request));
+  if (eligibility.outcome === 'refused') return eligibility;
+  if (eligibility.outcome === 'needs_onboarding') {
+    return startOnboarding(em, {
+      runId,
+      worker,
+      registrationKey: request.registrationKey,
+      blueprint: run.blueprint,
+      blueprintOptions: componentOptions(config.blueprint),
+    });
+  }
+  const unit = await batch.freeUnitFor(request);
+  // Screening and gold only while real work is waiting: no one screens for work that is not there.
+  if (!unit) return NO_UNIT_FREE;
+  const position = batch.nextPosition(request);
+  const agentId = agentIdFor(runId, worker.id, request.registrationKey);
+  if (usesQualifyingUnits(config)) {
+    // Their rules read the run's spend and units as they are now, this batch's so far included.
+    await writes.write(em);
+    const grants = batch.grantsOf(request);
+    const choice = chooseUnitKind(config, await qualifyingStanding(em, { runId, config, workerId: worker.id, grants }));
+    if ('outcome' in choice) return choice;
+    if (choice.kind !== 'normal') {
+      const made = await makeQualifyingUnit(
+        em,
+        { runId, config, blueprint: run.blueprint, worker, agentId, decidedBy, registrationKey: request.registrationKey, position },
+        choice.kind,
+      );
+      batch.recordAssigned(request, {
+        id: made.agentId,
+        status: 'accepted',
+        unitId: made.unitId,
+        assignmentId: made.assignmentId,
+        unitKind: choice.kind,
+        decidedBy,
+        itemKey: null,
+      });
+      return made;
+    }
+  }
+  writes.add({ unit, workerId: worker.id, agentId, registrationKey: request.registrationKey, position });
+  batch.recordAssigned(request, {
+    id: agentId,
     status: 'accepted',
-    registrationKey: who.registrationKey,
-    decidedBy: who.decidedBy,
-    initData: run.blueprint.initData({
-      assignmentData: assignment.data as Record<string, unknown>,
-      unitIndex: unit.unitIndex,
-      options: componentOptions(run.config.blueprint),
-      position: unit.position,
-    }) as Record<string, unknown>,
-    lastSeenAt: new Date(),
+    unitId: unit.id,
+    assignmentId: unit.assignmentId,
+    unitKind: 'normal',
+    decidedBy,
+    itemKey: unit.itemKey,
   });
-  return { outcome: 'assigned', agentId: who.agentId, unitId: unit.unitId, assignmentId: assignment.id, workerId: worker.id, newlyAssigned: true };
+  return { outcome: 'assigned', agentId, unitId: unit.id, assignmentId: unit.assignmentId, workerId: worker.id, newlyAssigned: true };
+}
+
+interface NormalAssignment {
+  unit: FreeUnit;
+  workerId: string;
+  agentId: string;
+  registrationKey: string;
+  position: UnitPosition;
+}
+
+/** The normal units a batch hands out, written together: one UPDATE of the units, one INSERT of agents (and of item claims). */
+class NormalUnitWrites {
+  readonly #run: RunForRegistration;
+  readonly #decidedBy: string;
+  #pending: NormalAssignment[] = [];
+
+  constructor(run: RunForRegistration, decidedBy: string) {
+    this.#run = run;
+    this.#decidedBy = decidedBy;
+  }
+
+  add(assignment: NormalAssignment): void {
+    this.#pending.push(assignment);
+  }
+
+  async write(em: EntityManager): Promise<void> {
+    const rows = this.#pending;
+    if (rows.length === 0) return;
+    this.#pending = [];
+    const run = this.#run;
+    const now = new Date();
+    // The batch holds these units locked since it read them free (SQLite: one writer at a time), so all move.
+    const moved = await assignUnits(
+      em,
+      rows.map((r) => ({ unitId: r.unit.id, workerId: r.workerId })),
+      now,
+    );
+    if (moved !== rows.length) throw new Error(`registration batch: ${rows.length - moved} of ${rows.length} units were taken meanwhile; retried`);
+    // Overlap: the claim's unique key refuses a second unit of an item to one worker, whatever ran concurrently.
+    if (run.config.overlap) {
+      await em.insertMany(
+        ItemClaim,
+        rows.map((r) => ({ task: run.taskId, itemKey: r.unit.itemKey ?? r.unit.assignmentId, worker: r.workerId, unitId: r.unit.id, createdAt: now })),
+      );
+    }
+    const options = componentOptions(run.config.blueprint);
+    await em.insertMany(
+      Agent,
+      rows.map((r) => ({
+        id: r.agentId,
+        unit: r.unit.id,
+        assignment: r.unit.assignmentId,
+        taskRun: run.runId,
+        worker: r.workerId,
+        status: 'accepted' as const,
+        registrationKey: r.registrationKey,
+        decidedBy: this.#decidedBy,
+        initData: run.blueprint.initData({
+          assignmentData: r.unit.assignmentData,
+          unitIndex: r.unit.unitIndex,
+          options,
+          position: r.position,
+        }) as Record<string, unknown>,
+        lastSeenAt: now,
+        createdAt: now,
+      })),
+    );
+  }
 }

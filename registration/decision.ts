@@ -1,8 +1,8 @@
 /**
  * Who gets which unit (docs/design.md §3), as plain deterministic functions of what is known about
- * the worker and the run. The database reads that gather these facts live in ./standing.ts and the
- * writes in ./assign.ts; nothing here does I/O, so every rule is tested in milliseconds
- * (test/registration.test.ts).
+ * the worker and the run. The database reads that gather these facts live in ./batch.ts (and
+ * ./standing.ts) and the writes in ./assign.ts; nothing here does I/O, so every rule is tested in
+ * milliseconds (test/registration.test.ts).
  *
  * The order of one registration:
  *  1. a registration seen before answers with its agent again (`answerForEarlierAgent`);

@@ -15,6 +15,14 @@ import { formConfig } from './support/configs.ts';
 import { TEST_DIALECTS, createTestDatabase } from './support/databases.ts';
 import { testLog, testSettings } from './support/stack.ts';
 
+/**
+ * Statements (BEGIN and COMMIT included) one `assignUnitsToWorkers` call of up to 50 new workers may
+ * send in a plain run: reading the run, the workers (and making the new ones), their agents and the
+ * free units once, then one write per table. One transaction per registration took 17 for one and
+ * 751 (SQLite) / 801 (PostgreSQL) for 50; the batch takes 11 for either.
+ */
+const BATCH_STATEMENTS_AT_MOST = 12;
+
 /** An activity execution of a TaskRun workflow run (another after a continue-as-new). */
 function execution(activityId: string, workflowRun = 'wf-run-1') {
   const env = new MockActivityEnvironment({ activityId, workflowExecution: { workflowId: 'taskrun-test', runId: workflowRun } });
@@ -25,10 +33,12 @@ describe.each(TEST_DIALECTS)('registration activity on %s', (dialect) => {
   let db: Database;
   let drop: () => Promise<void>;
   let activities: TaskRunActivities;
+  let url: string;
   let runs = 0;
   beforeAll(async () => {
     const database = await createTestDatabase(dialect);
     drop = database.drop;
+    url = database.url;
     db = await openDatabase(database.url);
     activities = createTaskRunActivities({ db, settings: testSettings({ databaseUrl: database.url }), log: testLog });
   });
@@ -140,5 +150,94 @@ describe.each(TEST_DIALECTS)('registration activity on %s', (dialect) => {
     expect(agents).toHaveLength(6);
     expect(new Set(agents.map((a) => a.unit.id)).size).toBe(6);
     expect(await db.em().count(Unit, { taskRun: runId, status: 'launched' })).toBe(0);
+  });
+
+  it('within one batch a worker is seen as the batch leaves them: the same key answers with its agent, another key gets the next item', async () => {
+    const { runId, plan } = await launchedRun({ units_per_assignment: 2 }, 3);
+    const [first, repeat, second, other] = await register('b1', runId, plan.limits, [
+      ['ivy', 'k-ivy-1'],
+      ['ivy', 'k-ivy-1'],
+      ['ivy', 'k-ivy-2'],
+      ['jon', 'k-jon'],
+    ]);
+    expect(repeat).toEqual(first);
+    // Never two units of one item for one worker; the other worker gets the item's second unit.
+    expect([assigned(first).unitId, assigned(second).unitId, assigned(other).unitId]).toEqual([`${runId}-a0-u0`, `${runId}-a1-u0`, `${runId}-a0-u1`]);
+    const positions = await Promise.all(
+      [first, second].map(async (r) => ((await db.em().findOneOrFail(Agent, assigned(r).agentId)).initData as { position?: unknown }).position),
+    );
+    expect(positions).toEqual([
+      { index: 1, upTo: 3 },
+      { index: 2, upTo: 3 },
+    ]);
+  });
+
+  it('overlap: an item claimed in one run of the task is not given to the worker again in another, nor twice in one batch', async () => {
+    const taskName = `reg-overlap-${dialect}-${runs}`;
+    const data = [{ text: 'same item' }, { text: 'same item' }, { text: 'another' }];
+    const first = await launchedRun({ task_name: taskName, overlap: { min: 2 }, data });
+    // The first two assignments are one item (same data): the batch's claim covers both.
+    const [a, b] = await register('o1', first.runId, first.plan.limits, [
+      ['kim', 'k-kim-1'],
+      ['kim', 'k-kim-2'],
+    ]);
+    expect([assigned(a).assignmentId, assigned(b).assignmentId]).toEqual([`${first.runId}-a0`, `${first.runId}-a2`]);
+    const second = await launchedRun({ task_name: taskName, overlap: { min: 2 }, data });
+    const [c] = await register('o2', second.runId, second.plan.limits, [['kim', 'k-kim-3']]);
+    expect(c).toMatchObject({ outcome: 'refused', reason: 'no_units_available' });
+  });
+
+  it('a worker who had more items than the batch reads ahead still gets the next free one', async () => {
+    const { runId, plan } = await launchedRun({ units_per_assignment: 2 }, 60);
+    const keys = Array.from({ length: 55 }, (_, i): [string, string] => ['lee', `k-lee-${i}`]);
+    expect((await register('f1', runId, plan.limits, keys)).map((r) => assigned(r).assignmentId)).toEqual(
+      keys.map((_, i) => `${runId}-a${i}`),
+    );
+    // The first free units in data order are the second units of lee's 55 items.
+    const [lee, may] = await register('f2', runId, plan.limits, [
+      ['lee', 'k-lee-55'],
+      ['may', 'k-may'],
+    ]);
+    expect([assigned(lee).unitId, assigned(may).unitId]).toEqual([`${runId}-a55-u0`, `${runId}-a0-u1`]);
+  });
+
+  it('a batch of 50 registrations is a few statements, not a few per registration', async () => {
+    const { runId, plan } = await launchedRun({}, 60);
+    const statements: string[] = [];
+    const counted = await openDatabase(url, { migrate: false, onQuery: (sql) => statements.push(sql) });
+    try {
+      const countedActivities = createTaskRunActivities({ db: counted, settings: testSettings({ databaseUrl: url }), log: testLog });
+      const decide = async (activityId: string, workers: Array<[string, string]>) => {
+        statements.length = 0;
+        const results = await execution(activityId).run(countedActivities.assignUnitsToWorkers, {
+          runId,
+          limits: plan.limits,
+          requests: workers.map(([providerWorkerId, registrationKey]) => ({ provider: 'mock', providerWorkerId, registrationKey })),
+        });
+        return { results, statements: [...statements] };
+      };
+      const one = await decide('count-1', [['solo', 'k-solo']]);
+      assigned(one.results[0]);
+      const batch = await decide(
+        'count-50',
+        Array.from({ length: 50 }, (_, i): [string, string] => [`many-${i}`, `k-many-${i}`]),
+      );
+      const agents = batch.results.map(assigned);
+      expect(new Set(agents.map((a) => a.unitId)).size).toBe(50);
+      // Each unit assigned to its own worker, written for the whole batch in one UPDATE.
+      const units = await db.em().find(Unit, { id: { $in: agents.map((a) => a.unitId) } });
+      const workerOfUnit = new Map(units.map((u) => [u.id, [u.status, u.worker?.id]]));
+      for (const a of agents) expect(workerOfUnit.get(a.unitId)).toEqual(['assigned', a.workerId]);
+      // Every one new, so the worker rows are written too; BEGIN and COMMIT count.
+      console.log(`${dialect}: one registration ${one.statements.length} statements, a batch of 50 ${batch.statements.length}`);
+      expect(one.statements.length).toBeLessThanOrEqual(BATCH_STATEMENTS_AT_MOST);
+      expect(batch.statements.length).toBeLessThanOrEqual(BATCH_STATEMENTS_AT_MOST);
+      // The same batch again (a retried activity) finds its agents: fewer statements still, nothing written.
+      const retried = await decide('count-50', batch.results.map((_, i): [string, string] => [`many-${i}`, `k-many-${i}`]));
+      expect(retried.results).toEqual(batch.results);
+      expect(retried.statements.length).toBeLessThanOrEqual(BATCH_STATEMENTS_AT_MOST);
+    } finally {
+      await counted.close();
+    }
   });
 });
