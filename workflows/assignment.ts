@@ -210,26 +210,14 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
     switch (event.kind) {
       case 'joined': {
         if (input.independent) {
-          // Alone on its unit: it starts at once (unless a shutdown expired it first).
-          try {
-            await acts.setAgentsStatus({ agentIds: [a.agentId], status: 'in_task' });
-            a.status = 'in_task';
-          } catch (err) {
-            if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'IllegalTransitionError')) throw err;
-            a.status = 'expired';
-          }
+          // Alone on its unit: it starts at once.
+          await setStatus([a], 'in_task');
           return;
         }
         // Several agents work together: each waits until all units of the assignment are taken.
         const ready = holding();
-        if (ready.length < input.unitsPerAssignment) {
-          await acts.setAgentsStatus({ agentIds: [a.agentId], status: 'waiting' });
-          a.status = 'waiting';
-        } else {
-          const starting = ready.filter((x) => x.status !== 'in_task');
-          await acts.setAgentsStatus({ agentIds: starting.map((x) => x.agentId), status: 'in_task' });
-          for (const x of starting) x.status = 'in_task';
-        }
+        if (ready.length < input.unitsPerAssignment) await setStatus([a], 'waiting');
+        else await setStatus(ready.filter((x) => x.status !== 'in_task'), 'in_task');
         return;
       }
       case 'action': {
@@ -260,6 +248,21 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         if (isActiveAgentStatus(a.status)) await release(a, event.status);
         return;
       }
+    }
+  }
+
+  /**
+   * Moves agents to `status`, unless a shutdown of the run expired them first (the run expires what is
+   * left as it ends, and its signal to this workflow may come after the agent joined): then they are
+   * expired here too, and the expiry signal ends the assignment.
+   */
+  async function setStatus(agents: AgentSlot[], status: 'waiting' | 'in_task'): Promise<void> {
+    try {
+      await acts.setAgentsStatus({ agentIds: agents.map((x) => x.agentId), status });
+      for (const x of agents) x.status = status;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'IllegalTransitionError')) throw err;
+      for (const x of agents) x.status = 'expired';
     }
   }
 
