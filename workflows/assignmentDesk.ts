@@ -8,7 +8,7 @@ import { isFinalTaskRunStatus } from '../model/status.ts';
 import { runActivities } from './activityProxies.ts';
 import { AssignmentWorkflow, type AssignmentInput } from './assignment.ts';
 import { type UnitRequest, type UnitRequestResult, agentJoinedSignal, assignmentWorkflowId } from './definitions.ts';
-import { UNHEALABLE_STEP_FAILS_RUN } from './patches.ts';
+import { ANSWER_BEFORE_CHILD_START, UNHEALABLE_STEP_FAILS_RUN } from './patches.ts';
 import { moveCount } from './runPlan.ts';
 import type { TaskRun } from './taskRunState.ts';
 
@@ -37,9 +37,19 @@ export class AssignmentDesk {
   readonly #handedOver = new Set<string>();
   /** Assignment workflows being started right now, by assignment id. */
   readonly #childStarts = new Map<string, Promise<void>>();
+  /** docs/design.md §6: the answer goes out with the hand-off's command, not after its round trip. */
+  readonly #answerBeforeChildStart: boolean;
+  /** Hand-offs still under way after their registration was answered (answerBeforeChildStart only). */
+  #handingOver = 0;
 
   constructor(run: TaskRun) {
     this.#run = run;
+    this.#answerBeforeChildStart = patched(ANSWER_BEFORE_CHILD_START);
+  }
+
+  /** Deciding a batch or handing agents over: the run neither expires units nor continues as new meanwhile. */
+  get busy(): boolean {
+    return this.assigning || this.#handingOver > 0;
   }
 
   /** Queue a registration; the promise holds its answer. */
@@ -97,7 +107,13 @@ export class AssignmentDesk {
               } else {
                 moveCount(s.counts, 'launched', 'assigned');
               }
-              await this.#handAgentToAssignment(result);
+              if (this.#answerBeforeChildStart) {
+                // Not awaited: the start command is already issued, in the task that answers the worker;
+                // `busy` holds the run's end and continue-as-new until the start has happened.
+                void this.#handOverInBackground(result);
+              } else {
+                await this.#handAgentToAssignment(result);
+              }
             }
             p.resolve(result);
           }),
@@ -105,6 +121,15 @@ export class AssignmentDesk {
       } finally {
         this.assigning = false;
       }
+    }
+  }
+
+  async #handOverInBackground(result: Assigned): Promise<void> {
+    this.#handingOver += 1;
+    try {
+      await this.#handAgentToAssignment(result);
+    } finally {
+      this.#handingOver -= 1;
     }
   }
 

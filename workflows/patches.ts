@@ -10,3 +10,11 @@ export const SHUTDOWN_CANCELS_STEPS = 'shutdown-cancels-steps';
  * unit with a sentence instead of leaving them waiting.
  */
 export const UNHEALABLE_STEP_FAILS_RUN = 'unhealable-step-fails-run';
+/**
+ * A registration is answered in the workflow task that hands its agent over: the assignment
+ * workflow's start (or the partner's signal) is a command of that same task, so it is as durable as
+ * the answer, but the answer no longer waits for the start's round trip. A worker's first signal may
+ * then reach the assignment workflow before it exists: the gateway retries it for a while
+ * (gateway/workflowCalls.ts).
+ */
+export const ANSWER_BEFORE_CHILD_START = 'registration-answers-before-child-start';

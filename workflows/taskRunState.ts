@@ -443,7 +443,7 @@ export class TaskRun {
     const s = this.s;
     this.draining = true;
     // Wait for the registration in flight: a unit is never handed out while it is being expired.
-    await condition(() => !this.desk.assigning);
+    await condition(() => !this.desk.busy);
     if (unfinishedUnits(s.counts) > 0) await this.expireAndTell('all', reason);
     await this.setStatus(status, reason);
     log.info('task run ended', { runId: this.runId, status, reason, units: s.counts });
@@ -457,7 +457,7 @@ export class TaskRun {
     const s = this.s;
     this.continuing = true;
     // Updates already accepted finish here; new ones are refused by the validator and retried by the gateway.
-    await condition(() => this.desk.pending.length === 0 && !this.desk.assigning && allHandlersFinished());
+    await condition(() => this.desk.pending.length === 0 && !this.desk.busy && allHandlersFinished());
     s.continuedAsNewTimes += 1;
     s.pendingShutdown = this.shutdownReason;
     log.info('continuing as new', { runId: this.runId, historyLength: workflowInfo().historyLength, times: s.continuedAsNewTimes });
