@@ -46,6 +46,12 @@ const plan: RunPlan = {
 /** The registration activity's stand-in: one agent per worker, always reported as this run's (new). */
 const decisions: Array<UnitRequest[]> = [];
 function agentOf(request: UnitRequest): UnitRequestResult {
+  // `joins-<assignment>-<n>`: workers sharing one assignment (its first starts the workflow, the others join it).
+  const joining = /^joins-(.+)-(\d+)$/.exec(request.providerWorkerId);
+  if (joining) {
+    const id = `${joining[1]}-${joining[2]}`;
+    return { outcome: 'assigned', agentId: `ag-${id}`, unitId: `u-${id}`, assignmentId: joining[1]!, workerId: `w-${id}`, newlyAssigned: true };
+  }
   const n = Number(request.providerWorkerId.replace(/\D/g, ''));
   if (n >= UNITS) return { outcome: 'refused', reason: 'no_units_available', detail: 'none left' };
   return { outcome: 'assigned', agentId: `ag-${n}`, unitId: `u-${n}`, assignmentId: `stub-a${n}`, workerId: `w-${n}`, newlyAssigned: true };
@@ -131,11 +137,13 @@ describe('TaskRunWorkflow with stub activities', () => {
 
   it('answers a registration in the workflow task that starts its assignment workflow; a worker who submits at once is heard', async () => {
     const handle = await startRun();
+    // A fresh assignment id: its workflow has never run (stub-a<n> ids are shared by the tests of this file).
+    const fresh = `stub-fresh-${randomUUID().slice(0, 8)}`;
     const result = await handle.executeUpdate(requestUnitUpdate, {
-      args: [{ provider: 'mock', providerWorkerId: 'worker-2', registrationKey: 'k2' }],
+      args: [{ provider: 'mock', providerWorkerId: `joins-${fresh}-1`, registrationKey: 'k-fresh' }],
       updateId: 'register-fast',
     });
-    if (result.outcome !== 'assigned') throw new Error(`worker-2 got no unit: ${JSON.stringify(result)}`);
+    if (result.outcome !== 'assigned') throw new Error(`no unit: ${JSON.stringify(result)}`);
     // At once, like a page that submits the moment it has its agent: the assignment workflow may not exist yet.
     await new WorkflowCalls(env.client).signalAssignment(result.assignmentId, agentSubmitSignal, { agentId: result.agentId, submitKey: 's-fast', data: {} });
     await eventually(async () => ((await handle.query(runStatusQuery)).units.completed === 1 ? true : undefined), 'the submission counted', 60_000);
@@ -153,6 +161,23 @@ describe('TaskRunWorkflow with stub activities', () => {
     expect([answered, initiated, started].every((i) => i > 0)).toBe(true);
     expect(taskBefore(answered)).toBe(taskBefore(initiated));
     expect(started).toBeGreaterThan(answered);
+    await handle.signal(shutdownRunSignal, { reason: 'test over' });
+    expect((await handle.result()).status).toBe('cancelled');
+  });
+
+  it('a worker joining an open assignment is answered once the assignment workflow knows it: a return sent at once is heard', async () => {
+    const handle = await startRun();
+    const shared = `stub-shared-${randomUUID().slice(0, 8)}`;
+    const register = (n: number) =>
+      handle.executeUpdate(requestUnitUpdate, { args: [{ provider: 'mock', providerWorkerId: `joins-${shared}-${n}`, registrationKey: `j${n}` }] });
+    expect(await register(1)).toMatchObject({ outcome: 'assigned', assignmentId: shared });
+    const joined = await register(2);
+    if (joined.outcome !== 'assigned') throw new Error(`no unit: ${JSON.stringify(joined)}`);
+    // Straight to the assignment workflow, as the gateway would send a page's return.
+    await new WorkflowCalls(env.client).signalAssignment(shared, agentReturnedSignal, { agentId: joined.agentId });
+    const assignment = env.client.workflow.getHandle(assignmentWorkflowId(shared));
+    const statusOf = async () => (await assignment.query(assignmentStateQuery)).agents.find((a) => a.agentId === joined.agentId)?.status;
+    await eventually(async () => ((await statusOf()) === 'returned' ? true : undefined), 'the return heard', 60_000);
     await handle.signal(shutdownRunSignal, { reason: 'test over' });
     expect((await handle.result()).status).toBe('cancelled');
   });

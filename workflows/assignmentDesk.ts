@@ -107,9 +107,10 @@ export class AssignmentDesk {
               } else {
                 moveCount(s.counts, 'launched', 'assigned');
               }
-              if (this.#answerBeforeChildStart) {
-                // Not awaited: the start command is already issued, in the task that answers the worker;
-                // `busy` holds the run's end and continue-as-new until the start has happened.
+              if (this.#answerBeforeChildStart && this.#startsAssignment(result)) {
+                // Not awaited: the start command is already issued, in the task that answers the worker, and
+                // carries the agent (a signal the worker sends meanwhile finds it); `busy` holds the run's end
+                // and continue-as-new until the start has happened.
                 void this.#handOverInBackground(result);
               } else {
                 await this.#handAgentToAssignment(result);
@@ -122,6 +123,15 @@ export class AssignmentDesk {
         this.assigning = false;
       }
     }
+  }
+
+  /**
+   * This agent's hand-off starts its assignment's workflow. A partner joining one already open (or
+   * being started) is told by a signal, which the answer waits for: a signal the worker sent first
+   * would name an agent the assignment workflow does not know yet, and be dropped.
+   */
+  #startsAssignment(result: Assigned): boolean {
+    return !(result.assignmentId in this.#run.s.openAssignments) && !this.#childStarts.has(result.assignmentId);
   }
 
   async #handOverInBackground(result: Assigned): Promise<void> {

@@ -11,10 +11,10 @@ export const SHUTDOWN_CANCELS_STEPS = 'shutdown-cancels-steps';
  */
 export const UNHEALABLE_STEP_FAILS_RUN = 'unhealable-step-fails-run';
 /**
- * A registration is answered in the workflow task that hands its agent over: the assignment
- * workflow's start (or the partner's signal) is a command of that same task, so it is as durable as
- * the answer, but the answer no longer waits for the start's round trip. A worker's first signal may
- * then reach the assignment workflow before it exists: the gateway retries it for a while
- * (gateway/workflowCalls.ts).
+ * A registration whose agent starts its assignment's workflow is answered in the workflow task that
+ * issues the start: the start command is as durable as the answer, but the answer no longer waits for
+ * the start's round trip. A worker's first signal may then reach the assignment workflow before it
+ * exists: the gateway retries it for a while (gateway/workflowCalls.ts). A partner joining an open
+ * assignment is still answered once its join signal is delivered.
  */
 export const ANSWER_BEFORE_CHILD_START = 'registration-answers-before-child-start';

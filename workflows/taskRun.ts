@@ -37,7 +37,7 @@ export async function TaskRunWorkflow(config: unknown, options: TaskRunOptions =
   const run = new TaskRun(runIdOfWorkflowId(workflowInfo().workflowId), options.continued);
 
   // Handlers first: a worker may register the moment the run is started. Each returns the method's
-  // own promise (no async wrapper): an extra await would reorder commands against recorded histories.
+  // own promise (no async wrapper): an extra await could reorder commands against recorded histories.
   setHandler(requestUnitUpdate, (request) => run.requestUnit(request), { validator: (request) => run.validateUnitRequest(request) });
   setHandler(submitOnboardingUpdate, (submission) => run.submitOnboarding(submission), {
     validator: (submission) => run.validateOnboarding(submission),
