@@ -48,6 +48,13 @@ export interface RetryPolicy {
 
 export const UPDATE_RETRY: RetryPolicy = { budgetMs: 120_000, firstDelayMs: 25, maxDelayMs: 1_000 };
 export const SIGNAL_RETRY: RetryPolicy = { budgetMs: 30_000, firstDelayMs: 50, maxDelayMs: 2_000 };
+/**
+ * How long a signal to an assignment workflow that does not exist yet is tried again. A run answers
+ * a registration in the same workflow task that starts the agent's assignment workflow
+ * (docs/design.md §6), and Temporal creates that workflow a moment later: the worker's first
+ * packet (a return, a disconnect) may arrive first. Past this, the workflow is taken as gone.
+ */
+export const NOT_STARTED_GRACE_MS = 10_000;
 
 function errorChainText(err: unknown): string {
   const parts: string[] = [];
@@ -106,10 +113,18 @@ interface RetryOptions {
    * closed run with the same "aborted" error forever, so only this tells the two apart.
    */
   workflowEnded?: () => Promise<boolean>;
+  /** Try again for this long (ms) while the workflow does not exist yet (never started, as opposed to closed). */
+  notStartedGraceMs?: number;
+}
+
+/** Not found because it was never started (a closed workflow answers "already completed"). */
+function isNotStartedYet(err: unknown): boolean {
+  return isNotFound(err) && !/already completed/i.test(errorChainText(err));
 }
 
 async function withRetries<T>(policy: RetryPolicy, what: string, call: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
-  const deadline = Date.now() + policy.budgetMs;
+  const startedAt = Date.now();
+  const deadline = startedAt + policy.budgetMs;
   let delay = policy.firstDelayMs;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -119,8 +134,9 @@ async function withRetries<T>(policy: RetryPolicy, what: string, call: () => Pro
       if (opts.signal?.aborted) throw new TemporalUnavailableError(`${what}: the gateway is shutting down`, { cause: err });
       const gone = (): WorkflowGoneError =>
         new WorkflowGoneError(`${what}: the workflow is not running (${errorChainText(err)})`, { cause: err });
-      if (isNotFound(err) && !isRetryable(err)) throw gone();
-      if (!isRetryable(err)) throw err;
+      const starting = opts.notStartedGraceMs !== undefined && isNotStartedYet(err) && Date.now() - startedAt < opts.notStartedGraceMs;
+      if (isNotFound(err) && !isRetryable(err) && !starting) throw gone();
+      if (!isRetryable(err) && !starting) throw err;
       if (opts.workflowEnded && DROPPED_UPDATE_TEXT.test(errorChainText(err)) && (await opts.workflowEnded())) throw gone();
       if (Date.now() + delay > deadline) {
         throw new TemporalUnavailableError(`${what}: Temporal kept refusing for ${policy.budgetMs} ms (${errorChainText(err)})`, {
@@ -223,12 +239,16 @@ export class WorkflowCalls {
     }
   }
 
-  /** Signal an agent's assignment workflow; WorkflowGoneError when that workflow has closed. */
+  /**
+   * Signal an agent's assignment workflow; WorkflowGoneError when that workflow has closed, or has not
+   * started within NOT_STARTED_GRACE_MS.
+   */
   async signalAssignment<Args extends unknown[]>(assignmentId: string, signal: SignalDefinition<Args>, ...args: Args): Promise<void> {
     const handle = this.#client.workflow.getHandle(assignmentWorkflowId(assignmentId));
     await withRetries(SIGNAL_RETRY, `signal ${signal.name} to assignment ${assignmentId}`, this.#cancellable(() => handle.signal(signal, ...args)), {
       onRetry: this.#onRetry,
       signal: this.#stopping.signal,
+      notStartedGraceMs: NOT_STARTED_GRACE_MS,
     });
   }
 

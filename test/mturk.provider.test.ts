@@ -17,7 +17,7 @@ import { clearMTurkIdentityCache, identifyMTurkWorker } from '../providers/mturk
 import { mturkProvider, notifyMTurkWorkers } from '../providers/mturk/provider.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
-import { agentReturnedSignal, agentSubmitSignal, assignmentWorkflowId } from '../workflows/definitions.ts';
+import { agentReturnedSignal, agentSubmitSignal } from '../workflows/definitions.ts';
 import type { AgentPacket } from '../gateway/protocol.ts';
 import { connect, nextError, startTestGateway, untilStatus } from './gateway.helpers.ts';
 import { formConfig } from './support/configs.ts';
@@ -79,9 +79,7 @@ async function takeHit(runId: string, hitId: string, workerId: string) {
 /** takeHit, then the unit is submitted and the page posts externalSubmit. */
 async function workOneHit(runId: string, hitId: string, workerId: string, label: string): Promise<{ unitId: string; assignmentId: string }> {
   const { accepted, result } = await takeHit(runId, hitId, workerId);
-  await stack.env.client.workflow
-    .getHandle(assignmentWorkflowId(result.assignmentId))
-    .signal(agentSubmitSignal, { agentId: result.agentId, submitKey: `submit-${result.agentId}`, data: { label } });
+  await new WorkflowCalls(stack.env.client).signalAssignment(result.assignmentId, agentSubmitSignal, { agentId: result.agentId, submitKey: `submit-${result.agentId}`, data: { label } });
   await waitForUnitStatus(stack.db, result.unitId, 'completed');
   fake.mturk.externalSubmit({ assignmentId: accepted.AssignmentId, label });
   return { unitId: result.unitId, assignmentId: accepted.AssignmentId };
@@ -278,7 +276,7 @@ describe('mturk provider against the local MTurk', () => {
     // The worker gives the unit back in hitloop but keeps the MTurk assignment: the HIT gets a second slot.
     const { accepted, result } = await takeHit(runId, hit!.HITId, 'A7ERINWORKER');
     expect(fake.mturk.hitOf(hit!.HITId).HITStatus).toBe('Unassignable');
-    await stack.env.client.workflow.getHandle(assignmentWorkflowId(result.assignmentId)).signal(agentReturnedSignal, { agentId: result.agentId });
+    await new WorkflowCalls(stack.env.client).signalAssignment(result.assignmentId, agentReturnedSignal, { agentId: result.agentId });
     await waitForUnitStatus(stack.db, result.unitId, 'launched');
     await eventually(async () => (fake.mturk.hitOf(hit!.HITId).MaxAssignments === 2 ? true : undefined), 'a second assignment on the HIT');
     expect(fake.mturk.hitOf(hit!.HITId).HITStatus).toBe('Assignable');

@@ -17,6 +17,8 @@ import { Agent, Assignment, ItemAggregate, OutboxMessage, TaskRun, Unit } from '
 import { formConfig } from './support/configs.ts';
 import { crowdKitDawidSkene } from './support/crowdKit.ts';
 import { requestUnit, submit } from './support/directAgents.ts';
+import { WorkflowCalls } from '../gateway/workflowCalls.ts';
+import { agentReturnedSignal } from '../workflows/definitions.ts';
 import { simulatedCrowd, type SimulatedCrowd } from './support/simulatedCrowd.ts';
 import { eventually, startStack, testLog, type Dialect, type Stack } from './support/stack.ts';
 import { createAggregationActivities } from '../activities/aggregationActivities.ts';
@@ -168,9 +170,9 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('overlap on %s', (dialect) => {
     expect(taken.outcome).toBe('assigned');
     const other = await requestUnit(stack.env.client, runId, 'other');
     expect(other.outcome).toBe('assigned');
-    await stack.env.client.workflow
-      .getHandle(`assignment-${(taken as { assignmentId: string }).assignmentId}`)
-      .signal('agentReturned', { agentId: (taken as { agentId: string }).agentId });
+    await new WorkflowCalls(stack.env.client).signalAssignment((taken as { assignmentId: string }).assignmentId, agentReturnedSignal, {
+      agentId: (taken as { agentId: string }).agentId,
+    });
     // Its unit is back in the pool, but not for the worker who returned it.
     for (let i = 0; i < 3; i++) {
       expect(await requestUnit(stack.env.client, runId, 'returner')).toMatchObject({ outcome: 'refused', reason: 'no_units_available' });

@@ -17,7 +17,7 @@ import { readRecordedHistories, recordRunHistories, recordingHistories } from '.
 import { eventually, startStack, type Stack } from './support/stack.ts';
 
 /** Scenarios the committed fixtures must cover (file name prefixes). */
-const SCENARIOS = ['caps', 'patience', 'lifetime', 'continue-as-new', 'shutdown', 'worker-crash', 'temporal-restart'];
+const SCENARIOS = ['caps', 'patience', 'lifetime', 'continue-as-new', 'shutdown', 'worker-crash', 'temporal-restart', 'patched-run', 'patched-shutdown', 'fast-path'];
 
 describe.runIf(recordingHistories())('recording histories on sqlite (HITLOOP_RECORD_HISTORIES=1)', () => {
   let stack: Stack;
@@ -67,6 +67,39 @@ describe.runIf(recordingHistories())('recording histories on sqlite (HITLOOP_REC
     expect((await operator.wait(runId, { pollMs: 200 })).status).toBe('completed');
     await Promise.all(workers);
     const files = await recordRunHistories(env.client, db, runId, 'continue-as-new');
+    expect(files.filter((f) => f.includes('.taskrun.run')).length).toBeGreaterThan(1);
+  });
+
+  // The scenarios above were recorded before the workflow's patches: this one takes today's branches
+  // (steps a shutdown can cancel, tracing), with three workers registering at once.
+  it('patched-run: three workers registering together, on the current code, until the run is done', async () => {
+    const { operator, env, db } = stack;
+    const { runId } = await operator.launch(formConfig({ max_num_concurrent_units: 3 }, 6));
+    const worked = await Promise.all(['a', 'b', 'c'].map((w) => workUntilRunEnds(env.client, runId, `patched-${w}`)));
+    expect(worked.reduce((sum, n) => sum + n, 0)).toBe(6);
+    expect((await operator.wait(runId, { pollMs: 200 })).status).toBe('completed');
+    expect(await recordRunHistories(env.client, db, runId, 'patched-run')).not.toHaveLength(0);
+  });
+
+  it('patched-shutdown: on the current code, an operator cancels a run while an agent holds a unit', async () => {
+    const { operator, env, db } = stack;
+    const { runId } = await operator.launch(formConfig({ max_num_concurrent_units: 2 }, 4));
+    await eventually(async () => ((await requestUnit(env.client, runId, 'patched-shutdown-worker')).outcome === 'assigned' ? true : undefined), 'a unit');
+    expect((await operator.shutdown(runId)).status).toBe('cancelled');
+    expect(await recordRunHistories(env.client, db, runId, 'patched-shutdown', { assignments: 1 })).not.toHaveLength(0);
+  });
+
+  // docs/design.md §6: registrations answered in the workflow task that starts the assignment workflow,
+  // each worker submitting the moment it has its agent, across continue-as-new (low thresholds).
+  it('fast-path: answers before the assignment workflow has started, workers submitting at once, continuing as new', async () => {
+    const { operator, env, db } = stack;
+    const { runId } = await operator.launch(formConfig({ max_num_concurrent_units: 3 }, 9), {
+      workflowOptions: { historyLimit: 120, updateLimit: 6 },
+    });
+    const worked = await Promise.all(['a', 'b', 'c'].map((w) => workUntilRunEnds(env.client, runId, `fast-${w}`)));
+    expect(worked.reduce((sum, n) => sum + n, 0)).toBe(9);
+    expect((await operator.wait(runId, { pollMs: 200 })).status).toBe('completed');
+    const files = await recordRunHistories(env.client, db, runId, 'fast-path');
     expect(files.filter((f) => f.includes('.taskrun.run')).length).toBeGreaterThan(1);
   });
 

@@ -8,8 +8,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRunActivities } from '../activities/taskRunActivities.ts';
+import { WorkflowCalls, WorkflowGoneError } from '../gateway/workflowCalls.ts';
 import { ensureWorkflowBundle } from '../workers/workflowBundle.ts';
+import { AssignmentWorkflow } from '../workflows/assignment.ts';
 import {
+  agentReturnedSignal,
+  agentSubmitSignal,
   assignmentStateQuery,
   assignmentWorkflowId,
   requestUnitUpdate,
@@ -42,6 +46,12 @@ const plan: RunPlan = {
 /** The registration activity's stand-in: one agent per worker, always reported as this run's (new). */
 const decisions: Array<UnitRequest[]> = [];
 function agentOf(request: UnitRequest): UnitRequestResult {
+  // `joins-<assignment>-<n>`: workers sharing one assignment (its first starts the workflow, the others join it).
+  const joining = /^joins-(.+)-(\d+)$/.exec(request.providerWorkerId);
+  if (joining) {
+    const id = `${joining[1]}-${joining[2]}`;
+    return { outcome: 'assigned', agentId: `ag-${id}`, unitId: `u-${id}`, assignmentId: joining[1]!, workerId: `w-${id}`, newlyAssigned: true };
+  }
   const n = Number(request.providerWorkerId.replace(/\D/g, ''));
   if (n >= UNITS) return { outcome: 'refused', reason: 'no_units_available', detail: 'none left' };
   return { outcome: 'assigned', agentId: `ag-${n}`, unitId: `u-${n}`, assignmentId: `stub-a${n}`, workerId: `w-${n}`, newlyAssigned: true };
@@ -65,7 +75,7 @@ const stubs: Partial<TaskRunActivities> & Record<string, (...args: never[]) => P
   setAgentsStatus: async () => undefined,
   releaseUnit: async () => ({ unitStatus: 'launched' }),
   recordAgentAction: async () => undefined,
-  recordSubmission: async () => undefined,
+  recordSubmission: async () => ({ accepted: true }),
 };
 
 describe('TaskRunWorkflow with stub activities', () => {
@@ -123,5 +133,74 @@ describe('TaskRunWorkflow with stub activities', () => {
     expect(late).toMatchObject({ outcome: 'refused', reason: 'run_not_running' });
     expect((await handle.result()).status).toBe('cancelled');
     expect(decisions.length).toBe(decided);
+  });
+
+  it('answers a registration in the workflow task that starts its assignment workflow; a worker who submits at once is heard', async () => {
+    const handle = await startRun();
+    // A fresh assignment id: its workflow has never run (stub-a<n> ids are shared by the tests of this file).
+    const fresh = `stub-fresh-${randomUUID().slice(0, 8)}`;
+    const result = await handle.executeUpdate(requestUnitUpdate, {
+      args: [{ provider: 'mock', providerWorkerId: `joins-${fresh}-1`, registrationKey: 'k-fresh' }],
+      updateId: 'register-fast',
+    });
+    if (result.outcome !== 'assigned') throw new Error(`no unit: ${JSON.stringify(result)}`);
+    // At once, like a page that submits the moment it has its agent: the assignment workflow may not exist yet.
+    await new WorkflowCalls(env.client).signalAssignment(result.assignmentId, agentSubmitSignal, { agentId: result.agentId, submitKey: 's-fast', data: {} });
+    await eventually(async () => ((await handle.query(runStatusQuery)).units.completed === 1 ? true : undefined), 'the submission counted', 60_000);
+    const assignment = await env.client.workflow.getHandle(assignmentWorkflowId(result.assignmentId)).query(assignmentStateQuery);
+    expect(assignment.completedUnits).toEqual([result.unitId]);
+
+    // The history: the answer and the start command come from one workflow task; the child's start event follows.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const index = (test: (e: (typeof events)[number]) => unknown): number => events.findIndex(test);
+    const accepted = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.protocolInstanceId === 'register-fast');
+    const answered = index((e) => Number(e.workflowExecutionUpdateCompletedEventAttributes?.acceptedEventId) === Number(accepted?.eventId));
+    const initiated = index((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId === assignmentWorkflowId(result.assignmentId));
+    const started = index((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId === assignmentWorkflowId(result.assignmentId));
+    const taskBefore = (i: number): number => events.slice(0, i).findLastIndex((e) => e.workflowTaskCompletedEventAttributes);
+    expect([answered, initiated, started].every((i) => i > 0)).toBe(true);
+    expect(taskBefore(answered)).toBe(taskBefore(initiated));
+    expect(started).toBeGreaterThan(answered);
+    await handle.signal(shutdownRunSignal, { reason: 'test over' });
+    expect((await handle.result()).status).toBe('cancelled');
+  });
+
+  it('a worker joining an open assignment is answered once the assignment workflow knows it: a return sent at once is heard', async () => {
+    const handle = await startRun();
+    const shared = `stub-shared-${randomUUID().slice(0, 8)}`;
+    const register = (n: number) =>
+      handle.executeUpdate(requestUnitUpdate, { args: [{ provider: 'mock', providerWorkerId: `joins-${shared}-${n}`, registrationKey: `j${n}` }] });
+    expect(await register(1)).toMatchObject({ outcome: 'assigned', assignmentId: shared });
+    const joined = await register(2);
+    if (joined.outcome !== 'assigned') throw new Error(`no unit: ${JSON.stringify(joined)}`);
+    // Straight to the assignment workflow, as the gateway would send a page's return.
+    await new WorkflowCalls(env.client).signalAssignment(shared, agentReturnedSignal, { agentId: joined.agentId });
+    const assignment = env.client.workflow.getHandle(assignmentWorkflowId(shared));
+    const statusOf = async () => (await assignment.query(assignmentStateQuery)).agents.find((a) => a.agentId === joined.agentId)?.status;
+    await eventually(async () => ((await statusOf()) === 'returned' ? true : undefined), 'the return heard', 60_000);
+    await handle.signal(shutdownRunSignal, { reason: 'test over' });
+    expect((await handle.result()).status).toBe('cancelled');
+  });
+
+  it('the gateway waits for an assignment workflow not started yet, and gives up at once on one that has closed', async () => {
+    const assignmentId = `stub-late-${randomUUID().slice(0, 8)}`;
+    const agent = { agentId: 'ag-late', unitId: 'u-late', workerId: 'w-late' };
+    const retries: string[] = [];
+    const calls = new WorkflowCalls(env.client, { onRetry: (_what, _attempt, error) => retries.push(error) });
+    const returned = calls.signalAssignment(assignmentId, agentReturnedSignal, { agentId: agent.agentId });
+    await eventually(async () => (retries.length > 0 ? true : undefined), 'the signal refused: no such workflow yet');
+    const late = await env.client.workflow.start(AssignmentWorkflow, {
+      taskQueue,
+      workflowId: assignmentWorkflowId(assignmentId),
+      args: [
+        { runId: 'r-none', assignmentId, unitsPerAssignment: 1, assignmentDurationSeconds: 3600, reconnectWindowSeconds: 60, autoApproveAfterSeconds: 3600, firstAgent: agent },
+      ],
+    });
+    await returned;
+    await eventually(async () => ((await late.query(assignmentStateQuery)).agents[0]?.status === 'returned' ? true : undefined), 'the return heard');
+    await late.terminate('test over');
+    retries.length = 0;
+    await expect(calls.signalAssignment(assignmentId, agentReturnedSignal, { agentId: agent.agentId })).rejects.toBeInstanceOf(WorkflowGoneError);
+    expect(retries).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { ProviderCall, Unit } from '../../model/entities.ts';
 import type { Database } from '../../model/database.ts';
 import { WorkflowCalls } from '../../gateway/workflowCalls.ts';
-import { type UnitRequestResult, agentSubmitSignal, assignmentWorkflowId } from '../../workflows/definitions.ts';
+import { type UnitRequestResult, agentSubmitSignal } from '../../workflows/definitions.ts';
 
 /** Registers like the gateway does (its retries included): the same answers a page would get. */
 export async function requestUnit(
@@ -24,10 +24,9 @@ export async function requestUnit(
   return new WorkflowCalls(client, { onRetry }).requestUnit(runId, { provider: 'mock', providerWorkerId, registrationKey });
 }
 
+/** Submits like the gateway does: its signal retries wait for an assignment workflow still being started. */
 export async function submit(client: Client, assignmentId: string, agentId: string, data: Record<string, unknown>): Promise<void> {
-  await client.workflow
-    .getHandle(assignmentWorkflowId(assignmentId))
-    .signal(agentSubmitSignal, { agentId, submitKey: `submit-${agentId}`, data });
+  await new WorkflowCalls(client).signalAssignment(assignmentId, agentSubmitSignal, { agentId, submitKey: `submit-${agentId}`, data });
 }
 
 /** One worker's loop: take a unit, submit it, until the run has nothing more for it. */

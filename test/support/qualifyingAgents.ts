@@ -4,10 +4,10 @@
  * the `submitOnboarding` update. Also: drop an agent's connection (its reconnect window starts).
  */
 import type { Client } from '@temporalio/client';
+import { WorkflowCalls } from '../../gateway/workflowCalls.ts';
 import {
   type UnitRequestResult,
   agentDisconnectedSignal,
-  assignmentWorkflowId,
   submitOnboardingUpdate,
   taskRunWorkflowId,
 } from '../../workflows/definitions.ts';
@@ -39,7 +39,5 @@ export async function submitOnboarding(
 }
 
 export async function disconnect(client: Client, assignmentId: string, agentId: string): Promise<void> {
-  await client.workflow
-    .getHandle(assignmentWorkflowId(assignmentId))
-    .signal(agentDisconnectedSignal, { agentId, connectionId: 'test-socket' });
+  await new WorkflowCalls(client).signalAssignment(assignmentId, agentDisconnectedSignal, { agentId, connectionId: 'test-socket' });
 }

@@ -1,0 +1,20 @@
+/**
+ * Patch ids of the TaskRun workflow (docs/design.md §6): `patched(id)` is true for runs begun on
+ * code that has the change, false when replaying a history recorded before it.
+ */
+
+/** A shutdown cancels the step the run is waiting on (a step that keeps failing used to hold shutdown for ever). */
+export const SHUTDOWN_CANCELS_STEPS = 'shutdown-cancels-steps';
+/**
+ * A step that cannot succeed ends the run `failed`, on record, and refuses the workers waiting for a
+ * unit with a sentence instead of leaving them waiting.
+ */
+export const UNHEALABLE_STEP_FAILS_RUN = 'unhealable-step-fails-run';
+/**
+ * A registration whose agent starts its assignment's workflow is answered in the workflow task that
+ * issues the start: the start command is as durable as the answer, but the answer no longer waits for
+ * the start's round trip. A worker's first signal may then reach the assignment workflow before it
+ * exists: the gateway retries it for a while (gateway/workflowCalls.ts). A partner joining an open
+ * assignment is still answered once its join signal is delivered.
+ */
+export const ANSWER_BEFORE_CHILD_START = 'registration-answers-before-child-start';
