@@ -3,7 +3,10 @@
  * times): the workflow task that accepts the `requestUnit` update, the `assignUnitsToWorkers`
  * activity (dispatch and run), the workflow task after it, the assignment child workflow's start,
  * and the workflow task that completes the update. Meaningful for registrations one at a time
- * (concurrency 1), where each update's events follow one another.
+ * (concurrency 1), where each update's events follow one another. On the fast path (patch
+ * `registration-answers-before-child-start`) the update is completed by the workflow task after the
+ * activity, which also starts the child: the child's start and a separate completing task are then
+ * not part of the answer and are not counted.
  */
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { summarize, type LatencySummary } from './stats.ts';
@@ -32,14 +35,16 @@ export const PHASE_MEANING: Record<Phase, string> = {
   activityDispatch: 'assignUnitsToWorkers activity waiting for the worker (scheduled -> started)',
   activityRun: 'assignUnitsToWorkers activity running (database transaction)',
   taskAfterActivity: 'workflow task after the activity (scheduled -> completed)',
-  childWorkflowStart: 'assignment child workflow start (initiated -> started)',
-  completeTask: 'workflow task completing the update (scheduled -> completed)',
+  childWorkflowStart: 'assignment child workflow start (initiated -> started; before the fast path only)',
+  completeTask: 'workflow task completing the update after the child started (before the fast path only)',
   acceptedToCompleted: 'update accepted -> completed, in all',
 };
 
 export interface RegistrationPhases {
   /** How the TaskRun workflow decided these registrations. */
   decidedBy: { activity: number; localActivity: number };
+  /** Registrations answered in the task that started their assignment workflow (the fast path). */
+  answeredBeforeChildStart: number;
   /** Phases that apply (the activity phases only when a regular activity decided). */
   phases: Partial<Record<Phase, LatencySummary>>;
 }
@@ -48,6 +53,7 @@ export interface RegistrationPhases {
 export function registrationPhases(histories: History[], fromMs: number, toMs: number): RegistrationPhases {
   const samples = Object.fromEntries(PHASES.map((p) => [p, [] as number[]])) as Record<Phase, number[]>;
   const decidedBy = { activity: 0, localActivity: 0 };
+  let answeredBeforeChildStart = 0;
   for (const history of histories) {
     const events = history.events ?? [];
     const byId = new Map(events.map((e) => [Number(e.eventId), e]));
@@ -73,8 +79,10 @@ export function registrationPhases(histories: History[], fromMs: number, toMs: n
       // Only one registration in flight: no other update may start or end inside its span.
       if (span.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionUpdateCompletedEventAttributes)) continue;
       const initiated = span.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
-      const childStarted = span.find((e) => Number(e.childWorkflowExecutionStartedEventAttributes?.initiatedEventId) === Number(initiated?.eventId));
+      // On the fast path the child starts after the answer: looked for past the update's end too.
+      const childStarted = events.slice(index + 1).find((e) => Number(e.childWorkflowExecutionStartedEventAttributes?.initiatedEventId) === Number(initiated?.eventId));
       if (!initiated || !childStarted) continue;
+      const fastPath = Number(childStarted.eventId) > Number(completed.eventId);
       const scheduled = span.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'assignUnitsToWorkers');
       if (scheduled) {
         const started = span.find((e) => Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(scheduled.eventId));
@@ -88,12 +96,15 @@ export function registrationPhases(histories: History[], fromMs: number, toMs: n
         decidedBy.localActivity += 1;
       }
       samples.acceptTask.push(taskSpan(completedBefore(acceptedId)));
-      samples.childWorkflowStart.push(ms(childStarted) - ms(initiated));
-      samples.completeTask.push(taskSpan(completedBefore(Number(completed.eventId))));
+      if (fastPath) answeredBeforeChildStart += 1;
+      else {
+        samples.childWorkflowStart.push(ms(childStarted) - ms(initiated));
+        samples.completeTask.push(taskSpan(completedBefore(Number(completed.eventId))));
+      }
       samples.acceptedToCompleted.push(ms(completed) - acceptedAt);
     }
   }
   const phases: Partial<Record<Phase, LatencySummary>> = {};
   for (const p of PHASES) if (samples[p].length > 0) phases[p] = summarize(samples[p]);
-  return { decidedBy, phases };
+  return { decidedBy, answeredBeforeChildStart, phases };
 }

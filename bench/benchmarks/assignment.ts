@@ -102,7 +102,9 @@ export const assignmentBenchmark: Benchmark = {
         if (!window) continue;
         const breakdown = registrationPhases(histories, window.from, window.to);
         phases[mode] = breakdown;
-        const how = breakdown.decidedBy.localActivity > 0 ? 'decided by a local activity' : 'decided by an activity';
+        const how =
+          (breakdown.decidedBy.localActivity > 0 ? 'decided by a local activity' : 'decided by an activity') +
+          (breakdown.answeredBeforeChildStart > 0 ? `, ${breakdown.answeredBeforeChildStart} answered before their assignment workflow started` : '');
         ctx.log(`${mode} c=1, where the time goes (p50 of ${breakdown.phases.acceptedToCompleted?.count ?? 0}, ${how}):`);
         for (const phase of PHASES) {
           const summary = breakdown.phases[phase];

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowCalls } from '../../gateway/workflowCalls.ts';
-import { agentSubmitSignal, assignmentWorkflowId } from '../../workflows/definitions.ts';
+import { agentSubmitSignal } from '../../workflows/definitions.ts';
 import type { Stack } from '../../chaos/stack.ts';
 import { runSimulation } from '../../simulate/simulate.ts';
 import type { Benchmark, BenchContext, BenchOutcome, TableRow } from '../benchmark.ts';
@@ -27,9 +27,8 @@ async function directWorkers(stack: Stack, runId: string, workers: number): Prom
           continue;
         }
         if (result.outcome !== 'assigned') throw new Error(`worker e2e-direct-${w} got ${result.outcome}: the benchmark run has no onboarding`);
-        await stack.client.workflow
-          .getHandle(assignmentWorkflowId(result.assignmentId))
-          .signal(agentSubmitSignal, { agentId: result.agentId, submitKey: `s-${result.agentId}`, data: { label: n % 2 ? 'positive' : 'negative' } });
+        // As the gateway does: the assignment workflow may start just after the answer (the fast path).
+        await calls.signalAssignment(result.assignmentId, agentSubmitSignal, { agentId: result.agentId, submitKey: `s-${result.agentId}`, data: { label: n % 2 ? 'positive' : 'negative' } });
       }
     }),
   );
