@@ -6,13 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureWorkflowBundle } from '../workers/workflowBundle.ts';
 import { AssignmentWorkflow, type AssignmentInput } from '../workflows/assignment.ts';
 import { assignmentStateQuery, expireAssignmentSignal } from '../workflows/definitions.ts';
 import { eventually } from './support/stack.ts';
-import { startTestTemporal } from './support/temporal.ts';
+import { type StubWorker, startStubWorker } from './support/temporal.ts';
 
 /** Agents the "database" has already expired (a shutdown ran before the assignment started them). */
 const expiredInDatabase = new Set<string>();
@@ -33,18 +31,14 @@ const stubs = {
 
 describe('AssignmentWorkflow with stub activities', () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
-  const taskQueue = `assignment-stubs-${randomUUID().slice(0, 8)}`;
+  let taskQueue: string;
+  let stubWorker: StubWorker | undefined;
   beforeAll(async () => {
-    env = await startTestTemporal();
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await ensureWorkflowBundle(), activities: stubs });
-    running = worker.run();
+    stubWorker = await startStubWorker('assignment-stubs', stubs);
+    ({ env, taskQueue } = stubWorker);
   });
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
+    await stubWorker?.stop();
   });
 
   const input = (assignmentId: string, agentId: string, extra: Partial<AssignmentInput> = {}): AssignmentInput => ({

@@ -7,8 +7,8 @@
 import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TemporalUnavailableError, WorkflowCalls } from '../gateway/workflowCalls.ts';
-import { taskRunWorkflowId } from '../workflows/definitions.ts';
+import { SIGNAL_RETRY, TemporalUnavailableError, WorkflowCalls, WorkflowGoneError } from '../gateway/workflowCalls.ts';
+import { agentReturnedSignal, taskRunWorkflowId } from '../workflows/definitions.ts';
 import { startTestTemporal } from './support/temporal.ts';
 
 describe('gateway calls into Temporal, stopped', () => {
@@ -45,4 +45,15 @@ describe('gateway calls into Temporal, stopped', () => {
     await new Promise((resolve) => setTimeout(resolve, 7_000));
     await env.client.workflow.getHandle(taskRunWorkflowId(runId)).terminate('test done');
   }, 60_000);
+
+  it('a signal to an assignment workflow that never started is refused as "retry" after the signal budget, never as an ended assignment', async () => {
+    const calls = new WorkflowCalls(env.client);
+    const started = Date.now();
+    const err = await calls.signalAssignment(`never-${started}`, agentReturnedSignal, { agentId: 'ag-never' }).catch((e: unknown) => e);
+    // Its start may still be on its way (a busy run's starts have waited minutes): the page sends it again.
+    expect(err).toBeInstanceOf(TemporalUnavailableError);
+    expect(err).not.toBeInstanceOf(WorkflowGoneError);
+    expect((err as Error).message).toContain('had not started within');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(SIGNAL_RETRY.budgetMs - SIGNAL_RETRY.maxDelayMs * 2);
+  }, 90_000);
 });

@@ -5,11 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRunActivities } from '../activities/taskRunActivities.ts';
 import { WorkflowCalls, WorkflowGoneError } from '../gateway/workflowCalls.ts';
-import { ensureWorkflowBundle } from '../workers/workflowBundle.ts';
 import { AssignmentWorkflow } from '../workflows/assignment.ts';
 import {
   agentReturnedSignal,
@@ -26,7 +24,7 @@ import {
 import type { RunPlan } from '../workflows/runPlan.ts';
 import { TaskRunWorkflow } from '../workflows/taskRun.ts';
 import { eventually } from './support/stack.ts';
-import { startTestTemporal } from './support/temporal.ts';
+import { type StubWorker, startStubWorker } from './support/temporal.ts';
 
 const UNITS = 4;
 const plan: RunPlan = {
@@ -80,18 +78,14 @@ const stubs: Partial<TaskRunActivities> & Record<string, (...args: never[]) => P
 
 describe('TaskRunWorkflow with stub activities', () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
-  const taskQueue = `taskrun-stubs-${randomUUID().slice(0, 8)}`;
+  let taskQueue: string;
+  let stubWorker: StubWorker | undefined;
   beforeAll(async () => {
-    env = await startTestTemporal();
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await ensureWorkflowBundle(), activities: stubs });
-    running = worker.run();
+    stubWorker = await startStubWorker('taskrun-stubs', stubs);
+    ({ env, taskQueue } = stubWorker);
   });
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
+    await stubWorker?.stop();
   });
 
   async function startRun() {

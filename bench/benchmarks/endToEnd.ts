@@ -4,7 +4,7 @@
  * comparison, with the same number of agents calling Temporal directly (no gateway).
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowCalls } from '../../gateway/workflowCalls.ts';
+import { TemporalUnavailableError, WorkflowCalls } from '../../gateway/workflowCalls.ts';
 import { agentSubmitSignal } from '../../workflows/definitions.ts';
 import type { Stack } from '../../chaos/stack.ts';
 import { runSimulation } from '../../simulate/simulate.ts';
@@ -27,8 +27,17 @@ async function directWorkers(stack: Stack, runId: string, workers: number): Prom
           continue;
         }
         if (result.outcome !== 'assigned') throw new Error(`worker e2e-direct-${w} got ${result.outcome}: the benchmark run has no onboarding`);
-        // As the gateway does: the assignment workflow may start just after the answer (the fast path).
-        await calls.signalAssignment(result.assignmentId, agentSubmitSignal, { agentId: result.agentId, submitKey: `s-${result.agentId}`, data: { label: n % 2 ? 'positive' : 'negative' } });
+        // As the gateway does: the assignment workflow may start just after the answer (the fast path),
+        // and a page sends a packet refused as "Temporal unavailable" again.
+        const submit = { agentId: result.agentId, submitKey: `s-${result.agentId}`, data: { label: n % 2 ? 'positive' : 'negative' } };
+        for (;;) {
+          try {
+            await calls.signalAssignment(result.assignmentId, agentSubmitSignal, submit);
+            break;
+          } catch (err) {
+            if (!(err instanceof TemporalUnavailableError)) throw err;
+          }
+        }
       }
     }),
   );

@@ -2,9 +2,12 @@
  * Temporal for tests: the CLI found by globalSetup, and a dev server per test file through the SDK's
  * TestWorkflowEnvironment, with hitloop's search attributes registered.
  */
+import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { devServerDynamicConfigArgs } from '../../toolchain/devServer.ts';
+import { ensureWorkflowBundle } from '../../workers/workflowBundle.ts';
 import { HITLOOP_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes.ts';
 
 /** Path of the `temporal` binary that test/support/globalSetup.ts found or built. */
@@ -37,4 +40,28 @@ export function startTestTemporal(opts: StartTestTemporalOptions = {}): Promise<
       log: { format: 'pretty', level: 'warn' },
     },
   });
+}
+
+/** The real workflow code on a test dev server, run by a worker whose activities the test scripts. */
+export interface StubWorker {
+  env: TestWorkflowEnvironment;
+  taskQueue: string;
+  stop(): Promise<void>;
+}
+
+/** For workflow tests with stub activities: no database, no provider, a rule checked in seconds. */
+export async function startStubWorker(name: string, activities: object): Promise<StubWorker> {
+  const env = await startTestTemporal();
+  const taskQueue = `${name}-${randomUUID().slice(0, 8)}`;
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await ensureWorkflowBundle(), activities });
+  const running = worker.run();
+  return {
+    env,
+    taskQueue,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await env.teardown();
+    },
+  };
 }
