@@ -204,6 +204,18 @@ export async function listGrants(em: EntityManager, filter: { workerId?: string;
 
 /** The worker's grants by qualification name. */
 export async function grantsOf(em: EntityManager, workerId: string): Promise<Map<string, number>> {
-  const grants = await em.find(GrantedQualification, { worker: workerId }, { populate: ['qualification'] });
-  return new Map(grants.map((g) => [g.qualification.getEntity().name, g.value]));
+  return (await grantsOfWorkers(em, [workerId])).get(workerId) ?? new Map();
+}
+
+/** The grants of each of `workerIds` (qualification name -> value), in one query; a worker without any is absent. */
+export async function grantsOfWorkers(em: EntityManager, workerIds: readonly string[]): Promise<Map<string, Map<string, number>>> {
+  const byWorker = new Map<string, Map<string, number>>();
+  if (workerIds.length === 0) return byWorker;
+  const grants = await em.find(GrantedQualification, { worker: { $in: [...workerIds] } }, { populate: ['qualification'] });
+  for (const g of grants) {
+    const of = byWorker.get(g.worker.id) ?? new Map<string, number>();
+    of.set(g.qualification.getEntity().name, g.value);
+    byWorker.set(g.worker.id, of);
+  }
+  return byWorker;
 }

@@ -13,8 +13,9 @@ import { LockMode } from '@mikro-orm/core';
 import type { UnitPosition } from '../blueprints/types.ts';
 import type { TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { Dialect, EntityManager } from '../model/database.ts';
-import { Agent, GrantedQualification, ItemClaim, Unit, type UnitKind, type Worker } from '../model/entities.ts';
+import { Agent, ItemClaim, Unit, type UnitKind, type Worker } from '../model/entities.ts';
 import { isActiveAgentStatus, type AgentStatus } from '../model/status.ts';
+import { grantsOfWorkers } from '../qualifications/grants.ts';
 import type { Grants } from '../qualifications/requirements.ts';
 import type { RunLimits, UnitRequest } from '../workflows/definitions.ts';
 import { COUNTED_FOR_TASK, type WorkerStanding } from './decision.ts';
@@ -107,7 +108,7 @@ export class RegistrationBatch {
     const ids = rows.map((w) => w.id);
     // One statement each, in turn (a transaction is one connection).
     const known = await knownAgents(em, ids, requests);
-    const grants = await grantsOfWorkers(em, run.config, ids);
+    const grants = readsGrants(run.config) ? await grantsOfWorkers(em, ids) : new Map<string, Grants>();
     const inRun = await em.find(Agent, { worker: { $in: ids }, taskRun: run.runId }, { fields: ['worker', 'assignment', 'status'] });
     const doneInTask = await normalUnitsDoneInTask(em, run, ids);
     const claims = run.config.overlap ? await em.find(ItemClaim, { task: run.taskId, worker: { $in: ids } }, { fields: ['worker', 'itemKey'] }) : [];
@@ -226,18 +227,6 @@ function readsGrants(config: TaskRunConfig): boolean {
     config.screening.enabled ||
     config.gold.enabled
   );
-}
-
-async function grantsOfWorkers(em: EntityManager, config: TaskRunConfig, workerIds: string[]): Promise<Map<string, Map<string, number>>> {
-  const byWorker = new Map<string, Map<string, number>>();
-  if (!readsGrants(config)) return byWorker;
-  const grants = await em.find(GrantedQualification, { worker: { $in: workerIds } }, { populate: ['qualification'] });
-  for (const g of grants) {
-    const of = byWorker.get(g.worker.id) ?? new Map<string, number>();
-    of.set(g.qualification.getEntity().name, g.value);
-    byWorker.set(g.worker.id, of);
-  }
-  return byWorker;
 }
 
 /** Normal units of any run of the task each worker holds, did or had reviewed; only when the run caps them. */

@@ -9,7 +9,7 @@
 import { GrantedQualification, ProviderCall, TaskRun, Worker } from '../../model/entities.ts';
 import { FINAL_TASK_RUN_STATUSES } from '../../model/status.ts';
 import type { TaskRunConfig } from '../../config/taskRunConfig.ts';
-import { grantsOf } from '../../qualifications/grants.ts';
+import { grantsOf, grantsOfWorkers } from '../../qualifications/grants.ts';
 import { firstUnmetRequirement, meetsRequirement } from '../../qualifications/requirements.ts';
 import type { EntityManager } from '../../model/database.ts';
 import type { ProviderContext } from '../types.ts';
@@ -125,10 +125,11 @@ async function membersNow(ctx: ProviderContext, provider: string, config: TaskRu
   const blocked = await ctx.em.find(Worker, { provider, blocked: true });
   const candidates = new Map<string, Worker>();
   for (const w of [...granted.map((g) => g.worker.getEntity()), ...blocked]) candidates.set(w.id, w);
+  const grants = await grantsOfWorkers(ctx.em as EntityManager, [...candidates.keys()]);
   const allow: string[] = [];
   const block: string[] = [];
   for (const worker of candidates.values()) {
-    const want = membership(config, { blocked: worker.blocked, grants: await grantsOfWorker(ctx, worker.id) });
+    const want = membership(config, { blocked: worker.blocked, grants: grants.get(worker.id) ?? new Map() });
     if (want.allow) allow.push(worker.providerWorkerId);
     if (want.block) block.push(worker.providerWorkerId);
   }
