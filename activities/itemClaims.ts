@@ -7,34 +7,31 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../config/dataSource.ts';
 import type { EntityManager } from '../model/database.ts';
-import { Assignment, ItemClaim } from '../model/entities.ts';
+import { ItemClaim } from '../model/entities.ts';
 
 export function itemKeyOf(data: unknown): string {
   return createHash('sha256').update(canonicalJson(data)).digest('hex');
 }
 
-/** Assignments of the run whose item the worker already claimed in this task. */
-export async function claimedAssignments(em: EntityManager, args: { runId: string; taskId: string; workerId: string }): Promise<string[]> {
-  const claims = await em.find(ItemClaim, { task: args.taskId, worker: args.workerId }, { fields: ['itemKey'] });
-  if (claims.length === 0) return [];
-  const assignments = await em.find(
-    Assignment,
-    { taskRun: args.runId, itemKey: { $in: claims.map((c) => c.itemKey) } },
-    { fields: ['id'] },
+/** A worker's claim on the item of the unit they were given. */
+export interface ItemClaimOf {
+  assignment: { id: string; itemKey?: string | null | undefined };
+  workerId: string;
+  unitId: string;
+}
+
+/** Claim each unit's item for its worker, in one statement; throws (unique violation) if one was claimed meanwhile. */
+export async function claimItems(em: EntityManager, taskId: string, claims: readonly ItemClaimOf[]): Promise<void> {
+  if (claims.length === 0) return;
+  const createdAt = new Date();
+  await em.insertMany(
+    ItemClaim,
+    // Rows from before item keys: the assignment stands for its item.
+    claims.map((c) => ({ task: taskId, itemKey: c.assignment.itemKey ?? c.assignment.id, worker: c.workerId, unitId: c.unitId, createdAt })),
   );
-  return assignments.map((a) => a.id);
 }
 
 /** Claim the unit's item for the worker; throws (unique violation) if it was claimed meanwhile. */
-export async function claimItem(
-  em: EntityManager,
-  args: { taskId: string; assignment: Pick<Assignment, 'id' | 'itemKey'>; workerId: string; unitId: string },
-): Promise<void> {
-  await em.insert(ItemClaim, {
-    task: args.taskId,
-    itemKey: args.assignment.itemKey ?? args.assignment.id,
-    worker: args.workerId,
-    unitId: args.unitId,
-    createdAt: new Date(),
-  });
+export function claimItem(em: EntityManager, args: { taskId: string } & ItemClaimOf): Promise<void> {
+  return claimItems(em, args.taskId, [args]);
 }

@@ -7,7 +7,8 @@
 import type { Blueprint, UnitPosition } from '../blueprints/types.ts';
 import { componentOptions, type TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { Database, EntityManager } from '../model/database.ts';
-import { Agent, ItemClaim } from '../model/entities.ts';
+import { Agent } from '../model/entities.ts';
+import { claimItems } from '../activities/itemClaims.ts';
 import { assignUnits } from '../model/transitions.ts';
 import { startOnboarding } from '../qualifications/onboarding.ts';
 import { makeQualifyingUnit } from '../qualifications/qualifyingUnits.ts';
@@ -163,9 +164,10 @@ class NormalUnitWrites {
     if (moved !== rows.length) throw new Error(`registration batch: ${rows.length - moved} of ${rows.length} units were taken meanwhile; retried`);
     // Overlap: the claim's unique key refuses a second unit of an item to one worker, whatever ran concurrently.
     if (run.config.overlap) {
-      await em.insertMany(
-        ItemClaim,
-        rows.map((r) => ({ task: run.taskId, itemKey: r.unit.itemKey ?? r.unit.assignmentId, worker: r.workerId, unitId: r.unit.id, createdAt: now })),
+      await claimItems(
+        em,
+        run.taskId,
+        rows.map((r) => ({ assignment: { id: r.unit.assignmentId, itemKey: r.unit.itemKey }, workerId: r.workerId, unitId: r.unit.id })),
       );
     }
     const options = componentOptions(run.config.blueprint);
