@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { REVIEW_DECISIONS, UNIT_KINDS } from '../model/entities.ts';
 import { AGENT_STATUSES, TASK_RUN_STATUSES, UNIT_STATUSES } from '../model/status.ts';
-import { NOT_BLANK, REQUEST_KEY_PATTERN, bonusReasonSchema } from '../review/requests.ts';
+import { NOT_BLANK, REQUEST_KEY_PATTERN, bonusAmountSchema, bonusReasonSchema } from '../review/requests.ts';
 import { EXPORT_FORMATS } from '../export/exportRun.ts';
 import { RunLimitsChangeSchema } from '../workflows/definitions.ts';
 
@@ -191,12 +191,7 @@ export const ReviewResultsSchema = z.looseObject({ results: z.array(ReviewResult
 
 export const BonusRequestSchema = z.strictObject({
   unitId: z.string().min(1).max(200),
-  // The same rules as review/requests.ts parseBonusAmount, here so the OpenAPI document states them.
-  amount: z
-    .number('a bonus amount must be a number such as 0.5')
-    .positive('a bonus amount must be greater than 0')
-    .multipleOf(0.0001, 'a bonus amount has at most 4 decimal places')
-    .lt(1e10, 'a bonus amount must be below 10,000,000,000'),
+  amount: bonusAmountSchema,
   reason: bonusReasonSchema,
   requestKey,
 });

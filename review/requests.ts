@@ -36,8 +36,20 @@ export function parseRequestKey(key: string | undefined): string | undefined {
 }
 
 /**
- * A bonus amount: a number > 0 with at most 4 decimal places (amounts are stored as numeric(14,4)),
- * from a number or a command-line string. Anything else is refused with what was wrong.
+ * What a bonus amount may be: a number > 0 with at most 4 decimal places (amounts are stored as
+ * numeric(14,4)) and below 1e10. `multipleOf` puts the decimals in the API's OpenAPI document; the
+ * refinement is the exact test (zod's `multipleOf` lets 5e-324 and 0.30000000000000004 through).
+ */
+export const bonusAmountSchema = z
+  .number('a bonus amount must be a number such as 0.5')
+  .positive('a bonus amount must be greater than 0')
+  .multipleOf(0.0001, 'a bonus amount has at most 4 decimal places')
+  .refine((amount) => Math.round(amount * 10_000) / 10_000 === amount, 'a bonus amount has at most 4 decimal places')
+  .lt(1e10, 'a bonus amount must be below 10,000,000,000');
+
+/**
+ * A bonus amount (bonusAmountSchema) from a number or a command-line string. Anything else is
+ * refused with what was wrong.
  */
 export function parseBonusAmount(raw: unknown): number {
   const text = typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : undefined;
@@ -46,11 +58,8 @@ export function parseBonusAmount(raw: unknown): number {
   }
   const amount = Number(text);
   if (!Number.isFinite(amount)) throw new ReviewRequestError(`a bonus amount must be a finite number (got ${JSON.stringify(raw)})`, 'usage');
-  if (amount <= 0) throw new ReviewRequestError(`a bonus amount must be greater than 0 (got ${text}); nothing was paid`, 'usage');
-  if (Math.round(amount * 10_000) / 10_000 !== amount) {
-    throw new ReviewRequestError(`a bonus amount has at most 4 decimal places (got ${text})`, 'usage');
-  }
-  if (amount >= 1e10) throw new ReviewRequestError(`a bonus amount must be below 10,000,000,000 (got ${text})`, 'usage');
+  const checked = bonusAmountSchema.safeParse(amount);
+  if (!checked.success) throw new ReviewRequestError(`${checked.error.issues[0]!.message} (got ${text}); nothing was paid`, 'usage');
   return amount;
 }
 

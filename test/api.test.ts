@@ -302,7 +302,7 @@ describe('operator JSON API', () => {
     const negative = await call('POST', `/api/v1/runs/${runId}/bonuses`, { body: { ...body, amount: -1, requestKey: 'api-bonus-2' }, bearer: PASSWORD });
     expect(negative.status).toBe(400);
     // Amounts the database cannot hold exactly are refused as bad requests, as the document says.
-    for (const [amount, says] of [[0.12345, '4 decimal places'], [1e10, 'below 10,000,000,000']] as const) {
+    for (const [amount, says] of [[0.12345, '4 decimal places'], [5e-324, '4 decimal places'], [1e10, 'below 10,000,000,000']] as const) {
       const refused = await call('POST', `/api/v1/runs/${runId}/bonuses`, { body: { ...body, amount, requestKey: `api-bonus-${amount}` }, bearer: PASSWORD });
       expect(refused.status, refused.text).toBe(400);
       expect((refused.body as { message: string }).message).toContain(says);
