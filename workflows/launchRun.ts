@@ -7,7 +7,7 @@ import { createAssignments, runActivities } from './activityProxies.ts';
 import { UNHEALABLE_STEP_FAILS_RUN } from './patches.ts';
 import { type RunPlan, emptyUnitCounts } from './runPlan.ts';
 import { RUN_ID, RUN_STATUS } from './searchAttributes.ts';
-import { type RunState, type TaskRunOptions, failureMessage } from './taskRunState.ts';
+import { type RunState, type TaskRunOptions, announceStatus, failureMessage } from './taskRunState.ts';
 
 /** Continue-as-new well before Temporal's limits (50k events, 2,000 updates per run). */
 const DEFAULT_HISTORY_LIMIT = 8_000;
@@ -39,8 +39,7 @@ export async function launchRun(
     await step(() => runActivities.setUpProviderForRun({ runId }));
   } catch (err) {
     if (err instanceof TemporalFailure && !isCancellation(err) && patched(UNHEALABLE_STEP_FAILS_RUN)) {
-      upsertSearchAttributes([{ key: RUN_STATUS, value: 'failed' }]);
-      await runActivities.recordRunStatus({ runId, status: 'failed', endReason: 'failed', failureReason: failureMessage(err) });
+      await announceStatus(runId, 'failed', 'failed', failureMessage(err));
     }
     throw err;
   }

@@ -302,8 +302,7 @@ export class TaskRun {
   /** Shut down while a launch step kept failing: nothing was handed out; what was made expires. */
   async cancelWhileLaunching(reason: string): Promise<TaskRunOutcome> {
     await bulkRunActivities.expireUnits({ runId: this.runId, scope: 'all', reason });
-    upsertSearchAttributes([{ key: RUN_STATUS, value: 'cancelled' }]);
-    await runActivities.recordRunStatus({ runId: this.runId, status: 'cancelled', endReason: reason });
+    await announceStatus(this.runId, 'cancelled', reason);
     log.info('task run cancelled while launching', { runId: this.runId, reason });
     return { runId: this.runId, status: 'cancelled', endReason: reason, units: emptyUnitCounts() };
   }
@@ -373,8 +372,7 @@ export class TaskRun {
   async recordFailure(err: TemporalFailure): Promise<void> {
     const s = this.s;
     s.status = 'failed';
-    upsertSearchAttributes([{ key: RUN_STATUS, value: 'failed' }]);
-    await runActivities.recordRunStatus({ runId: this.runId, status: 'failed', endReason: 'failed', failureReason: failureMessage(err) });
+    await announceStatus(this.runId, 'failed', 'failed', failureMessage(err));
   }
 
   lifetimeEndsAt(): number {
@@ -389,8 +387,7 @@ export class TaskRun {
     const s = this.s;
     s.status = status;
     s.endReason = endReason;
-    upsertSearchAttributes([{ key: RUN_STATUS, value: status }]);
-    await runActivities.recordRunStatus({ runId: this.runId, status, endReason });
+    await announceStatus(this.runId, status, endReason);
   }
 
   async expireAndTell(scope: 'unassigned' | 'all', reason: string): Promise<void> {
@@ -463,6 +460,12 @@ export class TaskRun {
     log.info('continuing as new', { runId: this.runId, historyLength: workflowInfo().historyLength, times: s.continuedAsNewTimes });
     return continueAsNew<typeof TaskRunWorkflow>(null, { continued: s });
   }
+}
+
+/** The run's status on record: in its search attribute (the Temporal UI lists runs by it) and in the database. */
+export async function announceStatus(runId: string, status: TaskRunStatus, endReason: string | null, failureReason?: string): Promise<void> {
+  upsertSearchAttributes([{ key: RUN_STATUS, value: status }]);
+  await runActivities.recordRunStatus({ runId, status, endReason, ...(failureReason !== undefined ? { failureReason } : {}) });
 }
 
 /** The innermost message of an activity's failure: the one that says what to fix. */
