@@ -6,6 +6,9 @@
  * the run: fault i of F falls in the (i+1)-th of F+1 equal slices, at a random place, plus a random
  * delay of up to 1.5 s. The harness holds new registrations back at the end of a slice until its
  * fault has happened, so every fault strikes while work is in flight, never after the run is over.
+ * It counts the units handed out for that (held or submitted), not the completed ones: units
+ * already held when the gate closed could otherwise finish the run while an earlier fault's
+ * process is still down (a Prolific run of 8 units and 4 workers did, its last fault never struck).
  */
 import type { SeededRandom } from './random.ts';
 
@@ -19,8 +22,8 @@ export interface PlannedFault {
   target: number;
   /** Completed units after which the fault is armed. */
   afterCompleted: number;
-  /** New registrations wait while this many units are completed and the fault has not happened. */
-  holdAtCompleted: number;
+  /** New registrations wait while this many units are handed out (held or submitted) and the fault has not happened. */
+  holdAtHandedOut: number;
   delayMs: number;
   /** Time the process stays dead before it is started again. */
   downMs: number;
@@ -49,7 +52,7 @@ export function planFaults(rng: SeededRandom, o: FaultPlanOptions): PlannedFault
       kind,
       target: kind === 'gateway' ? rng.int(0, Math.max(0, o.gateways - 1)) : 0,
       afterCompleted: Math.floor(o.units * at),
-      holdAtCompleted: Math.max(Math.floor(o.units * at) + 1, Math.floor(o.units * sliceEnd)),
+      holdAtHandedOut: Math.max(Math.floor(o.units * at) + 1, Math.floor(o.units * sliceEnd)),
       delayMs: rng.int(0, 1500),
       downMs: rng.int(300, Math.max(300, o.maxDownMs ?? 4000)),
     };

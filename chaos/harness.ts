@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Unit, TaskRun } from '../model/entities.ts';
-import { isFinalTaskRunStatus } from '../model/status.ts';
+import { SUBMITTED_UNIT_STATUSES, isFinalTaskRunStatus } from '../model/status.ts';
 import { taskRunWorkflowId } from '../workflows/definitions.ts';
 import { saveRunHistories, setSaveHistories, type SavedHistory } from '../bench/histories.ts';
 import { runDirectWorker } from './directWorker.ts';
@@ -193,6 +193,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let runEnded = false;
   let runId = '';
   let completed = 0;
+  /** Units held or submitted: what the registration gate counts (chaos/faults.ts). */
+  let handedOut = 0;
   let savedHistories: SavedHistory[] = [];
   let continuedAsNew = 0;
   let invariants: InvariantResult[];
@@ -229,11 +231,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Progress, from the database (PostgreSQL / SQLite are never killed).
     const progress = setInterval(() => {
       // Best effort: a progress figure a tick late changes nothing.
-      void stack.db
-        .em()
-        .count(Unit, { taskRun: runId, status: 'completed' })
-        .then((n) => {
-          completed = n;
+      const em = stack.db.em();
+      void Promise.all([
+        em.count(Unit, { taskRun: runId, status: 'completed' }),
+        em.count(Unit, { taskRun: runId, status: { $in: ['assigned', ...SUBMITTED_UNIT_STATUSES] } }),
+      ])
+        .then(([done, out]) => {
+          completed = done;
+          handedOut = out;
         })
         .catch(() => undefined);
     }, 250);
@@ -241,7 +246,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     let nextFault = 0;
     const gate = async (): Promise<void> => {
-      while (!runEnded && nextFault < planned.length && completed >= planned[nextFault]!.holdAtCompleted) await sleep(100);
+      while (!runEnded && nextFault < planned.length && handedOut >= planned[nextFault]!.holdAtHandedOut) await sleep(100);
     };
 
     const injector = (async () => {
