@@ -18,6 +18,7 @@ import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/def
 import type { RunPlan } from '../workflows/runPlan.ts';
 import { registerWorkers } from '../registration/assign.ts';
 import { type ActivityDeps, permanentFailure, providerContext } from './context.ts';
+import { startAssignmentWorkflows } from './assignmentStarts.ts';
 import { itemKeyOf } from './itemClaims.ts';
 import { enqueueForAgents } from './outbox.ts';
 import { leaversPollSeconds } from './providerPolling.ts';
@@ -329,6 +330,7 @@ export function createTaskRunActivities(deps: ActivityDeps) {
     recordRunStatus,
     recordMaxSpend,
     assignUnitsToWorkers,
+    startAssignmentWorkflows,
   };
 }
 

@@ -6,7 +6,9 @@
  * (concurrency 1), where each update's events follow one another. On the fast path (patch
  * `registration-answers-before-child-start`) the update is completed by the workflow task after the
  * activity, which also starts the child: the child's start and a separate completing task are then
- * not part of the answer and are not counted.
+ * not part of the answer and are not counted. Runs begun with `registration-decided-in-one-workflow-task`
+ * accept, decide (a local activity, whose marker is in the task's events) and answer in one workflow
+ * task: that task is their one phase, `oneTask`.
  */
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { summarize, type LatencySummary } from './stats.ts';
@@ -26,6 +28,7 @@ export const PHASES = [
   'taskAfterActivity',
   'childWorkflowStart',
   'completeTask',
+  'oneTask',
   'acceptedToCompleted',
 ] as const;
 export type Phase = (typeof PHASES)[number];
@@ -37,6 +40,7 @@ export const PHASE_MEANING: Record<Phase, string> = {
   taskAfterActivity: 'workflow task after the activity (scheduled -> completed)',
   childWorkflowStart: 'assignment child workflow start (initiated -> started; before the fast path only)',
   completeTask: 'workflow task completing the update after the child started (before the fast path only)',
+  oneTask: 'workflow task accepting, deciding (local activity: database, assignment workflow signal-with-start) and answering (scheduled -> completed)',
   acceptedToCompleted: 'update accepted -> completed, in all',
 };
 
@@ -79,6 +83,13 @@ export function registrationPhases(histories: History[], fromMs: number, toMs: n
       // Only one registration in flight: no other update may start or end inside its span.
       if (span.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionUpdateCompletedEventAttributes)) continue;
       const initiated = span.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+      if (!initiated && span.some((e) => e.markerRecordedEventAttributes)) {
+        // Accepted, decided and answered by one workflow task.
+        decidedBy.localActivity += 1;
+        samples.oneTask.push(taskSpan(completedBefore(acceptedId)));
+        samples.acceptedToCompleted.push(ms(completed) - acceptedAt);
+        continue;
+      }
       // On the fast path the child starts after the answer: looked for past the update's end too.
       const childStarted = events.slice(index + 1).find((e) => Number(e.childWorkflowExecutionStartedEventAttributes?.initiatedEventId) === Number(initiated?.eventId));
       if (!initiated || !childStarted) continue;

@@ -17,7 +17,7 @@ import { readRecordedHistories, recordRunHistories, recordingHistories } from '.
 import { eventually, startStack, type Stack } from './support/stack.ts';
 
 /** Scenarios the committed fixtures must cover (file name prefixes). */
-const SCENARIOS = ['caps', 'patience', 'lifetime', 'continue-as-new', 'shutdown', 'worker-crash', 'temporal-restart', 'patched-run', 'patched-shutdown', 'fast-path'];
+const SCENARIOS = ['caps', 'patience', 'lifetime', 'continue-as-new', 'shutdown', 'worker-crash', 'temporal-restart', 'patched-run', 'patched-shutdown', 'fast-path', 'one-task'];
 
 describe.runIf(recordingHistories())('recording histories on sqlite (HITLOOP_RECORD_HISTORIES=1)', () => {
   let stack: Stack;
@@ -100,6 +100,21 @@ describe.runIf(recordingHistories())('recording histories on sqlite (HITLOOP_REC
     expect(worked.reduce((sum, n) => sum + n, 0)).toBe(9);
     expect((await operator.wait(runId, { pollMs: 200 })).status).toBe('completed');
     const files = await recordRunHistories(env.client, db, runId, 'fast-path');
+    expect(files.filter((f) => f.includes('.taskrun.run')).length).toBeGreaterThan(1);
+  });
+
+  // docs/design.md §6 (REGISTRATION_IN_ONE_TASK): decided by a local activity in the task that accepts,
+  // assignments started by an activity after the answer; overlap makes partners join open assignments;
+  // workers register together and submit at once, across continue-as-new.
+  it('one-task: decided in the accepting workflow task, partners joining, workers submitting at once, continuing as new', async () => {
+    const { operator, env, db } = stack;
+    const { runId } = await operator.launch(formConfig({ max_num_concurrent_units: 4, overlap: { min: 2 } }, 5), {
+      workflowOptions: { historyLimit: 150, updateLimit: 8 },
+    });
+    const worked = await Promise.all(['a', 'b', 'c', 'd'].map((w) => workUntilRunEnds(env.client, runId, `one-task-${w}`)));
+    expect(worked.reduce((sum, n) => sum + n, 0)).toBe(10);
+    expect((await operator.wait(runId, { pollMs: 200 })).status).toBe('completed');
+    const files = await recordRunHistories(env.client, db, runId, 'one-task', { assignments: 5 });
     expect(files.filter((f) => f.includes('.taskrun.run')).length).toBeGreaterThan(1);
   });
 

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAssignmentWorkflows } from '../activities/assignmentStarts.ts';
 import type { TaskRunActivities } from '../activities/taskRunActivities.ts';
 import { WorkflowCalls, WorkflowGoneError } from '../gateway/workflowCalls.ts';
 import { AssignmentWorkflow } from '../workflows/assignment.ts';
@@ -22,6 +23,7 @@ import {
   type UnitRequestResult,
 } from '../workflows/definitions.ts';
 import type { RunPlan } from '../workflows/runPlan.ts';
+import { RUN_ID } from '../workflows/searchAttributes.ts';
 import { TaskRunWorkflow } from '../workflows/taskRun.ts';
 import { eventually } from './support/stack.ts';
 import { type StubWorker, startStubWorker } from './support/temporal.ts';
@@ -68,6 +70,8 @@ const stubs: Partial<TaskRunActivities> & Record<string, (...args: never[]) => P
     decisions.push(input.requests);
     return input.requests.map(agentOf);
   },
+  // The hand-over to the assignment workflows is the real one (signal-with-start).
+  startAssignmentWorkflows,
   runSpend: async () => 0,
   // The assignment workflows the run starts: they only set statuses here.
   setAgentsStatus: async () => undefined,
@@ -106,8 +110,13 @@ describe('TaskRunWorkflow with stub activities', () => {
     expect(second).toEqual({ ...first, newlyAssigned: false });
     const status = await handle.query(runStatusQuery);
     expect([status.units.assigned, status.units.launched, status.openAssignments]).toEqual([1, UNITS - 1, 1]);
-    const assignment = await env.client.workflow.getHandle(assignmentWorkflowId('stub-a1')).query(assignmentStateQuery);
-    expect(assignment.agents.map((a) => a.agentId)).toEqual(['ag-1']);
+    // Handed over after the answer (docs/design.md §6): the assignment's workflow knows its agent soon, and once.
+    const assignment = env.client.workflow.getHandle(assignmentWorkflowId('stub-a1'));
+    const agents = await eventually(async () => {
+      const known = (await assignment.query(assignmentStateQuery).catch(() => undefined))?.agents.map((a) => a.agentId);
+      return known?.length ? known : undefined;
+    }, 'the assignment workflow to know its agent');
+    expect(agents).toEqual(['ag-1']);
     await handle.signal(shutdownRunSignal, { reason: 'test over' });
     expect((await handle.result()).status).toBe('cancelled');
   });
@@ -129,7 +138,7 @@ describe('TaskRunWorkflow with stub activities', () => {
     expect(decisions.length).toBe(decided);
   });
 
-  it('answers a registration in the workflow task that starts its assignment workflow; a worker who submits at once is heard', async () => {
+  it('decides and answers a registration in the workflow task that accepted it; a worker who submits at once is heard', async () => {
     const handle = await startRun();
     // A fresh assignment id: its workflow has never run (stub-a<n> ids are shared by the tests of this file).
     const fresh = `stub-fresh-${randomUUID().slice(0, 8)}`;
@@ -141,20 +150,23 @@ describe('TaskRunWorkflow with stub activities', () => {
     // At once, like a page that submits the moment it has its agent: the assignment workflow may not exist yet.
     await new WorkflowCalls(env.client).signalAssignment(result.assignmentId, agentSubmitSignal, { agentId: result.agentId, submitKey: 's-fast', data: {} });
     await eventually(async () => ((await handle.query(runStatusQuery)).units.completed === 1 ? true : undefined), 'the submission counted', 60_000);
-    const assignment = await env.client.workflow.getHandle(assignmentWorkflowId(result.assignmentId)).query(assignmentStateQuery);
-    expect(assignment.completedUnits).toEqual([result.unitId]);
+    const assignment = env.client.workflow.getHandle(assignmentWorkflowId(result.assignmentId));
+    expect((await assignment.query(assignmentStateQuery)).completedUnits).toEqual([result.unitId]);
+    // Not a child of the run: the Temporal UI finds it by the run's id.
+    expect((await assignment.describe()).typedSearchAttributes.get(RUN_ID)).toBe(handle.workflowId.replace(/^taskrun-/, ''));
 
-    // The history: the answer and the start command come from one workflow task; the child's start event follows.
+    // The history: accepted, decided (the local activity's marker) and answered in one workflow task,
+    // which also schedules the hand-over; no child start, no registration activity task.
     const events = (await handle.fetchHistory()).events ?? [];
-    const index = (test: (e: (typeof events)[number]) => unknown): number => events.findIndex(test);
-    const accepted = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.protocolInstanceId === 'register-fast');
-    const answered = index((e) => Number(e.workflowExecutionUpdateCompletedEventAttributes?.acceptedEventId) === Number(accepted?.eventId));
-    const initiated = index((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId === assignmentWorkflowId(result.assignmentId));
-    const started = index((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId === assignmentWorkflowId(result.assignmentId));
+    const accepted = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.protocolInstanceId === 'register-fast');
+    const answered = events.findIndex((e) => Number(e.workflowExecutionUpdateCompletedEventAttributes?.acceptedEventId) === Number(events[accepted]?.eventId));
+    const decided = events.findLastIndex((e, i) => i < answered && e.markerRecordedEventAttributes);
+    const handedOver = events.findIndex((e, i) => i > accepted && e.activityTaskScheduledEventAttributes?.activityType?.name === 'startAssignmentWorkflows');
     const taskBefore = (i: number): number => events.slice(0, i).findLastIndex((e) => e.workflowTaskCompletedEventAttributes);
-    expect([answered, initiated, started].every((i) => i > 0)).toBe(true);
-    expect(taskBefore(answered)).toBe(taskBefore(initiated));
-    expect(started).toBeGreaterThan(answered);
+    expect([accepted, decided, answered, handedOver].every((i) => i > 0)).toBe(true);
+    expect(new Set([accepted, decided, answered, handedOver].map(taskBefore)).size).toBe(1);
+    expect(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toEqual([]);
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'assignUnitsToWorkers')).toEqual([]);
     await handle.signal(shutdownRunSignal, { reason: 'test over' });
     expect((await handle.result()).status).toBe('cancelled');
   });

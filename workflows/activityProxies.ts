@@ -2,7 +2,7 @@
  * How workflows call activities: timeouts and retries per kind of work. Activities are idempotent,
  * so retrying forever is safe; a few error types mean "retrying cannot help" and stop at once.
  */
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { AggregationActivities } from '../activities/aggregationActivities.ts';
 import type { AssignmentActivities } from '../activities/assignmentActivities.ts';
 import type { ProviderPollingActivities } from '../activities/providerPolling.ts';
@@ -33,6 +33,15 @@ export const runActivities = proxyActivities<TaskRunActivities>({
   startToCloseTimeout: '20s',
   retry,
   cancellationType,
+});
+
+/**
+ * The registration decision (docs/design.md §6): a local activity, run by the worker inside the
+ * workflow task that accepted the registrations, so that one task decides and answers them.
+ */
+export const registrationActivities = proxyLocalActivities<Pick<TaskRunActivities, 'assignUnitsToWorkers'>>({
+  startToCloseTimeout: '20s',
+  retry,
 });
 
 /** Launching and expiring many units: as long as they need, heartbeating as they go. */

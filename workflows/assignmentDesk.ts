@@ -1,30 +1,31 @@
 /**
  * The assignment desk of a TaskRun workflow: registrations queue up and are decided in batches, one
- * batch at a time, by the `assignUnitsToWorkers` activity (the rules live in registration/); each
- * agent the decision made is handed to its assignment's workflow before its worker hears of it.
+ * batch at a time (the rules live in registration/); each agent the decision made is handed to its
+ * assignment's workflow before its worker hears of it.
+ *
+ * Runs begun with `REGISTRATION_IN_ONE_TASK` decide with a local activity inside the workflow task that
+ * accepted the registrations and answer as it completes; an activity scheduled by that task starts
+ * the assignments' workflows (docs/design.md §6). Older runs keep their recorded path: a regular
+ * activity decides, the workflow starts each assignment's workflow as a child.
  */
 import { ParentClosePolicy, TemporalFailure, condition, getExternalWorkflowHandle, log, patched, startChild } from '@temporalio/workflow';
 import { isFinalTaskRunStatus } from '../model/status.ts';
-import { runActivities } from './activityProxies.ts';
-import { AssignmentWorkflow, type AssignmentInput } from './assignment.ts';
+import { registrationActivities, runActivities } from './activityProxies.ts';
+import { AssignmentWorkflow } from './assignment.ts';
 import { type UnitRequest, type UnitRequestResult, agentJoinedSignal, assignmentWorkflowId } from './definitions.ts';
-import { ANSWER_BEFORE_CHILD_START, UNHEALABLE_STEP_FAILS_RUN } from './patches.ts';
+import { type Assigned, type HandOverTerms, agentJoinedOf, assignmentInputFor, isQualifying, unitsOfAssignment } from './handOver.ts';
+import { ANSWER_BEFORE_CHILD_START, REGISTRATION_IN_ONE_TASK, UNHEALABLE_STEP_FAILS_RUN } from './patches.ts';
 import { moveCount } from './runPlan.ts';
 import type { TaskRun } from './taskRunState.ts';
 
 /** Registrations handled per activity call when workers arrive together. */
 const ASSIGN_BATCH = 50;
-
-type Assigned = Extract<UnitRequestResult, { outcome: 'assigned' }>;
+/** Agents handed to their assignments' workflows per `startAssignmentWorkflows` call. */
+const HAND_OVER_BATCH = 100;
 
 interface PendingRequest {
   request: UnitRequest;
   resolve: (result: UnitRequestResult) => void;
-}
-
-/** Screening and gold units: one unit per assignment, made for one worker. */
-function isQualifying(result: Assigned): boolean {
-  return result.unitKind !== undefined && result.unitKind !== 'normal';
 }
 
 export class AssignmentDesk {
@@ -39,17 +40,22 @@ export class AssignmentDesk {
   readonly #childStarts = new Map<string, Promise<void>>();
   /** docs/design.md §6: the answer goes out with the hand-off's command, not after its round trip. */
   readonly #answerBeforeChildStart: boolean;
-  /** Hand-offs still under way after their registration was answered (answerBeforeChildStart only). */
+  /** Hand-offs still under way after their registration was answered (answerBeforeChildStart, inOneTask). */
   #handingOver = 0;
+  /** docs/design.md §6: a local activity decides in the task that accepted the batch, which answers it. */
+  readonly #inOneTask: boolean;
+  /** Agents decided, not yet handed to their assignments' workflows (inOneTask); `answer` for partners held until then. */
+  readonly #toHandOver: Array<{ agent: Assigned; answer: (() => void) | undefined }> = [];
 
   constructor(run: TaskRun) {
     this.#run = run;
     this.#answerBeforeChildStart = patched(ANSWER_BEFORE_CHILD_START);
+    this.#inOneTask = patched(REGISTRATION_IN_ONE_TASK);
   }
 
   /** Deciding a batch or handing agents over: the run neither expires units nor continues as new meanwhile. */
   get busy(): boolean {
-    return this.assigning || this.#handingOver > 0;
+    return this.assigning || this.#handingOver > 0 || this.#toHandOver.length > 0;
   }
 
   /** Queue a registration; the promise holds its answer. */
@@ -62,6 +68,11 @@ export class AssignmentDesk {
 
   /** Decides batches until the run has ended and no registration is left. */
   async serve(): Promise<void> {
+    if (!this.#inOneTask) return this.#decide();
+    await Promise.all([this.#decide(), this.#handOverQueued()]);
+  }
+
+  async #decide(): Promise<void> {
     const run = this.#run;
     const s = run.s;
     for (;;) {
@@ -74,12 +85,13 @@ export class AssignmentDesk {
       }
       this.assigning = true;
       try {
-        // A regular activity: a local one broke replay of its own runs (a timer and the child start came
-        // in another order on replay). A retry after a crash finds the agents it made by their derived
-        // ids, reported new to this run again; the run hands each over once.
+        // A retry after a crash finds the agents it made by their derived ids, reported new to this run
+        // again; the run counts each once. (Older runs decide with a regular activity: a local one broke
+        // their replay, its result and the child start coming in another order than the timers.)
         let results: UnitRequestResult[];
         try {
-          results = await runActivities.assignUnitsToWorkers({ runId: run.runId, limits: s.limits, requests: batch.map((p) => p.request) });
+          const requests = batch.map((p) => p.request);
+          results = await (this.#inOneTask ? registrationActivities : runActivities).assignUnitsToWorkers({ runId: run.runId, limits: s.limits, requests });
         } catch (err) {
           // Only a non-retryable failure gets here (a broken gold file, say): the workers are told, the run fails.
           if (!(err instanceof TemporalFailure) || !patched(UNHEALABLE_STEP_FAILS_RUN)) throw err;
@@ -88,7 +100,6 @@ export class AssignmentDesk {
           run.poke();
           continue;
         }
-        // The assignment workflow knows its agent before the worker hears of it.
         await Promise.all(
           batch.map(async (p, i) => {
             const result = results[i]!;
@@ -107,7 +118,10 @@ export class AssignmentDesk {
               } else {
                 moveCount(s.counts, 'launched', 'assigned');
               }
-              if (this.#answerBeforeChildStart && this.#startsAssignment(result)) {
+              if (this.#inOneTask) {
+                this.#queueHandOver(result, p);
+                return;
+              } else if (this.#answerBeforeChildStart && this.#startsAssignment(result)) {
                 // Not awaited: the start command is already issued, in the task that answers the worker, and
                 // carries the agent (a signal the worker sends meanwhile finds it); `busy` holds the run's end
                 // and continue-as-new until the start has happened.
@@ -125,6 +139,19 @@ export class AssignmentDesk {
     }
   }
 
+  /** The run's terms its assignment workflows start with. */
+  #terms(): HandOverTerms {
+    const { plan } = this.#run.s;
+    return {
+      runId: this.#run.runId,
+      unitsPerAssignment: plan.unitsPerAssignment,
+      assignmentDurationSeconds: plan.assignmentDurationSeconds,
+      reconnectWindowSeconds: plan.reconnectWindowSeconds,
+      autoApproveAfterSeconds: plan.autoApproveAfterSeconds,
+      overlap: !!plan.overlap,
+    };
+  }
+
   /**
    * This agent's hand-off starts its assignment's workflow. A partner joining one already open (or
    * being started) is told by a signal, which the answer waits for: a signal the worker sent first
@@ -132,6 +159,42 @@ export class AssignmentDesk {
    */
   #startsAssignment(result: Assigned): boolean {
     return !(result.assignmentId in this.#run.s.openAssignments) && !this.#childStarts.has(result.assignmentId);
+  }
+
+  /**
+   * The agent goes to the hand-over queue. The first agent of an assignment is answered at once: its
+   * assignment's workflow will start with it, and the gateway retries a first packet that comes before
+   * the start. A partner joining an assignment is answered once its join is delivered: a packet of
+   * its that came first would name an agent the assignment's workflow does not know yet.
+   */
+  #queueHandOver(agent: Assigned, p: PendingRequest): void {
+    const open = this.#run.s.openAssignments;
+    const first = !(agent.assignmentId in open);
+    if (first) open[agent.assignmentId] = unitsOfAssignment(this.#terms(), agent);
+    this.#toHandOver.push({ agent, answer: first ? undefined : () => p.resolve(agent) });
+    if (first) p.resolve(agent);
+  }
+
+  /**
+   * Hands queued agents to their assignments' workflows, one activity at a time, each taking all that
+   * queued up meanwhile (up to HAND_OVER_BATCH): an assignment's first agent is always handed over
+   * before its partners, in the same activity or an earlier one (activities/assignmentStarts.ts).
+   * Scheduled in the workflow task that answers the registrations, so as durable as the answers.
+   */
+  async #handOverQueued(): Promise<void> {
+    const s = this.#run.s;
+    for (;;) {
+      await condition(() => this.#toHandOver.length > 0 || (isFinalTaskRunStatus(s.status) && !this.assigning));
+      if (this.#toHandOver.length === 0) return;
+      const handing = this.#toHandOver.splice(0, HAND_OVER_BATCH);
+      this.#handingOver += 1;
+      try {
+        await runActivities.startAssignmentWorkflows({ terms: this.#terms(), agents: handing.map((h) => h.agent) });
+      } finally {
+        this.#handingOver -= 1;
+      }
+      for (const h of handing) h.answer?.();
+    }
   }
 
   async #handOverInBackground(result: Assigned): Promise<void> {
@@ -145,26 +208,15 @@ export class AssignmentDesk {
 
   async #handAgentToAssignment(result: Assigned): Promise<void> {
     const s = this.#run.s;
-    const agent = { agentId: result.agentId, unitId: result.unitId, workerId: result.workerId };
+    const agent = agentJoinedOf(result);
     const workflowId = assignmentWorkflowId(result.assignmentId);
-    const unitsPerAssignment = isQualifying(result) ? 1 : s.plan.unitsPerAssignment;
+    const input = assignmentInputFor(this.#terms(), result);
     const wasOpen = result.assignmentId in s.openAssignments;
-    if (!wasOpen) s.openAssignments[result.assignmentId] = unitsPerAssignment;
+    if (!wasOpen) s.openAssignments[result.assignmentId] = input.unitsPerAssignment;
     // A partner's hand-off in the same batch may be starting this assignment's workflow right now.
     const starting = this.#childStarts.get(result.assignmentId);
     if (starting) await starting;
     if (wasOpen && (await signalAssignment(workflowId, agent))) return;
-    const input: AssignmentInput = {
-      runId: this.#run.runId,
-      assignmentId: result.assignmentId,
-      unitsPerAssignment,
-      assignmentDurationSeconds: s.plan.assignmentDurationSeconds,
-      reconnectWindowSeconds: s.plan.reconnectWindowSeconds,
-      autoApproveAfterSeconds: s.plan.autoApproveAfterSeconds,
-      firstAgent: agent,
-      // Only overlap runs carry it, so the start command of every other run is unchanged.
-      ...(s.plan.overlap && !isQualifying(result) ? { independent: true } : {}),
-    };
     // ABANDON: the assignment outlives this run of the TaskRun workflow across continue-as-new.
     const start = startChild(AssignmentWorkflow, { workflowId, args: [input], parentClosePolicy: ParentClosePolicy.ABANDON });
     this.#childStarts.set(

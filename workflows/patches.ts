@@ -18,3 +18,11 @@ export const UNHEALABLE_STEP_FAILS_RUN = 'unhealable-step-fails-run';
  * assignment is still answered once its join signal is delivered.
  */
 export const ANSWER_BEFORE_CHILD_START = 'registration-answers-before-child-start';
+/**
+ * A batch of registrations is decided by a local activity inside the workflow task that accepted
+ * them, and answered as that task completes; the same task schedules `startAssignmentWorkflows`, which
+ * hands the agents to their assignments' workflows with signal-with-start (no child workflows: the
+ * Temporal UI lists a run's assignments by `HitloopRunId`). One workflow task per batch, no waiting
+ * for a workflow start; a worker's first packet that beats the start is retried by the gateway.
+ */
+export const REGISTRATION_IN_ONE_TASK = 'registration-decided-in-one-workflow-task';
