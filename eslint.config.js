@@ -17,6 +17,8 @@ const WORKFLOW_IMPORTS = {
     // The one status vocabulary (docs/design.md §1) and the storable-JSON schemas of the payloads.
     'model/status.ts',
     'model/storableJson.ts',
+    // The one rule for amounts of money (live max_spend and task_reward changes).
+    'model/money.ts',
     // The SDK's own workflow interceptors for OpenTelemetry (workflows/tracing.ts): deterministic, and
     // their spans leave through a sink.
     '@temporalio/interceptors-opentelemetry/lib/workflow',

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { didYouMean } from './errors.ts';
 import { explain } from './zodIssues.ts';
+import { moneyRules, moneySchema } from '../model/money.ts';
 
 export const DAY_SECONDS = 24 * 60 * 60;
 
@@ -21,6 +22,14 @@ const nonEmptyString = (what: string) =>
 const count = () => z.int(explain('must be an integer >= 0')).min(0, explain('must be an integer >= 0'));
 const positiveCount = () => z.int(explain('must be an integer >= 1')).min(1, explain('must be an integer >= 1'));
 const flag = () => z.boolean(explain('must be true or false'));
+/** An amount of money (model/money.ts: as the database stores it). */
+const money = (allowZero: boolean, required?: string) => {
+  const rules = moneyRules(allowZero);
+  return moneySchema(
+    { type: explain(rules.type, required), min: explain(rules.min), decimals: explain(rules.decimals), max: explain(rules.max) },
+    { allowZero },
+  );
+};
 const qualificationName = () => nonEmptyString('a qualification name');
 
 // ---------------------------------------------------------------- qualifications (docs/design.md §3)
@@ -318,9 +327,7 @@ export const taskRunConfigSchema = z
       task_title: shownToWorkers('a string'),
       task_description: shownToWorkers('a string'),
       task_tags: tagsSchema,
-      task_reward: z
-        .number(explain('must be a number >= 0', 'required (pay per unit, a number >= 0 in the provider\'s currency)'))
-        .min(0, explain('must be a number >= 0')),
+      task_reward: money(true, "required (pay per unit, a number >= 0 in the provider's currency)"),
       assignment_duration_seconds: positiveCount().default(DEFAULTS.assignment_duration_seconds),
       task_lifetime_seconds: positiveCount().default(DEFAULTS.task_lifetime_seconds),
       no_submission_patience_seconds: positiveCount().default(DEFAULTS.no_submission_patience_seconds),
@@ -340,7 +347,7 @@ export const taskRunConfigSchema = z
       /** 0 = never. */
       auto_approve_after_seconds: count().default(0),
       /** Stop launching once the run's spend would pass this; absent = no limit. */
-      max_spend: z.number(explain('must be a number > 0')).positive(explain('must be a number > 0')).optional(),
+      max_spend: money(false).optional(),
       provider: componentSchema('provider', 'mock'),
       blueprint: componentSchema('blueprint', 'static-form'),
       data: dataSourceSchema,

@@ -25,6 +25,7 @@ import {
   type TaskRunStatus,
   type UnitStatus,
 } from './status.ts';
+import { MONEY_PRECISION, MONEY_SCALE } from './money.ts';
 
 export type { AgentStatus, OnboardingAgentStatus, TaskRunStatus, UnitStatus };
 
@@ -49,8 +50,8 @@ export type JsonData = string | number | boolean | object;
 /** The run config is always an object. */
 export type JsonConfig = Record<string, unknown>;
 
-/** `numeric(14,4)` in both dialects, read back as a JS number (amounts stay far below 2^53). */
-const money = () => p.decimal('number').precision(14).scale(4);
+/** `numeric(14,4)` in both dialects, read back as a JS number (amounts stay far below 2^53); what is accepted: model/money.ts. */
+const money = () => p.decimal('number').precision(MONEY_PRECISION).scale(MONEY_SCALE);
 const createdAt = () => p.datetime().onCreate(() => new Date());
 /**
  * bigserial on PostgreSQL, `integer primary key autoincrement` on SQLite. SQLite reports the

@@ -16,7 +16,7 @@ import type { RunLimits, UnitRequest, UnitRequestResult } from '../workflows/def
 import { NO_UNIT_FREE, answerForEarlierAgent, chooseUnitKind, decideEligibility, usesQualifyingUnits } from './decision.ts';
 import { agentIdFor } from './ids.ts';
 import { RegistrationBatch, type FreeUnit } from './batch.ts';
-import { qualifyingStanding } from './standing.ts';
+import { lockBudgetForQualifyingUnits, qualifyingStanding } from './standing.ts';
 
 export interface RunForRegistration {
   runId: string;
@@ -47,6 +47,7 @@ export async function registerWorkers(
 ): Promise<UnitRequestResult[]> {
   if (requests.length === 0) return [];
   return db.em().transactional(async (em) => {
+    await lockBudgetForQualifyingUnits(em, run);
     const batch = await RegistrationBatch.read(em, db.dialect, run, requests);
     const writes = new NormalUnitWrites(run, decidedBy);
     const results: UnitRequestResult[] = [];

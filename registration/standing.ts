@@ -9,9 +9,9 @@ import type { TaskRunConfig } from '../config/taskRunConfig.ts';
 import type { EntityManager } from '../model/database.ts';
 import { Agent, TaskRun, Unit, Worker } from '../model/entities.ts';
 import { ACTIVE_AGENT_STATUSES, SUBMITTED_AGENT_STATUSES } from '../model/status.ts';
-import { fitsBudget, runBudget } from '../review/budget.ts';
+import { fitsBudget, lockRunBudget, runBudget } from '../review/budget.ts';
 import type { Grants } from '../qualifications/requirements.ts';
-import type { QualifyingStanding } from './decision.ts';
+import { usesQualifyingUnits, type QualifyingStanding } from './decision.ts';
 
 export async function findOrCreateWorker(em: EntityManager, provider: string, providerWorkerId: string): Promise<Worker> {
   const [worker] = await findOrCreateWorkers(em, [{ provider, providerWorkerId }]);
@@ -45,7 +45,28 @@ export async function findOrCreateWorkers(
   return [...found, ...(await read(missing))];
 }
 
-/** What the screening and gold rules decide on. */
+/**
+ * For a run with screening or gold units: lock its budget (review/budget.ts `lockRunBudget`) so that
+ * the check `qualifyingStanding` makes and the unit it allows are one step, as a bonus's check and
+ * record are (review/store.ts `payBonus`): a bonus and a gold unit that each fit in what `max_spend`
+ * leaves, but not together, are never both paid. Taken whether or not the run has a budget now: one
+ * may be set live (`hitloop set <runId> max_spend=...`), and that change waits for this lock too.
+ *
+ * Call FIRST in the registration transaction. The lock order is: the run's row, then the batch's
+ * workers (in id order), then its free units (./batch.ts), then what the batch writes. A bonus takes
+ * the run's row first too, and then only refers to its agent, unit and worker (FOR KEY SHARE, through
+ * its foreign keys), so whichever of the two waits for the run's row holds nothing the other needs.
+ * Taken after the workers instead, it deadlocks with a bonus for one of them: the bonus holds the run
+ * and waits for the worker, the batch holds the worker and waits for the run.
+ */
+export async function lockBudgetForQualifyingUnits(em: EntityManager, run: { runId: string; config: TaskRunConfig }): Promise<void> {
+  if (usesQualifyingUnits(run.config)) await lockRunBudget(em, run.runId);
+}
+
+/**
+ * What the screening and gold rules decide on. The budget is exact only under
+ * `lockBudgetForQualifyingUnits`, taken at the start of the transaction.
+ */
 export async function qualifyingStanding(
   em: EntityManager,
   args: { runId: string; config: TaskRunConfig; workerId: string; grants: Grants },

@@ -3,7 +3,6 @@
  * run makes beyond the units it launched (bonuses, gold and screening units) asks here first, so
  * the run's spend (review/spend.ts) stays within it. Amounts in ten-thousandths, as stored.
  */
-import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '../model/database.ts';
 import { Bonus, TaskRun } from '../model/entities.ts';
 import { providerFee, runSpend } from './spend.ts';
@@ -24,10 +23,18 @@ const units = (amount: number): number => Math.round(amount * 10_000);
  * run's row is locked until the commit, so a second payment checks only after the first is
  * recorded (two bonuses at once both passed the check). SQLite runs one write transaction at a
  * time already (BEGIN IMMEDIATE, model/sqliteDialect.ts).
+ *
+ * FOR NO KEY UPDATE, not FOR UPDATE: it queues the budget's users (bonuses, registrations making
+ * screening or gold units: registration/standing.ts) and changes of the run's row (a live
+ * `max_spend`), but not the rows that only refer to the run (a unit, an agent, a bonus: inserting
+ * one takes FOR KEY SHARE on the run's row for its foreign key). With FOR UPDATE, a registration
+ * that had locked its workers and then inserted an agent of the run waited for a bonus holding the
+ * run, while the bonus waited for one of those workers to insert its own row: a deadlock.
  */
 export async function lockRunBudget(em: EntityManager, runId: string): Promise<void> {
   if (em.getPlatform().constructor.name.toLowerCase().includes('postgre')) {
-    await em.findOne(TaskRun, runId, { fields: ['id'], lockMode: LockMode.PESSIMISTIC_WRITE });
+    // MikroORM's lock modes have no FOR NO KEY UPDATE. In the caller's transaction (the lock lasts until its commit).
+    await em.getConnection().execute('select id from task_run where id = ? for no key update', [runId], 'all', em.getTransactionContext());
   }
 }
 
@@ -44,5 +51,9 @@ export async function runBudget(em: EntityManager, runId: string): Promise<Budge
   return { maxSpend: Number(maxSpend), spent, left: Math.max(0, units(Number(maxSpend)) - units(spent)) / 10_000, feeOn };
 }
 
-/** Whether `amount` more fits in the budget (always, without one). */
-export const fitsBudget = (budget: Budget | null, amount: number): boolean => budget === null || units(amount) <= units(budget.left);
+/** What paying `amount` adds to the run's spend: the amount and the provider's fee on it. */
+export const paymentCost = (budget: Budget, amount: number): number => (units(amount) + units(budget.feeOn(amount))) / 10_000;
+
+/** Whether paying `amount` (with the provider's fee on it) fits in the budget (always, without one). */
+export const fitsBudget = (budget: Budget | null, amount: number): boolean =>
+  budget === null || units(paymentCost(budget, amount)) <= units(budget.left);

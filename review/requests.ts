@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ReviewDecision } from '../model/entities.ts';
+import { moneySchema } from '../model/money.ts';
 import type { ReviewOperation } from '../workflows/review.ts';
 
 export class ReviewRequestError extends Error {
@@ -35,17 +36,13 @@ export function parseRequestKey(key: string | undefined): string | undefined {
   return key;
 }
 
-/**
- * What a bonus amount may be: a number > 0 with at most 4 decimal places (amounts are stored as
- * numeric(14,4)) and below 1e10. `multipleOf` puts the decimals in the API's OpenAPI document; the
- * refinement is the exact test (zod's `multipleOf` lets 5e-324 and 0.30000000000000004 through).
- */
-export const bonusAmountSchema = z
-  .number('a bonus amount must be a number such as 0.5')
-  .positive('a bonus amount must be greater than 0')
-  .multipleOf(0.0001, 'a bonus amount has at most 4 decimal places')
-  .refine((amount) => Math.round(amount * 10_000) / 10_000 === amount, 'a bonus amount has at most 4 decimal places')
-  .lt(1e10, 'a bonus amount must be below 10,000,000,000');
+/** What a bonus amount may be: an amount of money as the database stores it (model/money.ts), > 0. */
+export const bonusAmountSchema = moneySchema({
+  type: 'a bonus amount must be a number such as 0.5',
+  min: 'a bonus amount must be greater than 0',
+  decimals: 'a bonus amount has at most 4 decimal places',
+  max: 'a bonus amount must be below 10,000,000,000',
+});
 
 /**
  * A bonus amount (bonusAmountSchema) from a number or a command-line string. Anything else is

@@ -14,7 +14,7 @@ import { transitionAgent, transitionUnit } from '../model/transitions.ts';
 import type { ProviderContext } from '../providers/types.ts';
 import { providers } from '../registry/builtins.ts';
 import type { ReviewOperation, ReviewOutcome } from '../workflows/review.ts';
-import { fitsBudget, lockRunBudget, runBudget } from './budget.ts';
+import { fitsBudget, lockRunBudget, paymentCost, runBudget } from './budget.ts';
 
 /** A request that cannot succeed as asked: retrying will not help; nothing was changed. */
 export class ReviewRefusedError extends Error {
@@ -163,8 +163,8 @@ export async function payBonus(
     const runId = target.unit.taskRun.id;
     if (!op.overBudget) await lockRunBudget(tem, runId);
     const budget = op.overBudget ? null : await runBudget(tem, runId);
-    const cost = budget ? op.amount + budget.feeOn(op.amount) : op.amount;
-    if (!fitsBudget(budget, cost)) {
+    const cost = budget ? paymentCost(budget, op.amount) : op.amount;
+    if (!fitsBudget(budget, op.amount)) {
       throw new ReviewRefusedError(
         `a bonus of ${op.amount}${cost !== op.amount ? ` (${cost} with the provider's fee)` : ''} is more than run ${runId}'s max_spend leaves ` +
           `(${budget!.left} of ${budget!.maxSpend}); nothing was paid. ` +

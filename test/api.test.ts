@@ -12,7 +12,7 @@ import { LoginLimiter } from '../api/loginLimits.ts';
 import { ApiError } from '../api/errors.ts';
 import { STORABLE_TEXT_PATTERN } from '../model/storableJson.ts';
 import type { Gateway } from '../gateway/server.ts';
-import { Bonus, GrantedQualification, ProviderCall, Review, Worker } from '../model/entities.ts';
+import { Bonus, GrantedQualification, ProviderCall, Review, TaskRun, Worker } from '../model/entities.ts';
 import { completeUnit, type Assigned } from './support/completeUnits.ts';
 import { formConfig } from './support/configs.ts';
 import { startTestGateway } from './gateway.helpers.ts';
@@ -250,11 +250,26 @@ describe('operator JSON API', () => {
     expect((bad.body as { message: string }).message).toContain('body.max_num_concurrent_units');
     const unknown = await call('PATCH', `/api/v1/runs/${runId}/limits`, { body: { wings: 2 }, bearer: PASSWORD });
     expect(unknown.status).toBe(400);
+    // Amounts the database would store as another amount (1e-7 as 0) or cannot hold: refused, nothing changed.
+    for (const [key, amount, says] of [
+      ['max_spend', 1e-7, '4 decimal places'],
+      ['max_spend', 5e-324, '4 decimal places'],
+      ['max_spend', 0.12345, '4 decimal places'],
+      ['max_spend', 1e10, 'below 10,000,000,000'],
+      ['task_reward', 1e-7, '4 decimal places'],
+    ] as const) {
+      const refused = await call('PATCH', `/api/v1/runs/${runId}/limits`, { body: { [key]: amount }, bearer: PASSWORD });
+      expect(refused.status, refused.text).toBe(400);
+      expect((refused.body as { message: string }).message).toContain(`body.${key}`);
+      expect((refused.body as { message: string }).message).toContain(says);
+    }
+    expect(await stack.db.em().findOneOrFail(TaskRun, runId, { fields: ['maxSpend', 'reward'] })).toMatchObject({ maxSpend: null, reward: 0.5 });
     const broken = await call('PATCH', `/api/v1/runs/${runId}/limits`, { rawBody: '{"max_num', bearer: PASSWORD });
     expect(broken.status).toBe(400);
     expect(broken.body).toMatchObject({ code: 'invalid_json' });
     const detail = await call('GET', `/api/v1/runs/${runId}`, { bearer: PASSWORD });
-    expect(detail.body).toMatchObject({ limits: { max_num_concurrent_units: 7 } });
+    expect(detail.body).toMatchObject({ limits: { max_num_concurrent_units: 7, task_reward: 0.5 } });
+    expect((detail.body as { limits: Record<string, unknown> }).limits.max_spend).toBeUndefined();
   });
 
   it('GET /runs/{runId}/units pages the submitted units with each worker\'s history; item HTML comes back as data, not markup', async () => {

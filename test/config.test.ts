@@ -14,6 +14,8 @@ import { loadTaskRunConfig, parseTaskRunConfig } from '../config/loadConfig.ts';
 import { loadSettings } from '../config/settings.ts';
 import { DEFAULTS, type DataSource, type TaskRunConfigInput } from '../config/taskRunConfig.ts';
 import { listUserConfig, readUserConfig, setUserConfigValue, unsetUserConfigValue, userConfigPath } from '../config/userConfig.ts';
+import { bonusAmountSchema } from '../review/requests.ts';
+import { RunLimitsChangeSchema } from '../workflows/definitions.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, 'fixtures/config');
 const fixture = (name: string) => path.join(FIXTURES, name);
@@ -150,6 +152,31 @@ describe('invalid values name the key, the value and what is allowed', () => {
     expect(messageFor((c) => (c.units_per_assignment = 0))).toBe('units_per_assignment: 0 is not allowed: must be an integer >= 1');
     expect(messageFor((c) => (c.task_reward = -0.01))).toBe('task_reward: -0.01 is not allowed: must be a number >= 0');
     expect(messageFor((c) => (c.max_spend = 0))).toBe('max_spend: 0 is not allowed: must be a number > 0');
+  });
+
+  it('amounts of money are what the database stores (numeric(14,4)): one rule for the config, a live change and a bonus', () => {
+    const decimals = 'must be a number > 0 with at most 4 decimal places: amounts are stored to 0.0001, the smallest is 0.0001';
+    for (const [amount, rule] of [
+      // Stored as 0, or as another amount.
+      [5e-324, decimals],
+      [1e-7, decimals],
+      [0.12345, decimals],
+      [0.1 + 0.2, decimals],
+      [1e10, 'must be below 10,000,000,000'],
+    ] as const) {
+      expect(messageFor((c) => (c.max_spend = amount))).toBe(`max_spend: ${amount} is not allowed: ${rule}`);
+      expect(RunLimitsChangeSchema.safeParse({ max_spend: amount }).error?.issues.map((i) => i.message)).toEqual([rule]);
+      expect(bonusAmountSchema.safeParse(amount).success).toBe(false);
+    }
+    expect(messageFor((c) => (c.task_reward = 1e-7))).toBe(
+      'task_reward: 1e-7 is not allowed: must be a number >= 0 with at most 4 decimal places: amounts are stored to 0.0001',
+    );
+    for (const amount of [0.0001, 12.5, 0.3, 9_999_999_999.9999]) {
+      expect(parseTaskRunConfig({ ...base(), max_spend: amount, task_reward: amount }).max_spend).toBe(amount);
+      expect(RunLimitsChangeSchema.parse({ max_spend: amount, task_reward: amount })).toEqual({ max_spend: amount, task_reward: amount });
+      expect(bonusAmountSchema.parse(amount)).toBe(amount);
+    }
+    expect(parseTaskRunConfig({ ...base(), task_reward: 0 }).task_reward).toBe(0);
   });
 
   it('unknown comparator, with a suggestion', () => {

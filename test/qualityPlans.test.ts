@@ -1,9 +1,11 @@
 /**
  * The pure decisions behind gold units and the budget guard: when a worker's next unit is a gold
- * one, which gold item they get, when wrong answers disqualify, and how many units a budget buys.
+ * one, which gold item they get, when wrong answers disqualify, how many units a budget buys and
+ * whether a payment (with its provider's fee) fits in what it leaves.
  */
 import { describe, expect, it } from 'vitest';
 import { goldsDue, nextUnitIsGold, pickGoldItem, tooManyWrongGolds } from '../qualifications/goldPlan.ts';
+import { fitsBudget, paymentCost, type Budget } from '../review/budget.ts';
 import { unitsWithinBudget } from '../workflows/runPlan.ts';
 
 describe('gold plan', () => {
@@ -56,5 +58,28 @@ describe('budget guard', () => {
     [1, 0.7, 0.1, 3],
   ])('max_spend %s, spent %s, reward %s: %s more unit(s)', (max, spend, reward, fits) => {
     expect(unitsWithinBudget(max, spend, reward)).toBe(fits);
+  });
+
+  // A payment beyond the launched units (a bonus, a gold or screening unit) costs its provider's fee too.
+  const budget = (left: number, feeRate: number): Budget => ({
+    maxSpend: 10,
+    spent: 10 - left,
+    left,
+    feeOn: (amount) => Math.round(amount * feeRate * 10_000) / 10_000,
+  });
+  it.each([
+    // left, fee rate, amount -> cost, fits
+    [0.6, 0, 0.5, 0.5, true],
+    [0.6, 0, 0.6, 0.6, true],
+    [0.6, 0, 0.6001, 0.6001, false],
+    [0.6, 1 / 3, 0.5, 0.6667, false],
+    [0.6, 1 / 3, 0.45, 0.6, true],
+    [0.3, 0, 0.1 + 0.2, 0.3, true],
+  ])('%s left, fee rate %s: paying %s costs %s, fits: %s', (left, rate, amount, cost, fits) => {
+    expect(paymentCost(budget(left, rate), amount)).toBe(cost);
+    expect(fitsBudget(budget(left, rate), amount)).toBe(fits);
+  });
+  it('without a budget everything fits', () => {
+    expect(fitsBudget(null, 1e9)).toBe(true);
   });
 });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../cli/exitCodes.ts';
-import { Agent, Bonus, ProviderCall, Review, Unit } from '../model/entities.ts';
+import { Agent, Bonus, ProviderCall, Review, TaskRun, Unit } from '../model/entities.ts';
 import { createReviewer, type Reviewer } from '../review/operator.ts';
 import { reviewWorkflowId } from '../review/requests.ts';
 import { formConfig } from './support/configs.ts';
@@ -216,6 +216,11 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('review and payment on %s', (di
     // And bonuses see the new budget too.
     await reviewer.bonus(runId, { unitId: unit.unitId, amount: '1', reason: 'now it fits' });
     await expect(stack.operator.changeLimits(runId, { max_spend: -1 })).rejects.toThrow(/max_spend: -1 is not allowed: must be a number > 0/);
+    // `hitloop set <runId> max_spend=1e-7`: the database would store it as 0.
+    await expect(stack.operator.changeLimits(runId, { max_spend: 1e-7 })).rejects.toThrow(
+      /max_spend: 1e-7 is not allowed: must be a number > 0 with at most 4 decimal places: amounts are stored to 0.0001, the smallest is 0.0001/,
+    );
+    expect(await em().findOneOrFail(TaskRun, runId, { fields: ['maxSpend'] })).toMatchObject({ maxSpend: 6 });
     await stack.operator.shutdown(runId);
    }, 300_000);
 

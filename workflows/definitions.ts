@@ -6,6 +6,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { UnitKind } from '../model/entities.ts';
+import { moneyRules, moneySchema } from '../model/money.ts';
 import { PROVIDER_LEAVING_STATUSES, RELEASED_UNIT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
 import { storableJsonObject, storableString } from '../model/storableJson.ts';
 
@@ -91,7 +92,7 @@ export const RunLimitsChangeSchema = z
     max_num_concurrent_units: cap(),
     allowed_concurrent: cap(),
     maximum_units_per_worker: cap(),
-    task_reward: z.number('must be a number >= 0').min(0, 'must be a number >= 0'),
+    task_reward: moneySchema(moneyRules(true), { allowZero: true }),
     task_lifetime_seconds: z.number('must be a whole number of seconds > 0').int('must be a whole number of seconds > 0').positive('must be a whole number of seconds > 0'),
     /** Overlap runs (docs/design.md §2): the most units one item may get, and the confidence that stops adding them. */
     'overlap.max': z.number('must be an integer >= 1').int('must be an integer >= 1').min(1, 'must be an integer >= 1'),
@@ -100,7 +101,7 @@ export const RunLimitsChangeSchema = z
       .gt(0, 'must be a number between 0 and 1 (exclusive)')
       .lt(1, 'must be a number between 0 and 1 (exclusive)'),
     /** The run's budget (units, gold and screening pay, bonuses); raising it lets a run stopped by it launch again. */
-    max_spend: z.number('must be a number > 0').positive('must be a number > 0'),
+    max_spend: moneySchema(moneyRules()),
   })
   .partial()
   .strict()
