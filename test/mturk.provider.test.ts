@@ -7,12 +7,14 @@
  * run's worst case; units released by a worker who still holds the HIT offered again; review asking
  * MTurk only about the units reviewed, on a run of 300 units.
  */
+import { type HIT, ListHITsCommand } from '@aws-sdk/client-mturk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeMTurkServer } from '../fakes/mturk/server.ts';
 import { WorkflowCalls } from '../gateway/workflowCalls.ts';
 import { Agent, ProviderCall, Review, Unit } from '../model/entities.ts';
 import { recordAgentSession } from '../providers/agentSessions.ts';
 import { ensureQualification } from '../qualifications/grants.ts';
+import { mturkClient } from '../providers/mturk/client.ts';
 import { clearMTurkIdentityCache, identifyMTurkWorker } from '../providers/mturk/identity.ts';
 import { mturkProvider, notifyMTurkWorkers } from '../providers/mturk/provider.ts';
 import type { ProviderContext } from '../providers/types.ts';
@@ -74,6 +76,19 @@ async function takeHit(runId: string, hitId: string, workerId: string) {
   if (result.outcome !== 'assigned') throw new Error(`no unit for ${workerId}: ${JSON.stringify(result)}`);
   await recordAgentSession(stack.db.em(), 'mturk', result.agentId, accepted.AssignmentId);
   return { accepted, result };
+}
+
+/** The run's HITs as MTurk lists them to a requester (ListHITs through the official client, every page). */
+async function listedHitsOf(runId: string): Promise<HIT[]> {
+  const mturk = mturkClient(true);
+  const hits: HIT[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await mturk.send(new ListHITsCommand({ MaxResults: 100, NextToken }));
+    hits.push(...(page.HITs ?? []).filter((h) => h.Question?.includes(`/task/${runId}`)));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return hits;
 }
 
 /** takeHit, then the unit is submitted and the page posts externalSubmit. */
@@ -318,6 +333,30 @@ describe('mturk provider against the local MTurk', () => {
 
     await mturkProvider.expireUnit(ctx(), { runId, unitId: unit!.id, providerUnitId: secondId, requestKey: 'expire-second' });
     expect(fake.mturk.hitOf(secondId).HITStatus).toBe('Reviewable');
+  });
+
+  it('expires every HIT of a run still assignable when the run ends: a slot added by a re-offer does not outlive the run', async () => {
+    const runId = await launchedRun({}, 1);
+    const [hit] = hitsOf(runId);
+    // A worker gives the unit back in hitloop but keeps the MTurk assignment: the HIT gets a second slot.
+    const { accepted, result } = await takeHit(runId, hit!.HITId, 'A7GRETAWORKER');
+    await new WorkflowCalls(stack.env.client).signalAssignment(result.assignmentId, agentReturnedSignal, { agentId: result.agentId });
+    await waitForUnitStatus(stack.db, result.unitId, 'launched');
+    await eventually(async () => (fake.mturk.hitOf(hit!.HITId).MaxAssignments === 2 ? true : undefined), 'a second assignment on the HIT');
+    // Another worker takes that slot and completes the unit: the run is done.
+    await workOneHit(runId, hit!.HITId, 'A8HENRYWORKER', 'positive');
+    const outcome = (await stack.env.client.workflow.getHandle(`taskrun-${runId}`).result()) as { status: string };
+    expect(outcome.status).toBe('completed');
+
+    const listed = await listedHitsOf(runId);
+    expect(listed.map((h) => h.HITId)).toEqual([hit!.HITId]);
+    expect(listed[0]!.Expiration!.getTime()).toBeLessThanOrEqual(Date.now());
+    // The first worker returns the assignment at MTurk: its slot frees, but the HIT stays closed.
+    fake.mturk.returnAssignment(accepted.AssignmentId);
+    const [afterReturn] = await listedHitsOf(runId);
+    expect(afterReturn!.NumberOfAssignmentsAvailable).toBe(1);
+    expect(afterReturn!.HITStatus).not.toBe('Assignable');
+    expect(() => fake.mturk.accept(hit!.HITId, 'A9IRISWORKER')).toThrow(/no longer available/);
   });
 
   it('gives an MTurk assignment one unit: a new registration from an assignment whose unit is stored is answered with that agent\'s end, and MTurk\'s Submitted is refused', async () => {

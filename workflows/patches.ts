@@ -18,3 +18,8 @@ export const UNHEALABLE_STEP_FAILS_RUN = 'unhealable-step-fails-run';
  * assignment is still answered once its join signal is delivered.
  */
 export const ANSWER_BEFORE_CHILD_START = 'registration-answers-before-child-start';
+/**
+ * A run that ends (completed, cancelled or failed) has its provider withdraw what workers could still
+ * take there (`closeRunAtProvider`: MTurk's HITs with a free slot), after its status is on record.
+ */
+export const CLOSE_RUN_AT_PROVIDER = 'close-run-at-provider';
