@@ -401,6 +401,42 @@ describe('mturk provider against the local MTurk', () => {
     }
   });
 
+  it('takes a second tab of one MTurk assignment to the agent holding its unit, with its state, and closes the first tab with 4001: no second unit', async () => {
+    // Two units at once would be allowed to the worker: only the assignment's one-unit rule stands in the way.
+    const runId = await launchedRun({ allowed_concurrent: 2 }, 2);
+    const [hit] = hitsOf(runId);
+    const workerId = 'A6TWOTABSWORKER';
+    const accepted = fake.mturk.accept(hit!.HITId, workerId);
+    const params = { assignmentId: accepted.AssignmentId, hitId: hit!.HITId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
+    const gateway = await startTestGateway(stack);
+    try {
+      const first = await connect(gateway);
+      first.register(runId, params, 'first-tab');
+      const agent = await first.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent');
+      await untilStatus(first, 'in_task');
+      first.send({ type: 'live', actionId: 'draft-1', data: { draft: 'positive' } });
+      await first.expect((p) => p.type === 'live_ack', 60_000, 'the live_ack');
+      const firstClosed = new Promise<number>((resolve) => first.ws.once('close', (code) => resolve(code)));
+
+      // The same task page opened in a second tab: a register of its own (another key), same assignment.
+      const second = await connect(gateway);
+      second.register(runId, params, 'second-tab');
+      const again = await second.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent in the second tab');
+      expect(again).toMatchObject({ agentId: agent.agentId, unitId: agent.unitId, status: 'in_task', state: { draft: 'positive' }, resumed: true });
+      expect(await firstClosed).toBe(4001);
+      expect(await stack.db.em().count(Agent, { taskRun: runId })).toBe(1);
+
+      second.send({ type: 'submit', submitKey: 'two-tabs', data: { label: 'positive' } });
+      await second.expect((p) => p.type === 'submit_ack', 60_000, 'the submit_ack');
+      await untilStatus(second, 'completed');
+      expect((await stack.db.em().findOneOrFail(Unit, agent.unitId)).status).toBe('completed');
+      expect(await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })).toBe(1);
+      second.close();
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('reviews units of a 300-unit run asking MTurk only about their own assignments (the rule without a session lists every HIT)', { timeout: 600_000 }, async () => {
     const size = 300;
     const runId = await launchedRun({}, size);
