@@ -66,10 +66,24 @@ async function failedRun(overrides: Record<string, unknown>, units: number): Pro
   return { failureReason: causes.join(' <- ') };
 }
 
+/** A worker accepts a HIT at MTurk: the assignment, and the parameters MTurk opens the task page with. */
+function acceptHit(hitId: string, workerId: string) {
+  const accepted = fake.mturk.accept(hitId, workerId);
+  return { accepted, params: { assignmentId: accepted.AssignmentId, hitId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url } };
+}
+
+/** A task page opened from `params` over a real WebSocket: registered, and its agent in the task. */
+async function openPage(gateway: Awaited<ReturnType<typeof startTestGateway>>, runId: string, params: Record<string, string>, registrationKey: string) {
+  const conn = await connect(gateway);
+  conn.register(runId, params, registrationKey);
+  const agent = await conn.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent');
+  await untilStatus(conn, 'in_task');
+  return { conn, agent };
+}
+
 /** A worker accepts one of the run's HITs at MTurk, opens the page and registers as the gateway does it (identity, a unit, the agent's session). */
 async function takeHit(runId: string, hitId: string, workerId: string) {
-  const accepted = fake.mturk.accept(hitId, workerId);
-  const params = { assignmentId: accepted.AssignmentId, hitId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
+  const { accepted, params } = acceptHit(hitId, workerId);
   const identity = await identifyMTurkWorker({ runId, params, secret: stack.settings.secret });
   expect(identity).toEqual({ ok: true, providerWorkerId: workerId, session: accepted.AssignmentId });
   const result = await new WorkflowCalls(stack.env.client).requestUnit(runId, { provider: 'mturk', providerWorkerId: workerId, registrationKey: `reg-${accepted.AssignmentId}` });
@@ -362,15 +376,10 @@ describe('mturk provider against the local MTurk', () => {
   it('gives an MTurk assignment one unit: a new registration from an assignment whose unit is stored is answered with that agent\'s end, and MTurk\'s Submitted is refused', async () => {
     const runId = await launchedRun({}, 2);
     const [hit] = hitsOf(runId);
-    const workerId = 'A6ONEUNITWORKER';
-    const accepted = fake.mturk.accept(hit!.HITId, workerId);
-    const params = { assignmentId: accepted.AssignmentId, hitId: hit!.HITId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
+    const { accepted, params } = acceptHit(hit!.HITId, 'A6ONEUNITWORKER');
     const gateway = await startTestGateway(stack);
     try {
-      const conn = await connect(gateway);
-      conn.register(runId, params, 'first-page-load');
-      const agent = await conn.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent');
-      await untilStatus(conn, 'in_task');
+      const { conn, agent } = await openPage(gateway, runId, params, 'first-page-load');
       conn.send({ type: 'submit', submitKey: 'one-unit', data: { label: 'positive' } });
       await conn.expect((p) => p.type === 'submit_ack', 60_000, 'the submit_ack');
       await waitForUnitStatus(stack.db, agent.unitId, 'completed');
@@ -405,15 +414,10 @@ describe('mturk provider against the local MTurk', () => {
     // Two units at once would be allowed to the worker: only the assignment's one-unit rule stands in the way.
     const runId = await launchedRun({ allowed_concurrent: 2 }, 2);
     const [hit] = hitsOf(runId);
-    const workerId = 'A6TWOTABSWORKER';
-    const accepted = fake.mturk.accept(hit!.HITId, workerId);
-    const params = { assignmentId: accepted.AssignmentId, hitId: hit!.HITId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
+    const { params } = acceptHit(hit!.HITId, 'A6TWOTABSWORKER');
     const gateway = await startTestGateway(stack);
     try {
-      const first = await connect(gateway);
-      first.register(runId, params, 'first-tab');
-      const agent = await first.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent');
-      await untilStatus(first, 'in_task');
+      const { conn: first, agent } = await openPage(gateway, runId, params, 'first-tab');
       first.send({ type: 'live', actionId: 'draft-1', data: { draft: 'positive' } });
       await first.expect((p) => p.type === 'live_ack', 60_000, 'the live_ack');
       const firstClosed = new Promise<number>((resolve) => first.ws.once('close', (code) => resolve(code)));

@@ -282,9 +282,7 @@ async function reofferUnit(ctx: ProviderContext, req: ReofferUnitRequest): Promi
       });
       outcome = { how: 'new HIT', hitId: newHit, previousHitId: hitId };
       // The full HIT takes no one new; assignments already accepted on it can still be submitted.
-      await mturk.send(new UpdateExpirationForHITCommand({ HITId: hitId, ExpireAt: new Date(0) })).catch((err: unknown) => {
-        if (!isRequestError(err)) throw err;
-      });
+      await expireHit(ctx, mturk, hitId);
     }
   }
   const recorded = await recordOnce(ctx, MTURK_PROVIDER, 'reofferUnit', key, req.agentId, { ...outcome, unitId: req.unitId, reason: req.reason });
