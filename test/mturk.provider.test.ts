@@ -349,7 +349,7 @@ describe('mturk provider against the local MTurk', () => {
     expect(fake.mturk.hitOf(secondId).HITStatus).toBe('Reviewable');
   });
 
-  it('expires every HIT of a run still assignable when the run ends: a slot added by a re-offer does not outlive the run', async () => {
+  it('expires every HIT of a run when the run ends: a slot added by a re-offer does not outlive the run', async () => {
     const runId = await launchedRun({}, 1);
     const [hit] = hitsOf(runId);
     // A worker gives the unit back in hitloop but keeps the MTurk assignment: the HIT gets a second slot.
