@@ -2,6 +2,7 @@
 import { createAggregationActivities } from './aggregationActivities.ts';
 import { createAssignmentActivities } from './assignmentActivities.ts';
 import type { ActivityDeps } from './context.ts';
+import { createProviderClosingActivities } from './providerClosing.ts';
 import { createProviderPollingActivities } from './providerPolling.ts';
 import { createQualificationActivities } from './qualificationActivities.ts';
 import { createReviewActivities } from './reviewActivities.ts';
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createQualificationActivities(deps),
     ...createAggregationActivities(deps),
     ...createProviderPollingActivities(deps),
+    ...createProviderClosingActivities(deps),
   };
 }
 

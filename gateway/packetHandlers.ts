@@ -45,7 +45,7 @@ import {
 import type { RunCatalog } from './runCatalog.ts';
 import type { TokenSigner } from './tokens.ts';
 import { TemporalUnavailableError, WorkflowGoneError, type WorkflowCalls } from './workflowCalls.ts';
-import { recordAgentSession, submittedAgentOfSession } from '../providers/agentSessions.ts';
+import { agentOfSession, recordAgentSession } from '../providers/agentSessions.ts';
 import { identifyWorker } from './workerIdentity.ts';
 import type { HitloopMetrics } from '../observability/metrics.ts';
 
@@ -133,10 +133,18 @@ async function onRegister(ctx: GatewayContext, conn: GatewayConnection, p: Regis
     if (identity.session) {
       // A session carries one unit. Its agent's status lets a page that lost its agent finish at the
       // provider (the MTurk page posts externalSubmit on `completed`).
-      const done = await submittedAgentOfSession(ctx.db.em(), { provider: run.provider.type, runId: p.runId, providerWorkerId: identity.providerWorkerId, session: identity.session });
-      if (done) {
-        const why = `the unit of ${identity.session} (the ${run.provider.type} assignment this page was opened from) was already submitted (agent ${done.agentId} is ${done.status}), and an assignment carries one unit; accept new work on ${run.provider.type} to go on`;
-        conn.send(encodeError('agent_ended', why, { ref: 'register', status: done.status }));
+      const carried = await agentOfSession(ctx.db.em(), { provider: run.provider.type, runId: p.runId, providerWorkerId: identity.providerWorkerId, session: identity.session });
+      if (carried?.submitted) {
+        const why = `the unit of ${identity.session} (the ${run.provider.type} assignment this page was opened from) was already submitted (agent ${carried.agentId} is ${carried.status}), and an assignment carries one unit; accept new work on ${run.provider.type} to go on`;
+        conn.send(encodeError('agent_ended', why, { ref: 'register', status: carried.status }));
+        return;
+      }
+      if (carried) {
+        // The page opened again (another tab, another browser) while its agent holds the unit: this
+        // socket takes the agent over, as a resume would, and the older one is closed with 4001.
+        const { agentId, unitId, assignmentId, workerId } = carried;
+        await bindAndAnnounce(ctx, conn, { agentId, runId: p.runId, unitId, assignmentId, workerId }, 0, true, 'register');
+        ctx.metrics?.reconnects.inc();
         return;
       }
     }

@@ -9,7 +9,7 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import { Agent, ProviderCall, Worker } from '../model/entities.ts';
-import { SUBMITTED_AGENT_STATUSES, type AgentStatus } from '../model/status.ts';
+import { ACTIVE_AGENT_STATUSES, SUBMITTED_AGENT_STATUSES, type AgentStatus } from '../model/status.ts';
 
 const OPERATION = 'agentSession';
 const keyOf = (agentId: string): string => `agent:${agentId}`;
@@ -27,21 +27,47 @@ export async function agentSession(em: EntityManager, provider: string, agentId:
   return typeof session === 'string' ? session : null;
 }
 
+/** The agent a session carries (see `agentOfSession`), with what a gateway binds a socket to. */
+export interface SessionAgent {
+  agentId: string;
+  status: AgentStatus;
+  /** True when the agent has submitted its unit; false when it still holds it. */
+  submitted: boolean;
+  unitId: string;
+  assignmentId: string;
+  workerId: string;
+}
+
 /**
- * The agent of the run that already submitted the unit of `session`, if any. A session carries one
- * unit (an MTurk assignment pays once), so a new registration from it gets no second unit. Read
- * through the worker's own submitted agents of the run (a few), whose sessions are found by key.
+ * The agent of the run that carries the unit of `session`, if any: one that submitted it, else one
+ * that still holds it. A session carries one unit (an MTurk assignment pays once), so a new
+ * registration from it gets no second unit: the gateway answers with that agent instead (its end,
+ * or the agent itself, for a page opened again in another tab). Read through the worker's own
+ * agents of the run that submitted or hold a unit (a few), whose sessions are found by key.
  */
-export async function submittedAgentOfSession(
+export async function agentOfSession(
   em: EntityManager,
   at: { provider: string; runId: string; providerWorkerId: string; session: string },
-): Promise<{ agentId: string; status: AgentStatus } | null> {
+): Promise<SessionAgent | null> {
   const worker = await em.findOne(Worker, { provider: at.provider, providerWorkerId: at.providerWorkerId }, { fields: ['id'] });
   if (!worker) return null;
-  const agents = await em.find(Agent, { taskRun: at.runId, worker: worker.id, status: { $in: [...SUBMITTED_AGENT_STATUSES] } }, { fields: ['id', 'status'] });
+  const agents = await em.find(
+    Agent,
+    { taskRun: at.runId, worker: worker.id, status: { $in: [...SUBMITTED_AGENT_STATUSES, ...ACTIVE_AGENT_STATUSES] } },
+    { fields: ['id', 'status', 'unit', 'assignment'] },
+  );
   if (agents.length === 0) return null;
   const rows = await em.find(ProviderCall, { provider: at.provider, operation: OPERATION, requestKey: { $in: agents.map((a) => keyOf(a.id)) } }, { fields: ['target', 'payload'] });
-  const row = rows.find((r) => (r.payload as { session?: unknown } | undefined)?.session === at.session);
-  const agent = row ? agents.find((a) => a.id === row.target) : undefined;
-  return agent ? { agentId: agent.id, status: agent.status } : null;
+  const ofSession = new Set(rows.filter((r) => (r.payload as { session?: unknown } | undefined)?.session === at.session).map((r) => r.target));
+  const carried = agents.filter((a) => ofSession.has(a.id));
+  const agent = carried.find((a) => SUBMITTED_AGENT_STATUSES.includes(a.status)) ?? carried[0];
+  if (!agent) return null;
+  return {
+    agentId: agent.id,
+    status: agent.status,
+    submitted: SUBMITTED_AGENT_STATUSES.includes(agent.status),
+    unitId: agent.unit.id,
+    assignmentId: agent.assignment.id,
+    workerId: worker.id,
+  };
 }

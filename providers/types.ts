@@ -147,6 +147,12 @@ export interface CrowdProvider {
    * Absent: nothing to do.
    */
   reofferUnit?(ctx: ProviderContext, req: ReofferUnitRequest): Promise<{ providerUnitId: string }>;
+  /**
+   * The run has ended (completed, cancelled or failed): withdraw whatever of it workers could still
+   * take at the provider (MTurk: HITs with a free slot). Called once at the end and retried after
+   * crashes, so idempotent; the run's outcome does not depend on it. Absent: nothing to do.
+   */
+  closeRun?(ctx: ProviderContext, req: { runId: string }): Promise<void>;
   /** Withdraw a unit that is no longer wanted (never a completed one). */
   expireUnit(ctx: ProviderContext, req: ExpireUnitRequest): Promise<void>;
   approveWork(ctx: ProviderContext, req: ReviewRequest): Promise<void>;

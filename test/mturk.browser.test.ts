@@ -58,6 +58,16 @@ describe('a run on the local MTurk in Chromium', () => {
     }, 'the task page inside the iframe');
   }
 
+  /** The task page's link as MTurk opens it for a worker who accepted `hitId` (the page itself, without MTurk's frame). */
+  function acceptedLink(runId: string, hitId: string, workerId: string): string {
+    const accepted = fake.mturk.accept(hitId, workerId);
+    const url = new URL(`${gateway.url}/task/${runId}`);
+    for (const [key, value] of Object.entries({ hitloop_mturk: 'sandbox', assignmentId: accepted.AssignmentId, hitId, workerId, turkSubmitTo: fake.url })) {
+      url.searchParams.set(key, value);
+    }
+    return url.toString();
+  }
+
   const frameState = (frame: Frame, value: string): Promise<unknown> => frame.waitForSelector(`body[data-state="${value}"]`, { timeout: 60_000 });
 
   it('preview, accept, work, submit to hitloop and to externalSubmit, then review, bonus and export', async () => {
@@ -126,21 +136,37 @@ describe('a run on the local MTurk in Chromium', () => {
     const runId = await launchRunning(stack, formConfig({ provider: MTURK_SANDBOX }, 1));
     const [hit] = [...fake.mturk.hits.values()].filter((h) => h.Question.includes(`/task/${runId}`));
     fake.mturk.call('CreateAdditionalAssignmentsForHIT', { HITId: hit!.HITId, NumberOfAdditionalAssignments: 1 });
-    const link = (workerId: string): string => {
-      const accepted = fake.mturk.accept(hit!.HITId, workerId);
-      const url = new URL(`${gateway.url}/task/${runId}`);
-      for (const [key, value] of Object.entries({ hitloop_mturk: 'sandbox', assignmentId: accepted.AssignmentId, hitId: hit!.HITId, workerId, turkSubmitTo: fake.url })) {
-        url.searchParams.set(key, value);
-      }
-      return url.toString();
-    };
-    const holder = await openPage(link('A3HOLDINGWORKER'));
+    const holder = await openPage(acceptedLink(runId, hit!.HITId, 'A3HOLDINGWORKER'));
     await holder.waitForSelector('body[data-state="working"]', { timeout: 60_000 });
-    const late = await openPage(link('A4LATEWORKER'));
+    const late = await openPage(acceptedLink(runId, hit!.HITId, 'A4LATEWORKER'));
     await late.waitForSelector('body[data-state="no_work"]', { timeout: 60_000 });
     expect(await late.textContent('body')).toContain('There is no work available for you right now. Please return the HIT on MTurk so your place goes to someone else.');
     await late.close();
     await holder.close();
+  });
+
+  it('takes a page opened again in a second tab to the unit the assignment holds; the first tab says the unit is open elsewhere', async () => {
+    // The worker may hold two units at once: only the assignment's one unit keeps the second tab from another.
+    const runId = await launchRunning(stack, formConfig({ provider: MTURK_SANDBOX, allowed_concurrent: 2 }, 2));
+    const [hit] = [...fake.mturk.hits.values()].filter((h) => h.Question.includes(`/task/${runId}`));
+    const link = acceptedLink(runId, hit!.HITId, 'A5TWOTABSWORKER');
+    const first = await openPage(link);
+    await first.waitForSelector('body[data-state="working"]', { timeout: 60_000 });
+    const second = await openPage(link);
+    await second.waitForSelector('body[data-state="working"]', { timeout: 60_000 });
+    await first.waitForSelector('body[data-state="ended"]', { timeout: 60_000 });
+    expect(await first.textContent('body')).toContain('This unit is open in another window or tab; carry on there.');
+
+    await second.selectOption('#hl-field-label', 'positive');
+    await second.click('#hl-submit');
+    const worker = await eventually(async () => (await stack.db.em().findOne(Worker, { provider: 'mturk', providerWorkerId: 'A5TWOTABSWORKER' })) ?? undefined, 'the worker');
+    const agents = await eventually(async () => {
+      const found = await stack.db.em().find(Agent, { worker: worker.id, taskRun: runId });
+      return found.some((a) => a.status === 'completed') ? found : undefined;
+    }, 'the submission to be stored');
+    expect(agents.map((a) => [a.status, a.submission])).toEqual([['completed', { label: 'positive' }]]);
+    await first.close();
+    await second.close();
   });
 
   it('refuses a page whose link names another worker than the assignment\'s', async () => {

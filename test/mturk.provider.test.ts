@@ -7,12 +7,14 @@
  * run's worst case; units released by a worker who still holds the HIT offered again; review asking
  * MTurk only about the units reviewed, on a run of 300 units.
  */
+import { type HIT, ListHITsCommand } from '@aws-sdk/client-mturk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeMTurkServer } from '../fakes/mturk/server.ts';
 import { WorkflowCalls } from '../gateway/workflowCalls.ts';
 import { Agent, ProviderCall, Review, Unit } from '../model/entities.ts';
 import { recordAgentSession } from '../providers/agentSessions.ts';
 import { ensureQualification } from '../qualifications/grants.ts';
+import { mturkClient } from '../providers/mturk/client.ts';
 import { clearMTurkIdentityCache, identifyMTurkWorker } from '../providers/mturk/identity.ts';
 import { mturkProvider, notifyMTurkWorkers } from '../providers/mturk/provider.ts';
 import type { ProviderContext } from '../providers/types.ts';
@@ -64,16 +66,43 @@ async function failedRun(overrides: Record<string, unknown>, units: number): Pro
   return { failureReason: causes.join(' <- ') };
 }
 
+/** A worker accepts a HIT at MTurk: the assignment, and the parameters MTurk opens the task page with. */
+function acceptHit(hitId: string, workerId: string) {
+  const accepted = fake.mturk.accept(hitId, workerId);
+  return { accepted, params: { assignmentId: accepted.AssignmentId, hitId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url } };
+}
+
+/** A task page opened from `params` over a real WebSocket: registered, and its agent in the task. */
+async function openPage(gateway: Awaited<ReturnType<typeof startTestGateway>>, runId: string, params: Record<string, string>, registrationKey: string) {
+  const conn = await connect(gateway);
+  conn.register(runId, params, registrationKey);
+  const agent = await conn.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent');
+  await untilStatus(conn, 'in_task');
+  return { conn, agent };
+}
+
 /** A worker accepts one of the run's HITs at MTurk, opens the page and registers as the gateway does it (identity, a unit, the agent's session). */
 async function takeHit(runId: string, hitId: string, workerId: string) {
-  const accepted = fake.mturk.accept(hitId, workerId);
-  const params = { assignmentId: accepted.AssignmentId, hitId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
+  const { accepted, params } = acceptHit(hitId, workerId);
   const identity = await identifyMTurkWorker({ runId, params, secret: stack.settings.secret });
   expect(identity).toEqual({ ok: true, providerWorkerId: workerId, session: accepted.AssignmentId });
   const result = await new WorkflowCalls(stack.env.client).requestUnit(runId, { provider: 'mturk', providerWorkerId: workerId, registrationKey: `reg-${accepted.AssignmentId}` });
   if (result.outcome !== 'assigned') throw new Error(`no unit for ${workerId}: ${JSON.stringify(result)}`);
   await recordAgentSession(stack.db.em(), 'mturk', result.agentId, accepted.AssignmentId);
   return { accepted, result };
+}
+
+/** The run's HITs as MTurk lists them to a requester (ListHITs through the official client, every page). */
+async function listedHitsOf(runId: string): Promise<HIT[]> {
+  const mturk = mturkClient(true);
+  const hits: HIT[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await mturk.send(new ListHITsCommand({ MaxResults: 100, NextToken }));
+    hits.push(...(page.HITs ?? []).filter((h) => h.Question?.includes(`/task/${runId}`)));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return hits;
 }
 
 /** takeHit, then the unit is submitted and the page posts externalSubmit. */
@@ -320,18 +349,37 @@ describe('mturk provider against the local MTurk', () => {
     expect(fake.mturk.hitOf(secondId).HITStatus).toBe('Reviewable');
   });
 
+  it('expires every HIT of a run when the run ends: a slot added by a re-offer does not outlive the run', async () => {
+    const runId = await launchedRun({}, 1);
+    const [hit] = hitsOf(runId);
+    // A worker gives the unit back in hitloop but keeps the MTurk assignment: the HIT gets a second slot.
+    const { accepted, result } = await takeHit(runId, hit!.HITId, 'A7GRETAWORKER');
+    await new WorkflowCalls(stack.env.client).signalAssignment(result.assignmentId, agentReturnedSignal, { agentId: result.agentId });
+    await waitForUnitStatus(stack.db, result.unitId, 'launched');
+    await eventually(async () => (fake.mturk.hitOf(hit!.HITId).MaxAssignments === 2 ? true : undefined), 'a second assignment on the HIT');
+    // Another worker takes that slot and completes the unit: the run is done.
+    await workOneHit(runId, hit!.HITId, 'A8HENRYWORKER', 'positive');
+    const outcome = (await stack.env.client.workflow.getHandle(`taskrun-${runId}`).result()) as { status: string };
+    expect(outcome.status).toBe('completed');
+
+    const listed = await listedHitsOf(runId);
+    expect(listed.map((h) => h.HITId)).toEqual([hit!.HITId]);
+    expect(listed[0]!.Expiration!.getTime()).toBeLessThanOrEqual(Date.now());
+    // The first worker returns the assignment at MTurk: its slot frees, but the HIT stays closed.
+    fake.mturk.returnAssignment(accepted.AssignmentId);
+    const [afterReturn] = await listedHitsOf(runId);
+    expect(afterReturn!.NumberOfAssignmentsAvailable).toBe(1);
+    expect(afterReturn!.HITStatus).not.toBe('Assignable');
+    expect(() => fake.mturk.accept(hit!.HITId, 'A9IRISWORKER')).toThrow(/no longer available/);
+  });
+
   it('gives an MTurk assignment one unit: a new registration from an assignment whose unit is stored is answered with that agent\'s end, and MTurk\'s Submitted is refused', async () => {
     const runId = await launchedRun({}, 2);
     const [hit] = hitsOf(runId);
-    const workerId = 'A6ONEUNITWORKER';
-    const accepted = fake.mturk.accept(hit!.HITId, workerId);
-    const params = { assignmentId: accepted.AssignmentId, hitId: hit!.HITId, workerId, hitloop_mturk: 'sandbox', turkSubmitTo: fake.url };
+    const { accepted, params } = acceptHit(hit!.HITId, 'A6ONEUNITWORKER');
     const gateway = await startTestGateway(stack);
     try {
-      const conn = await connect(gateway);
-      conn.register(runId, params, 'first-page-load');
-      const agent = await conn.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent');
-      await untilStatus(conn, 'in_task');
+      const { conn, agent } = await openPage(gateway, runId, params, 'first-page-load');
       conn.send({ type: 'submit', submitKey: 'one-unit', data: { label: 'positive' } });
       await conn.expect((p) => p.type === 'submit_ack', 60_000, 'the submit_ack');
       await waitForUnitStatus(stack.db, agent.unitId, 'completed');
@@ -357,6 +405,37 @@ describe('mturk provider against the local MTurk', () => {
         ok: false,
         message: 'this assignment was already submitted on MTurk, and an assignment carries one unit; accept a new HIT to work again',
       });
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('takes a second tab of one MTurk assignment to the agent holding its unit, with its state, and closes the first tab with 4001: no second unit', async () => {
+    // Two units at once would be allowed to the worker: only the assignment's one-unit rule stands in the way.
+    const runId = await launchedRun({ allowed_concurrent: 2 }, 2);
+    const [hit] = hitsOf(runId);
+    const { params } = acceptHit(hit!.HITId, 'A6TWOTABSWORKER');
+    const gateway = await startTestGateway(stack);
+    try {
+      const { conn: first, agent } = await openPage(gateway, runId, params, 'first-tab');
+      first.send({ type: 'live', actionId: 'draft-1', data: { draft: 'positive' } });
+      await first.expect((p) => p.type === 'live_ack', 60_000, 'the live_ack');
+      const firstClosed = new Promise<number>((resolve) => first.ws.once('close', (code) => resolve(code)));
+
+      // The same task page opened in a second tab: a register of its own (another key), same assignment.
+      const second = await connect(gateway);
+      second.register(runId, params, 'second-tab');
+      const again = await second.expect<AgentPacket>((p) => p.type === 'agent', 60_000, 'the agent in the second tab');
+      expect(again).toMatchObject({ agentId: agent.agentId, unitId: agent.unitId, status: 'in_task', state: { draft: 'positive' }, resumed: true });
+      expect(await firstClosed).toBe(4001);
+      expect(await stack.db.em().count(Agent, { taskRun: runId })).toBe(1);
+
+      second.send({ type: 'submit', submitKey: 'two-tabs', data: { label: 'positive' } });
+      await second.expect((p) => p.type === 'submit_ack', 60_000, 'the submit_ack');
+      await untilStatus(second, 'completed');
+      expect((await stack.db.em().findOneOrFail(Unit, agent.unitId)).status).toBe('completed');
+      expect(await stack.db.em().count(Unit, { taskRun: runId, status: 'launched' })).toBe(1);
+      second.close();
     } finally {
       await gateway.close();
     }

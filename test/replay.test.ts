@@ -17,7 +17,20 @@ import { readRecordedHistories, recordRunHistories, recordingHistories } from '.
 import { eventually, startStack, type Stack } from './support/stack.ts';
 
 /** Scenarios the committed fixtures must cover (file name prefixes). */
-const SCENARIOS = ['caps', 'patience', 'lifetime', 'continue-as-new', 'shutdown', 'worker-crash', 'temporal-restart', 'patched-run', 'patched-shutdown', 'fast-path', 'one-task'];
+const SCENARIOS = [
+  'caps',
+  'patience',
+  'lifetime',
+  'continue-as-new',
+  'shutdown',
+  'worker-crash',
+  'temporal-restart',
+  'patched-run',
+  'patched-shutdown',
+  'fast-path',
+  'one-task',
+  'provider-close',
+];
 
 describe.runIf(recordingHistories())('recording histories on sqlite (HITLOOP_RECORD_HISTORIES=1)', () => {
   let stack: Stack;
@@ -116,6 +129,13 @@ describe.runIf(recordingHistories())('recording histories on sqlite (HITLOOP_REC
     expect((await operator.wait(runId, { pollMs: 200 })).status).toBe('completed');
     const files = await recordRunHistories(env.client, db, runId, 'one-task', { assignments: 5 });
     expect(files.filter((f) => f.includes('.taskrun.run')).length).toBeGreaterThan(1);
+  // docs/design.md §5: a run that ends has its provider withdraw what is left of it (closeRunAtProvider, patch close-run-at-provider).
+  it('provider-close: a run completes, then its provider is asked to withdraw what is left', async () => {
+    const { operator, env, db } = stack;
+    const { runId, workflowId } = await operator.launch(formConfig({ max_num_concurrent_units: 2 }, 2));
+    await workUntilRunEnds(env.client, runId, 'provider-close-worker');
+    await env.client.workflow.getHandle(workflowId).result();
+    expect(await recordRunHistories(env.client, db, runId, 'provider-close')).not.toHaveLength(0);
   });
 
   it('shutdown: an operator cancels a run while an agent holds a unit', async () => {

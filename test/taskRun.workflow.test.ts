@@ -65,6 +65,7 @@ const stubs: Partial<TaskRunActivities> & Record<string, (...args: never[]) => P
   launchUnits: async (input: { count: number }) => ({ launched: input.count }),
   expireUnits: async () => ({}),
   recordRunStatus: async () => undefined,
+  closeRunAtProvider: async () => undefined,
   recordMaxSpend: async () => undefined,
   assignUnitsToWorkers: async (input: { requests: UnitRequest[] }) => {
     decisions.push(input.requests);

@@ -5,6 +5,7 @@
 import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { AggregationActivities } from '../activities/aggregationActivities.ts';
 import type { AssignmentActivities } from '../activities/assignmentActivities.ts';
+import type { ProviderClosingActivities } from '../activities/providerClosing.ts';
 import type { ProviderPollingActivities } from '../activities/providerPolling.ts';
 import type { QualificationActivities } from '../activities/qualificationActivities.ts';
 import type { ReviewActivities } from '../activities/reviewActivities.ts';
@@ -88,4 +89,14 @@ export const aggregationActivities = proxyActivities<AggregationActivities>({
 export const providerPollingActivities = proxyActivities<ProviderPollingActivities>({
   startToCloseTimeout: '60s',
   retry: { ...retry, maximumAttempts: 3 },
+});
+
+/**
+ * The ended run withdrawn at its provider (docs/design.md §5). Retried for some six minutes, then
+ * given up (the run's outcome stands; what is left at the provider ends with its own lifetime).
+ */
+export const providerClosingActivities = proxyActivities<ProviderClosingActivities>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '30s',
+  retry: { ...retry, initialInterval: '1s', maximumInterval: '2m', maximumAttempts: 10 },
 });

@@ -26,3 +26,8 @@ export const ANSWER_BEFORE_CHILD_START = 'registration-answers-before-child-star
  * for a workflow start; a worker's first packet that beats the start is retried by the gateway.
  */
 export const REGISTRATION_IN_ONE_TASK = 'registration-decided-in-one-workflow-task';
+/**
+ * A run that ends (completed, cancelled or failed) has its provider withdraw what workers could still
+ * take there (`closeRunAtProvider`: MTurk's HITs with a free slot), after its status is on record.
+ */
+export const CLOSE_RUN_AT_PROVIDER = 'close-run-at-provider';

@@ -19,7 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { type TaskRunStatus, isFinalTaskRunStatus } from '../model/status.ts';
-import { aggregationActivities, bulkRunActivities, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
+import { aggregationActivities, bulkRunActivities, providerClosingActivities, qualificationActivities, reviewActivities, runActivities } from './activityProxies.ts';
 import { AssignmentDesk } from './assignmentDesk.ts';
 import {
   type OnboardingSubmit,
@@ -38,7 +38,7 @@ import {
   expireAssignmentSignal,
   assignmentWorkflowId,
 } from './definitions.ts';
-import { SHUTDOWN_CANCELS_STEPS } from './patches.ts';
+import { CLOSE_RUN_AT_PROVIDER, SHUTDOWN_CANCELS_STEPS } from './patches.ts';
 import { type RunPlan, activeUnits, emptyUnitCounts, moveCount, unfinishedUnits, unitsToLaunch, unitsWithinBudget } from './runPlan.ts';
 import { RUN_STATUS } from './searchAttributes.ts';
 import type { TaskRunWorkflow } from './taskRun.ts';
@@ -466,6 +466,12 @@ export class TaskRun {
 export async function announceStatus(runId: string, status: TaskRunStatus, endReason: string | null, failureReason?: string): Promise<void> {
   upsertSearchAttributes([{ key: RUN_STATUS, value: status }]);
   await runActivities.recordRunStatus({ runId, status, endReason, ...(failureReason !== undefined ? { failureReason } : {}) });
+  if (isFinalTaskRunStatus(status) && patched(CLOSE_RUN_AT_PROVIDER)) {
+    // The run's outcome is on record and stands: a provider that cannot be reached now leaves its leftovers to their lifetime.
+    await providerClosingActivities
+      .closeRunAtProvider({ runId })
+      .catch((err: unknown) => log.warn('the provider could not withdraw what is left of the ended run', { runId, error: String(err) }));
+  }
 }
 
 /** The innermost message of an activity's failure: the one that says what to fix. */

@@ -6,7 +6,7 @@
  * confirmed answer is cached per process: a reload or a registration after a released unit on the
  * same assignment does not ask again. An assignment carries one unit: one MTurk reports Submitted
  * (or reviewed) is refused here; one whose unit hitloop stored already, which the cache cannot know
- * of, is refused by the gateway (`submittedAgentOfSession` in providers/agentSessions.ts). The
+ * of, is refused by the gateway (`agentOfSession` in providers/agentSessions.ts). The
  * preview (`assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE`) never registers. The assignment id is the
  * agent's session (providers/agentSessions.ts): review pays through it.
  */

@@ -17,6 +17,8 @@
  *          (CreateAdditionalAssignmentsForHIT, at most 9 per HIT so MTurk's fee stays 20 %), or a new
  *          HIT for the unit once its HIT has 9 (the full one is expired; the unit's HIT is the new one);
  *          both with a UniqueRequestToken of the release.
+ *   end    when the run ends, every HIT of it not yet expired expires (ListHITs, by RequesterAnnotation):
+ *          a re-offer's extra slot outlives its unit when another slot's worker completes it.
  *   review ApproveAssignment (OverrideRejection after a reject), RejectAssignment with feedback,
  *          SendBonus with UniqueRequestToken, qualifications, CreateWorkerBlock / DeleteWorkerBlock.
  *
@@ -280,14 +282,58 @@ async function reofferUnit(ctx: ProviderContext, req: ReofferUnitRequest): Promi
       });
       outcome = { how: 'new HIT', hitId: newHit, previousHitId: hitId };
       // The full HIT takes no one new; assignments already accepted on it can still be submitted.
-      await mturk.send(new UpdateExpirationForHITCommand({ HITId: hitId, ExpireAt: new Date(0) })).catch((err: unknown) => {
-        if (!isRequestError(err)) throw err;
-      });
+      await expireHit(ctx, mturk, hitId);
     }
   }
   const recorded = await recordOnce(ctx, MTURK_PROVIDER, 'reofferUnit', key, req.agentId, { ...outcome, unitId: req.unitId, reason: req.reason });
   ctx.log.info({ unitId: req.unitId, agentId: req.agentId, ...outcome }, 'MTurk unit offered again');
   return { providerUnitId: String(recorded.hitId) };
+}
+
+/** Expire a HIT now: it takes no one new; assignments already accepted on it can still be submitted. */
+async function expireHit(ctx: ProviderContext, mturk: MTurkClient, hitId: string): Promise<void> {
+  try {
+    await mturk.send(new UpdateExpirationForHITCommand({ HITId: hitId, ExpireAt: new Date(0) }));
+  } catch (err) {
+    // A HIT MTurk already ended or disposed of needs nothing more.
+    if (!isRequestError(err)) await send('expire a HIT', () => Promise.reject(err));
+    ctx.log.info({ hitId, reason: (err as Error).message }, 'MTurk HIT not expired (already over)');
+  }
+}
+
+/**
+ * The run has ended: expire each of its HITs not expired yet. HITs are slots of the run, not of a
+ * unit, so this is the one moment a slot is known to be of no use (docs/design.md §5). Not only the
+ * assignable ones: a HIT whose slots are all taken takes workers again when an accepted assignment is
+ * returned or abandoned. One pass over the account's HITs (ListHITs has no filter); a HIT is the
+ * run's when its RequesterAnnotation is one of the run's units, which also finds a HIT whose launch
+ * was cut short before it was recorded. A retry skips what an earlier attempt expired.
+ */
+async function closeRun(ctx: ProviderContext, req: { runId: string }): Promise<void> {
+  const setUp = await ctx.em.findOne(ProviderCall, { provider: MTURK_PROVIDER, operation: 'setUpRun', requestKey: `setup:${req.runId}` });
+  // No HIT type, so no HIT: the run ended before its setup at MTurk.
+  if (!setUp) return;
+  const mturk = mturkClient((setUp.payload as unknown as RunRecord).sandbox);
+  let expired = 0;
+  let NextToken: string | undefined;
+  do {
+    const page = await send('list HITs', () => mturk.send(new ListHITsCommand({ MaxResults: 100, NextToken })));
+    const now = Date.now();
+    const open = (page.HITs ?? []).filter(
+      (hit) => hit.HITId && hit.RequesterAnnotation && hit.HITStatus !== 'Disposed' && (hit.Expiration?.getTime() ?? Number.POSITIVE_INFINITY) > now,
+    );
+    if (open.length > 0) {
+      const units = await ctx.em.find(Unit, { taskRun: req.runId, id: { $in: open.map((hit) => hit.RequesterAnnotation!) } }, { fields: ['id'] });
+      const ours = new Set(units.map((unit) => unit.id));
+      for (const hit of open) {
+        if (!ours.has(hit.RequesterAnnotation!)) continue;
+        await expireHit(ctx, mturk, hit.HITId!);
+        expired += 1;
+      }
+    }
+    NextToken = page.NextToken;
+  } while (NextToken);
+  ctx.log.info({ runId: req.runId, expired }, 'MTurk HITs of the ended run expired');
 }
 
 async function sandboxOfUnit(ctx: ProviderContext, unitId: string): Promise<boolean> {
@@ -385,15 +431,10 @@ export const mturkProvider: CrowdProvider = {
   reofferUnit,
 
   async expireUnit(ctx, req) {
-    const mturk = mturkClient((await runRecord(ctx, req.runId)).sandbox);
-    try {
-      await mturk.send(new UpdateExpirationForHITCommand({ HITId: req.providerUnitId, ExpireAt: new Date(0) }));
-    } catch (err) {
-      // A HIT MTurk already ended or disposed of needs nothing more.
-      if (!isRequestError(err)) await send('expire a HIT', () => Promise.reject(err));
-      ctx.log.info({ hitId: req.providerUnitId, reason: (err as Error).message }, 'MTurk HIT not expired (already over)');
-    }
+    await expireHit(ctx, mturkClient((await runRecord(ctx, req.runId)).sandbox), req.providerUnitId);
   },
+
+  closeRun,
 
   async approveWork(ctx, req) {
     const mturk = mturkClient(await sandboxOfUnit(ctx, req.unitId));
