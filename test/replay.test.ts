@@ -129,6 +129,8 @@ describe.runIf(recordingHistories())('recording histories on sqlite (HITLOOP_REC
     expect((await operator.wait(runId, { pollMs: 200 })).status).toBe('completed');
     const files = await recordRunHistories(env.client, db, runId, 'one-task', { assignments: 5 });
     expect(files.filter((f) => f.includes('.taskrun.run')).length).toBeGreaterThan(1);
+  });
+
   // docs/design.md §5: a run that ends has its provider withdraw what is left of it (closeRunAtProvider, patch close-run-at-provider).
   it('provider-close: a run completes, then its provider is asked to withdraw what is left', async () => {
     const { operator, env, db } = stack;
