@@ -29,6 +29,7 @@ export const PHASES = [
   'childWorkflowStart',
   'completeTask',
   'oneTask',
+  'localActivity',
   'acceptedToCompleted',
 ] as const;
 export type Phase = (typeof PHASES)[number];
@@ -40,7 +41,8 @@ export const PHASE_MEANING: Record<Phase, string> = {
   taskAfterActivity: 'workflow task after the activity (scheduled -> completed)',
   childWorkflowStart: 'assignment child workflow start (initiated -> started; before the fast path only)',
   completeTask: 'workflow task completing the update after the child started (before the fast path only)',
-  oneTask: 'workflow task accepting, deciding (local activity: database, assignment workflow signal-with-start) and answering (scheduled -> completed)',
+  oneTask: 'workflow task accepting, deciding (a local activity) and answering (scheduled -> completed)',
+  localActivity: 'assignUnitsToWorkers as a local activity inside that task (scheduled -> completed, from its marker)',
   acceptedToCompleted: 'update accepted -> completed, in all',
 };
 
@@ -51,6 +53,19 @@ export interface RegistrationPhases {
   answeredBeforeChildStart: number;
   /** Phases that apply (the activity phases only when a regular activity decided). */
   phases: Partial<Record<Phase, LatencySummary>>;
+}
+
+/** The times a local activity's marker records (core's marker data: JSON in details.data). */
+function localActivityMarker(events: Event[]): { scheduledMs: number; completedMs: number } | undefined {
+  for (const e of events) {
+    const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
+    if (!data) continue;
+    type Time = { seconds: number; nanos?: number };
+    const parsed = JSON.parse(Buffer.from(data).toString('utf8')) as { complete_time?: Time; original_schedule_time?: Time };
+    const at = (t: Time | undefined): number => (t ? Number(t.seconds) * 1000 + (t.nanos ?? 0) / 1e6 : Number.NaN);
+    if (parsed.complete_time && parsed.original_schedule_time) return { scheduledMs: at(parsed.original_schedule_time), completedMs: at(parsed.complete_time) };
+  }
+  return undefined;
 }
 
 /** Phases of every update accepted within [fromMs, toMs] (epoch ms). */
@@ -87,6 +102,8 @@ export function registrationPhases(histories: History[], fromMs: number, toMs: n
         // Accepted, decided and answered by one workflow task.
         decidedBy.localActivity += 1;
         samples.oneTask.push(taskSpan(completedBefore(acceptedId)));
+        const marker = localActivityMarker(span);
+        if (marker) samples.localActivity.push(marker.completedMs - marker.scheduledMs);
         samples.acceptedToCompleted.push(ms(completed) - acceptedAt);
         continue;
       }

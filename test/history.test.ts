@@ -1,7 +1,8 @@
 /**
  * What an operator sees of a run in Temporal, on SQLite and on PostgreSQL:
  * - the Web UI tells the story: readable workflow ids, activity, signal and update names, a memo
- *   with the config summary, and search attributes that visibility queries find;
+ *   with the config summary, and search attributes that visibility queries find (a run's
+ *   assignments too, by `HitloopRunId`);
  * - a run can be started with a plain Temporal client (no hitloop code on the caller's side), and a
  *   bad config started that way fails the workflow with a message naming the bad key.
  */
@@ -27,6 +28,11 @@ function storyOf(events: HistoryEvent[]) {
     signalsReceived: names((e) => e.workflowExecutionSignaledEventAttributes?.signalName),
     signalsSent: names((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName),
     updates: names((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name),
+    // A local activity is on record as a marker naming its type (the Temporal UI shows it as one).
+    localActivities: names((e) => {
+      const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
+      return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }).activity_type : undefined;
+    }),
     children: names((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId),
     childTypes: names((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name),
   };
@@ -58,19 +64,27 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('a run as Temporal shows it, on
         'createAssignments',
         'setUpProviderForRun',
         'launchUnits',
-        'assignUnitsToWorkers',
+        'startAssignmentWorkflows',
         'recordRunStatus',
       ]),
     );
+    expect(run.localActivities).toEqual(['assignUnitsToWorkers']);
     expect(run.updates).toContain('requestUnit');
     expect(run.signalsReceived).toContain('unitCompleted');
-    expect(run.childTypes).toEqual(['AssignmentWorkflow']);
+    // The assignments' workflows are started by the startAssignmentWorkflows activity (docs/design.md §6),
+    // not as children: the run's history schedules it, and visibility lists them by the run's id.
+    expect(run.children).toEqual([]);
     const assignments = await db.em().find(Agent, { taskRun: runId }, { fields: ['assignment'] });
-    const expectedChildren = [...new Set(assignments.map((a) => assignmentWorkflowId(a.assignment.id)))];
-    expect(run.children.sort()).toEqual(expectedChildren.sort());
-    expect(expectedChildren[0]).toBe(`assignment-${runId}-a0`);
+    const expectedAssignments = [...new Set(assignments.map((a) => assignmentWorkflowId(a.assignment.id)))].sort();
+    expect(expectedAssignments[0]).toBe(`assignment-${runId}-a0`);
+    const listed = await eventually(async () => {
+      const ids: string[] = [];
+      for await (const wf of env.client.workflow.list({ query: `WorkflowType = 'AssignmentWorkflow' AND HitloopRunId = '${runId}'` })) ids.push(wf.workflowId);
+      return ids.length === expectedAssignments.length ? ids.sort() : undefined;
+    }, `visibility to list the ${expectedAssignments.length} assignment workflows of run ${runId}`);
+    expect(listed).toEqual(expectedAssignments);
 
-    const child = storyOf((await env.client.workflow.getHandle(expectedChildren[0]!).fetchHistory()).events ?? []);
+    const child = storyOf((await env.client.workflow.getHandle(expectedAssignments[0]!).fetchHistory()).events ?? []);
     expect(child.activities).toEqual(expect.arrayContaining(['setAgentsStatus', 'recordSubmission']));
     expect(child.signalsReceived).toContain('agentSubmit');
     expect(child.signalsSent).toContain('unitCompleted');
