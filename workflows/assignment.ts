@@ -1,7 +1,9 @@
 /**
  * AssignmentWorkflow (`assignment-<assignmentId>`): the life of one assignment's agents.
  *
- * Started by the TaskRun workflow when the first worker is given one of its units. It owns the
+ * Started when the first worker is given one of its units: by the `startAssignmentWorkflows` activity
+ * the TaskRun workflow schedules (signal-with-start; docs/design.md §6), or as the run's child in runs
+ * begun before that. It owns the
  * agents' timers (assignment duration, reconnect window), waits for partners when several agents
  * work together, records submissions, and gives a unit back to the pool when its agent leaves.
  * It tells the TaskRun workflow of each submission and release by signal.
