@@ -8,6 +8,7 @@
  * Temporal as well as by the activity that assigns units.
  */
 import { createHash } from 'node:crypto';
+import { startAssignmentWorkflow } from '../activities/assignmentStarts.ts';
 import { type Client, WorkflowNotFoundError, type WorkflowHandle, WorkflowUpdateFailedError, isGrpcServiceError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import {
@@ -206,12 +207,13 @@ export class WorkflowCalls {
     const handle = this.#client.workflow.getHandle(taskRunWorkflowId(runId));
     const updateId = registrationUpdateId(request) + (updateIdSuffix ? `-${updateIdSuffix}` : '');
     try {
-      return await withRetries(
+      const result = await withRetries(
         UPDATE_RETRY,
         `register for run ${runId}`,
         this.#cancellable(() => handle.executeUpdate(requestUnitUpdate, { args: [request], updateId })),
         this.#updateRetries(handle),
       );
+      return await this.#startAssignment(result);
     } catch (err) {
       if (err instanceof WorkflowGoneError) {
         return { outcome: 'refused', reason: 'run_not_running', detail: `run ${runId} has ended and takes no more workers` };
@@ -220,17 +222,31 @@ export class WorkflowCalls {
     }
   }
 
+  /**
+   * The first agent of an assignment: its workflow is started here, before the worker hears of the
+   * agent (docs/design.md §6), so the worker's first packets find it even while no hitloop worker runs
+   * to do the run's own hand-over. Best effort: that hand-over is the durable start, and a first packet
+   * that beats both is retried (signalAssignment). The start details never leave this object.
+   */
+  async #startAssignment(result: UnitRequestResult): Promise<UnitRequestResult> {
+    if (result.outcome !== 'assigned' || !result.assignmentStart) return result;
+    const { assignmentStart, ...answer } = result;
+    await startAssignmentWorkflow(this.#client, assignmentStart).catch(() => undefined);
+    return answer;
+  }
+
   /** Send a worker's onboarding answers; the run answers like `requestUnit` (a unit if they passed). */
   async submitOnboarding(runId: string, submission: OnboardingSubmit): Promise<UnitRequestResult> {
     const handle = this.#client.workflow.getHandle(taskRunWorkflowId(runId));
     const digest = createHash('sha256').update(`${submission.onboardingAgentId}\0${submission.submitKey}`).digest('base64url');
     try {
-      return await withRetries(
+      const result = await withRetries(
         UPDATE_RETRY,
         `onboarding answers for run ${runId}`,
         this.#cancellable(() => handle.executeUpdate(submitOnboardingUpdate, { args: [submission], updateId: `onboarding-${digest.slice(0, 32)}` })),
         this.#updateRetries(handle),
       );
+      return await this.#startAssignment(result);
     } catch (err) {
       if (err instanceof WorkflowGoneError) {
         return { outcome: 'refused', reason: 'run_not_running', detail: `run ${runId} has ended and takes no more workers` };

@@ -185,7 +185,12 @@ describe.each<Dialect>(['sqlite', 'postgresql'])('onboarding, screening and gold
     await completeAs(c, { label: 'negative' });
     expect(await grantOf('scr-a', 'screen-passed')).toBe(1);
     expect(await grantOf('scr-c', 'screen-blocked')).toBe(1);
-    expect(await em().count(ProviderCall, { operation: 'grantQualification', target: { $in: ['scr-a', 'scr-c'] } })).toBe(2);
+    // The provider hears of the scores in a step after the grant (tellProviderOfScore): waited for, not raced.
+    const told = await eventually(async () => {
+      const n = await em().count(ProviderCall, { operation: 'grantQualification', target: { $in: ['scr-a', 'scr-c'] } });
+      return n >= 2 ? n : undefined;
+    }, 'the provider told of both screening scores');
+    expect(told).toBe(2);
 
     // Failed: blocked from the task. Passed: real units, no more screening.
     expect(await ask(runId, 'scr-c')).toMatchObject({ outcome: 'refused', reason: 'blocked' });

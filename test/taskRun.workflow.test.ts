@@ -104,8 +104,12 @@ describe('TaskRunWorkflow with stub activities', () => {
     const handle = await startRun();
     const request: UnitRequest = { provider: 'mock', providerWorkerId: 'worker-1', registrationKey: 'k1' };
     // Two updates for one registration (a retried register under another id, as after onboarding).
-    const first = await handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: 'register-1' });
-    const second = await handle.executeUpdate(requestUnitUpdate, { args: [request], updateId: 'register-1-again' });
+    const calls = new WorkflowCalls(env.client);
+    const runId = handle.workflowId.replace(/^taskrun-/, '');
+    const first = await calls.requestUnit(runId, request);
+    const second = await calls.requestUnit(runId, request, 'again');
+    // The caller started the assignment's workflow; how to is not part of the answer it passes on.
+    expect(first).not.toHaveProperty('assignmentStart');
     // The retry is answered as a resume (the gateway's `resumed: true`), with the same agent.
     expect(first).toMatchObject({ outcome: 'assigned', newlyAssigned: true });
     expect(second).toEqual({ ...first, newlyAssigned: false });
@@ -148,7 +152,10 @@ describe('TaskRunWorkflow with stub activities', () => {
       updateId: 'register-fast',
     });
     if (result.outcome !== 'assigned') throw new Error(`no unit: ${JSON.stringify(result)}`);
-    // At once, like a page that submits the moment it has its agent: the assignment workflow may not exist yet.
+    // The first agent of its assignment: the answer says how to start the assignment's workflow with it.
+    expect(result.assignmentStart?.input).toMatchObject({ assignmentId: result.assignmentId, firstAgent: { agentId: result.agentId } });
+    // At once, like a page that submits the moment it has its agent: the assignment workflow may not exist yet
+    // (here no caller started it: the run's own hand-over does).
     await new WorkflowCalls(env.client).signalAssignment(result.assignmentId, agentSubmitSignal, { agentId: result.agentId, submitKey: 's-fast', data: {} });
     await eventually(async () => ((await handle.query(runStatusQuery)).units.completed === 1 ? true : undefined), 'the submission counted', 60_000);
     const assignment = env.client.workflow.getHandle(assignmentWorkflowId(result.assignmentId));

@@ -45,6 +45,17 @@ export const registrationActivities = proxyLocalActivities<Pick<TaskRunActivitie
   retry,
 });
 
+/**
+ * Handing agents to their assignments' workflows (activities/assignmentStarts.ts): their workers were
+ * answered already and their first packets wait for these starts, so an attempt lost with a crashed
+ * worker is noticed by its heartbeat within seconds, not at the end of a long timeout.
+ */
+export const { startAssignmentWorkflows } = proxyActivities<Pick<TaskRunActivities, 'startAssignmentWorkflows'>>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '5s',
+  retry: { ...retry, maximumInterval: '2s' },
+});
+
 /** Launching and expiring many units: as long as they need, heartbeating as they go. */
 export const bulkRunActivities = proxyActivities<Pick<TaskRunActivities, 'launchUnits' | 'expireUnits'>>({
   startToCloseTimeout: '30m',

@@ -8,12 +8,12 @@
  * the assignments' workflows (docs/design.md §6). Older runs keep their recorded path: a regular
  * activity decides, the workflow starts each assignment's workflow as a child.
  */
-import { ParentClosePolicy, TemporalFailure, condition, getExternalWorkflowHandle, log, patched, startChild } from '@temporalio/workflow';
+import { ParentClosePolicy, TemporalFailure, condition, getExternalWorkflowHandle, log, patched, startChild, workflowInfo } from '@temporalio/workflow';
 import { isFinalTaskRunStatus } from '../model/status.ts';
-import { registrationActivities, runActivities } from './activityProxies.ts';
+import { registrationActivities, runActivities, startAssignmentWorkflows } from './activityProxies.ts';
 import { AssignmentWorkflow } from './assignment.ts';
 import { type UnitRequest, type UnitRequestResult, agentJoinedSignal, assignmentWorkflowId } from './definitions.ts';
-import { type Assigned, type HandOverTerms, agentJoinedOf, assignmentInputFor, isQualifying, unitsOfAssignment } from './handOver.ts';
+import { type Assigned, type HandOver, type HandOverTerms, agentJoinedOf, assignmentInputFor, isQualifying, unitsOfAssignment } from './handOver.ts';
 import { ANSWER_BEFORE_CHILD_START, REGISTRATION_IN_ONE_TASK, UNHEALABLE_STEP_FAILS_RUN } from './patches.ts';
 import { moveCount } from './runPlan.ts';
 import type { TaskRun } from './taskRunState.ts';
@@ -45,7 +45,7 @@ export class AssignmentDesk {
   /** docs/design.md §6: a local activity decides in the task that accepted the batch, which answers it. */
   readonly #inOneTask: boolean;
   /** Agents decided, not yet handed to their assignments' workflows (inOneTask); `answer` for partners held until then. */
-  readonly #toHandOver: Array<{ agent: Assigned; answer: (() => void) | undefined }> = [];
+  readonly #toHandOver: Array<{ handOver: HandOver; answer: (() => void) | undefined }> = [];
 
   constructor(run: TaskRun) {
     this.#run = run;
@@ -162,17 +162,20 @@ export class AssignmentDesk {
   }
 
   /**
-   * The agent goes to the hand-over queue. The first agent of an assignment is answered at once: its
-   * assignment's workflow will start with it, and the gateway retries a first packet that comes before
-   * the start. A partner joining an assignment is answered once its join is delivered: a packet of
-   * its that came first would name an agent the assignment's workflow does not know yet.
+   * The agent goes to the hand-over queue. The first agent of an assignment is answered at once, with
+   * how to start its assignment's workflow (the caller does so before the worker hears of the agent;
+   * the hand-over does too, whichever is first). A partner joining an assignment is answered once its
+   * join is delivered: a packet of its that came first would name an agent the assignment's workflow
+   * does not know yet.
    */
   #queueHandOver(agent: Assigned, p: PendingRequest): void {
     const open = this.#run.s.openAssignments;
-    const first = !(agent.assignmentId in open);
-    if (first) open[agent.assignmentId] = unitsOfAssignment(this.#terms(), agent);
-    this.#toHandOver.push({ agent, answer: first ? undefined : () => p.resolve(agent) });
-    if (first) p.resolve(agent);
+    const startsAssignment = !(agent.assignmentId in open);
+    if (startsAssignment) open[agent.assignmentId] = unitsOfAssignment(this.#terms(), agent);
+    this.#toHandOver.push({ handOver: { agent, startsAssignment }, answer: startsAssignment ? undefined : () => p.resolve(agent) });
+    if (startsAssignment) {
+      p.resolve({ ...agent, assignmentStart: { taskQueue: workflowInfo().taskQueue, input: assignmentInputFor(this.#terms(), agent) } });
+    }
   }
 
   /**
@@ -189,7 +192,7 @@ export class AssignmentDesk {
       const handing = this.#toHandOver.splice(0, HAND_OVER_BATCH);
       this.#handingOver += 1;
       try {
-        await runActivities.startAssignmentWorkflows({ terms: this.#terms(), agents: handing.map((h) => h.agent) });
+        await startAssignmentWorkflows({ terms: this.#terms(), handOvers: handing.map((h) => h.handOver) });
       } finally {
         this.#handingOver -= 1;
       }

@@ -6,6 +6,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { UnitKind } from '../model/entities.ts';
+import type { AssignmentStart } from './handOver.ts';
 import { moneyRules, moneySchema } from '../model/money.ts';
 import { PROVIDER_LEAVING_STATUSES, RELEASED_UNIT_STATUSES, type TaskRunStatus, type UnitStatus } from '../model/status.ts';
 import { storableJsonObject, storableString } from '../model/storableJson.ts';
@@ -53,6 +54,12 @@ export type UnitRequestResult =
        * Never show it to the worker: a gold unit must look like any other.
        */
       unitKind?: UnitKind;
+      /**
+       * The first agent of its assignment (docs/design.md §6): the caller starts the assignment's
+       * workflow with this at once (gateway/workflowCalls.ts), so the worker's first packets find it;
+       * the run's own hand-over starts it too, whichever comes first. Never sent to the worker.
+       */
+      assignmentStart?: AssignmentStart;
     }
   | {
       /**

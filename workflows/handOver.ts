@@ -9,6 +9,18 @@ import type { UnitRequestResult } from './definitions.ts';
 
 export type Assigned = Extract<UnitRequestResult, { outcome: 'assigned' }>;
 
+/** How to start an assignment's workflow with its first agent (activities/assignmentStarts.ts). */
+export interface AssignmentStart {
+  taskQueue: string;
+  input: AssignmentInput;
+}
+
+/** One agent to hand over: the first of its assignment starts the assignment's workflow, a partner joins it. */
+export interface HandOver {
+  agent: Assigned;
+  startsAssignment: boolean;
+}
+
 /** The run's terms every assignment workflow of it starts with (from its plan). */
 export interface HandOverTerms {
   runId: string;
