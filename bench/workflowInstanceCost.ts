@@ -6,9 +6,9 @@
  * the workflow thread, the SDK's core) and wall time, after a warm-up.
  *
  * Cases:
- * - `assignment, first task`: AssignmentWorkflow started and its first workflow task (what a
+ * - `assignment first task`: AssignmentWorkflow started and its first workflow task (what a
  *   registration costs the worker in workflow code), from test/fixtures/histories/fast-path.assignment1.json;
- * - `assignment, whole history`: the same workflow to its end (6 workflow tasks: signal, activities, completion);
+ * - `assignment whole history`: the same workflow to its end (6 workflow tasks: signal, activities, completion);
  * - `trivial in hitloop's bundle`: a workflow that does nothing, bundled with hitloop's workflows and
  *   tracing interceptors: the cost of evaluating hitloop's bundle for a new instance;
  * - `trivial alone`: the same workflow bundled alone, no interceptors: the SDK's own floor.
@@ -75,7 +75,6 @@ interface Measured {
 }
 
 async function measure(c: Case, warmup: number, instances: number): Promise<Measured> {
-  const code = fs.readFileSync(c.bundlePath, 'utf8');
   const total = warmup + instances;
   async function* histories() {
     for (let i = 0; i < total; i++) yield { workflowId: `instance-cost-${i}`, history: c.history };
@@ -104,7 +103,7 @@ async function measure(c: Case, warmup: number, instances: number): Promise<Meas
     instances,
     cpuMsPerInstance: round((cpu.user + cpu.system) / 1000 / instances),
     wallMsPerInstance: round(wall / instances),
-    bundleBytes: Buffer.byteLength(code),
+    bundleBytes: fs.statSync(c.bundlePath).size,
   };
 }
 
@@ -133,7 +132,9 @@ async function main(): Promise<void> {
   });
   if (values.profile !== undefined) {
     const dir = path.resolve(values.profile);
-    const args = process.argv.slice(2).filter((a, i, all) => a !== '--profile' && all[i - 1] !== '--profile' && !a.startsWith('--profile='));
+    const args = process.argv
+      .slice(2)
+      .filter((a, i, all) => a !== '--profile' && all[i - 1] !== '--profile' && !a.startsWith('--profile='));
     // TEMPORAL_DEBUG: workflows run on the main thread (the same reusable V8 context, no worker thread):
     // node --cpu-prof writes no profile for the SDK's workflow threads, which it terminates.
     const run = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, fileURLToPath(import.meta.url), ...args], {
@@ -154,21 +155,24 @@ async function main(): Promise<void> {
   const withTrivial = async (): Promise<string> =>
     (await ensureWorkflowBundle(defaultBundleDir(), path.join(HERE, 'instanceCost', 'withHitloop.ts'))).codePath;
   const cases: Array<Omit<Case, 'bundlePath'> & { bundle: () => Promise<string> }> = [
-    { name: 'assignment, first task', bundle: hitloop, history: histories.assignmentFirst },
-    { name: 'assignment, whole history', bundle: hitloop, history: histories.assignmentWhole },
+    { name: 'assignment first task', bundle: hitloop, history: histories.assignmentFirst },
+    { name: 'assignment whole history', bundle: hitloop, history: histories.assignmentWhole },
     { name: "trivial in hitloop's bundle", bundle: withTrivial, history: histories.trivial },
     { name: 'trivial alone', bundle: bareBundle, history: histories.trivial },
   ].filter((c) => (only === undefined || only.some((o) => c.name.startsWith(o))) && (values.bundle === undefined || c.bundle === hitloop));
-  const measured: Measured[] = [];
   for (const { bundle, ...c } of cases) {
     const m = await measure({ ...c, bundlePath: await bundle() }, warmup, instances);
-    measured.push(m);
     process.stdout.write(
       `${m.name.padEnd(30)} ${m.cpuMsPerInstance.toFixed(2).padStart(7)} ms CPU  ${m.wallMsPerInstance.toFixed(2).padStart(7)} ms wall per instance` +
         `  (${m.instances} instances, bundle ${(m.bundleBytes / 1e6).toFixed(2)} MB)\n`,
     );
   }
-  process.stdout.write(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(
+    `load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}\n`,
+  );
 }
 
 await main();

@@ -45,7 +45,10 @@ const packageOfModule = (name: string): string => {
 
 /** The busiest profile in `dir` (the workflow thread), overall and its bundle time by module and package. */
 export function summarizeBundleProfile(dir: string, top = 25): string {
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(dir, f));
   const out: string[] = [];
   for (const file of files) {
     const summary = summarizeProfile(file, 'workflow-instance-cost');
