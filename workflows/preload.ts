@@ -2,7 +2,7 @@
  * Loaded once per worker thread, when its reusable V8 context starts (the bundler's
  * `preloadModules`, workers/workflowBundle.ts), and shared by every workflow instance that context
  * runs. Any other module of the bundle is evaluated again for each new workflow instance (and for each
- * replay after a cache eviction): zod alone cost a new AssignmentWorkflow about 6 ms of worker CPU
+ * replay after a cache eviction): zod alone cost a new AssignmentWorkflow about 5 ms of worker CPU
  * (bench/workflowInstanceCost.ts).
  *
  * Only modules without per-workflow state belong here, and the SDK deep-freezes what they export once
