@@ -22,6 +22,8 @@ const WORKFLOW_IMPORTS = {
     // The SDK's own workflow interceptors for OpenTelemetry (workflows/tracing.ts): deterministic, and
     // their spans leave through a sink.
     '@temporalio/interceptors-opentelemetry/lib/workflow',
+    // OpenTelemetry's attribute-name constants, which those interceptors load (shared: workflows/preload.ts).
+    '@opentelemetry/semantic-conventions',
   ],
 };
 

@@ -65,8 +65,9 @@ export const RunDetailSchema = RunSchema.extend({
 }).meta({ id: 'RunDetail' });
 
 export const RunListSchema = z.looseObject({ runs: z.array(RunSchema) }).meta({ id: 'RunList' });
-// minProperties: the refinement that asks for one setting at least, said in the document too.
-export const LimitsChangeSchema = RunLimitsChangeSchema.meta({ id: 'RunLimitsChange', description: 'The caps to change (one at least); the rest stay.', minProperties: 1 });
+// The schema itself, not its lazy wrapper (workflows/definitions.ts); minProperties: the refinement
+// that asks for one setting at least, said in the document too.
+export const LimitsChangeSchema = RunLimitsChangeSchema.unwrap().meta({ id: 'RunLimitsChange', description: 'The caps to change (one at least); the rest stay.', minProperties: 1 });
 export const LimitsResultSchema = z.looseObject({ limits: RunLimitsSchema });
 export const ShutdownSchema = z.strictObject({
   reason: z

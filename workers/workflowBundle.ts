@@ -24,6 +24,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const WORKFLOWS_ENTRY = path.join(ROOT, 'workflows', 'index.ts');
 /** Workflow interceptor modules built into the bundle (tracing, docs/design.md §6 production shape). */
 export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [path.join(ROOT, 'workflows', 'tracing.ts')];
+/** Loaded once per worker thread and shared by its workflow instances instead of once per instance (workflows/preload.ts). */
+export const WORKFLOW_PRELOAD_MODULES: readonly string[] = [path.join(ROOT, 'workflows', 'preload.ts')];
 
 export function defaultBundleDir(): string {
   const cache = process.env.XDG_CACHE_HOME ?? path.join(process.env.HOME ?? '/tmp', '.cache');
@@ -179,6 +181,7 @@ export async function ensureWorkflowBundle(dir = defaultBundleDir(), entry = WOR
   const { code } = await bundleWorkflowCode({
     workflowsPath: entry,
     workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
+    preloadModules: [...WORKFLOW_PRELOAD_MODULES],
     logger: quietLogger,
     webpackConfigHook: recordFilesRead(read),
   });
