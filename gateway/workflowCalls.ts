@@ -222,17 +222,9 @@ export class WorkflowCalls {
     }
   }
 
-  /**
-   * The first agent of an assignment: its workflow is started here, before the worker hears of the
-   * agent (docs/design.md §6), so the worker's first packets find it even while no hitloop worker runs
-   * to do the run's own hand-over. Best effort: that hand-over is the durable start, and a first packet
-   * that beats both is retried (signalAssignment). The start details never leave this object.
-   */
+  /** The first agent's assignment workflow started (startAssignmentOf). */
   async #startAssignment(result: UnitRequestResult): Promise<UnitRequestResult> {
-    if (result.outcome !== 'assigned' || !result.assignmentStart) return result;
-    const { assignmentStart, ...answer } = result;
-    await startAssignmentWorkflow(this.#client, assignmentStart).catch(() => undefined);
-    return answer;
+    return startAssignmentOf(this.#client, result);
   }
 
   /** Send a worker's onboarding answers; the run answers like `requestUnit` (a unit if they passed). */
@@ -272,4 +264,18 @@ export class WorkflowCalls {
   async ping(): Promise<void> {
     await this.#client.connection.workflowService.getSystemInfo({});
   }
+}
+
+/**
+ * The first agent of an assignment: its workflow is started by the caller of the update, before the
+ * worker hears of the agent (docs/design.md §6), so the worker's first packets find it even while no
+ * hitloop worker runs to do the run's own hand-over. Best effort: that hand-over is the durable start,
+ * and a first packet that beats both is retried (signalAssignment). Returns the answer without the
+ * start details, which go nowhere else.
+ */
+export async function startAssignmentOf(client: Client, result: UnitRequestResult): Promise<UnitRequestResult> {
+  if (result.outcome !== 'assigned' || !result.assignmentStart) return result;
+  const { assignmentStart, ...answer } = result;
+  await startAssignmentWorkflow(client, assignmentStart).catch(() => undefined);
+  return answer;
 }

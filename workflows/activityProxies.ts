@@ -77,6 +77,17 @@ export const assignmentActivities = proxyActivities<AssignmentActivities>({
   retry,
 });
 
+/**
+ * An assignment's short database steps as local activities (patch `assignment-steps-in-task`): each
+ * runs inside the workflow task that needs it and is on record as a marker, instead of an activity
+ * task's three events and a second workflow task. Releasing a unit stays a regular activity: it may
+ * call the provider (a re-offer), which must not hold a workflow task.
+ */
+export const assignmentStepsInTask = proxyLocalActivities<Pick<AssignmentActivities, 'setAgentsStatus' | 'recordAgentAction' | 'recordSubmission'>>({
+  startToCloseTimeout: '10s',
+  retry,
+});
+
 /** Auto-approve and the budget guard's spend reading. */
 export const reviewActivities = proxyActivities<Pick<ReviewActivities, 'autoApproveUnits' | 'runSpend'>>({
   startToCloseTimeout: '20s',

@@ -17,12 +17,13 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   setHandler,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import { type AgentLeftStatus, type AgentStatus, isActiveAgentStatus, type ProviderLeavingStatus } from '../model/status.ts';
-import { aggregationActivities, assignmentActivities as acts, reviewActivities } from './activityProxies.ts';
+import { aggregationActivities, assignmentActivities, assignmentStepsInTask, reviewActivities } from './activityProxies.ts';
 import {
   type AgentJoined,
   type AssignmentStateView,
@@ -45,6 +46,7 @@ import {
   unitReleasedSignal,
   unitsAddedSignal,
 } from './definitions.ts';
+import { ASSIGNMENT_STEPS_IN_TASK } from './patches.ts';
 
 export interface AssignmentInput {
   runId: string;
@@ -94,6 +96,8 @@ const HISTORY_LIMIT = 8_000;
 
 export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ completedUnits: string[]; expired: string | null }> {
   const state: AssignmentState = input.continued ?? { agents: [], completedUnits: [], expiredReason: null };
+  // Decided once, before anything else happens: executions begun before the patch keep regular activities.
+  const steps = patched(ASSIGNMENT_STEPS_IN_TASK) ? assignmentStepsInTask : assignmentActivities;
   const events: AgentEvent[] = [];
   const runHandle = getExternalWorkflowHandle(taskRunWorkflowId(input.runId));
 
@@ -193,7 +197,7 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
       }
     }
     for (const { agent, status: agentStatus } of leaving) {
-      const released = await acts.releaseUnit({ runId: input.runId, agentId: agent.agentId, unitId: agent.unitId, agentStatus });
+      const released = await assignmentActivities.releaseUnit({ runId: input.runId, agentId: agent.agentId, unitId: agent.unitId, agentStatus });
       agent.status = agentStatus;
       await tellRun(unitReleasedSignal, {
         unitId: agent.unitId,
@@ -227,12 +231,12 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
         const partners = holding()
           .filter((x) => x !== a)
           .map((x) => x.agentId);
-        await acts.recordAgentAction({ agentId: a.agentId, actionId: event.actionId, data: event.data, forwardTo: partners });
+        await steps.recordAgentAction({ agentId: a.agentId, actionId: event.actionId, data: event.data, forwardTo: partners });
         return;
       }
       case 'submit': {
         if (a.status !== 'in_task') return;
-        const { accepted } = await acts.recordSubmission({
+        const { accepted } = await steps.recordSubmission({
           runId: input.runId,
           agentId: a.agentId,
           unitId: a.unitId,
@@ -260,10 +264,12 @@ export async function AssignmentWorkflow(input: AssignmentInput): Promise<{ comp
    */
   async function setStatus(agents: AgentSlot[], status: 'waiting' | 'in_task'): Promise<void> {
     try {
-      await acts.setAgentsStatus({ agentIds: agents.map((x) => x.agentId), status });
+      await steps.setAgentsStatus({ agentIds: agents.map((x) => x.agentId), status });
       for (const x of agents) x.status = status;
     } catch (err) {
-      if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'IllegalTransitionError')) throw err;
+      // A regular activity's failure wraps the activity's own; a local activity's may come unwrapped.
+      const cause = err instanceof ActivityFailure ? err.cause : err;
+      if (!(cause instanceof ApplicationFailure && cause.type === 'IllegalTransitionError')) throw err;
       for (const x of agents) x.status = 'expired';
     }
   }

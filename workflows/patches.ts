@@ -31,3 +31,10 @@ export const REGISTRATION_IN_ONE_TASK = 'registration-decided-in-one-workflow-ta
  * take there (`closeRunAtProvider`: MTurk's HITs with a free slot), after its status is on record.
  */
 export const CLOSE_RUN_AT_PROVIDER = 'close-run-at-provider';
+/**
+ * AssignmentWorkflow: its short database steps (agents' status, actions, submissions) run as local
+ * activities inside the workflow task that needs them (workflows/activityProxies.ts
+ * `assignmentStepsInTask`): fewer events and workflow tasks per agent, so Temporal does less for each
+ * registration and submission (docs/design.md §6).
+ */
+export const ASSIGNMENT_STEPS_IN_TASK = 'assignment-steps-in-task';

@@ -4,6 +4,7 @@
  * before the next step. Two runs of the same inputs then write the same rows, crash or no crash.
  * Hooks let a test crash something at a chosen step.
  */
+import { startAssignmentOf } from '../../gateway/workflowCalls.ts';
 import { isGrpcServiceError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import type { Database } from '../../model/database.ts';
@@ -63,9 +64,11 @@ export async function whileServerUnavailable<T>(fn: () => Promise<T>, timeoutMs 
 export async function requestUnitWithKey(client: Client, runId: string, providerWorkerId: string, registrationKey: string): Promise<UnitRequestResult> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await client.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(requestUnitUpdate, {
+      // As the gateway does: a first agent's assignment workflow is started before the answer is used.
+      const result = await client.workflow.getHandle(taskRunWorkflowId(runId)).executeUpdate(requestUnitUpdate, {
         args: [{ provider: 'mock', providerWorkerId, registrationKey }],
       });
+      return await startAssignmentOf(client, result);
     } catch (err) {
       const text = `${String(err)} ${String((err as Error).cause ?? '')}`;
       if (attempt < 50 && /continuing as new|aborted by closing workflow|unexpected workflow task failure/i.test(text)) {
