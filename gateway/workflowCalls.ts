@@ -213,18 +213,13 @@ export class WorkflowCalls {
         this.#cancellable(() => handle.executeUpdate(requestUnitUpdate, { args: [request], updateId })),
         this.#updateRetries(handle),
       );
-      return await this.#startAssignment(result);
+      return await startAssignmentOf(this.#client, result);
     } catch (err) {
       if (err instanceof WorkflowGoneError) {
         return { outcome: 'refused', reason: 'run_not_running', detail: `run ${runId} has ended and takes no more workers` };
       }
       throw err;
     }
-  }
-
-  /** The first agent's assignment workflow started (startAssignmentOf). */
-  async #startAssignment(result: UnitRequestResult): Promise<UnitRequestResult> {
-    return startAssignmentOf(this.#client, result);
   }
 
   /** Send a worker's onboarding answers; the run answers like `requestUnit` (a unit if they passed). */
@@ -238,7 +233,7 @@ export class WorkflowCalls {
         this.#cancellable(() => handle.executeUpdate(submitOnboardingUpdate, { args: [submission], updateId: `onboarding-${digest.slice(0, 32)}` })),
         this.#updateRetries(handle),
       );
-      return await this.#startAssignment(result);
+      return await startAssignmentOf(this.#client, result);
     } catch (err) {
       if (err instanceof WorkflowGoneError) {
         return { outcome: 'refused', reason: 'run_not_running', detail: `run ${runId} has ended and takes no more workers` };

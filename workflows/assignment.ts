@@ -2,7 +2,7 @@
  * AssignmentWorkflow (`assignment-<assignmentId>`): the life of one assignment's agents.
  *
  * Started when the first worker is given one of its units: by the `startAssignmentWorkflows` activity
- * the TaskRun workflow schedules (signal-with-start; docs/design.md §6), or as the run's child in runs
+ * the TaskRun workflow schedules, or by the gateway that got the answer (docs/design.md §6), or as the run's child in runs
  * begun before that. It owns the
  * agents' timers (assignment duration, reconnect window), waits for partners when several agents
  * work together, records submissions, and gives a unit back to the pool when its agent leaves.

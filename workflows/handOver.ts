@@ -1,11 +1,11 @@
 /**
  * Handing an agent to its assignment's workflow (docs/design.md §6): what that workflow is started
  * with, the same whether the TaskRun workflow starts it as a child (runs begun before
- * `REGISTRATION_IN_ONE_TASK`) or the registration activity starts it with signal-with-start.
+ * `REGISTRATION_IN_ONE_TASK`), or the gateway or the `startAssignmentWorkflows` activity starts it.
  * Plain functions, no workflow APIs: the activity side imports them too.
  */
 import type { AssignmentInput } from './assignment.ts';
-import type { UnitRequestResult } from './definitions.ts';
+import type { AgentJoined, UnitRequestResult } from './definitions.ts';
 
 export type Assigned = Extract<UnitRequestResult, { outcome: 'assigned' }>;
 
@@ -42,7 +42,7 @@ export function unitsOfAssignment(terms: HandOverTerms, result: Assigned): numbe
   return isQualifying(result) ? 1 : terms.unitsPerAssignment;
 }
 
-export function agentJoinedOf(result: Assigned): { agentId: string; unitId: string; workerId: string } {
+export function agentJoinedOf(result: Assigned): AgentJoined {
   return { agentId: result.agentId, unitId: result.unitId, workerId: result.workerId };
 }
 

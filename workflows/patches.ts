@@ -21,9 +21,10 @@ export const ANSWER_BEFORE_CHILD_START = 'registration-answers-before-child-star
 /**
  * A batch of registrations is decided by a local activity inside the workflow task that accepted
  * them, and answered as that task completes; the same task schedules `startAssignmentWorkflows`, which
- * hands the agents to their assignments' workflows with signal-with-start (no child workflows: the
- * Temporal UI lists a run's assignments by `HitloopRunId`). One workflow task per batch, no waiting
- * for a workflow start; a worker's first packet that beats the start is retried by the gateway.
+ * starts each assignment's workflow with its first agent and signals partners to join (no child
+ * workflows: the Temporal UI lists a run's assignments by `HitloopRunId`); the answer to a first agent
+ * says how to start it, and the gateway does so at once. One workflow task per batch, no waiting for a
+ * workflow start.
  */
 export const REGISTRATION_IN_ONE_TASK = 'registration-decided-in-one-workflow-task';
 /**
